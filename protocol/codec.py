@@ -1,0 +1,139 @@
+"""Sans-IO framing: bytes in, messages out; messages in, bytes out.
+
+A frame is a 4-byte big-endian length followed by one msgpack map. The length is
+checked against `MAX_FRAME_BYTES` before any payload is buffered, and msgpack is
+told the same limits, so a ten-byte frame can never ask for gigabytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Iterator, List, Optional
+
+import msgpack
+from pydantic import ValidationError
+
+from protocol.errors import ErrorCode, FrameError, MessageError
+from protocol.limits import FRAME_HEADER_BYTES, MAX_FRAME_BYTES
+from protocol.messages import MESSAGE_ADAPTER, Message
+
+_HEADER = struct.Struct(">I")
+
+
+def encode(message: Message) -> bytes:
+    """One framed message. Raises `FrameError` if it would break the frame cap,
+    which is a bug on the sending side, never something to put on the wire."""
+    payload = msgpack.packb(message.model_dump(mode="python"), use_bin_type=True)
+    if len(payload) > MAX_FRAME_BYTES:
+        raise FrameError(
+            f"refusing to send a {len(payload)}-byte frame (limit {MAX_FRAME_BYTES})",
+            ErrorCode.FRAME_TOO_LARGE,
+        )
+    return _HEADER.pack(len(payload)) + payload
+
+
+def _unpack(payload: bytes) -> Any:
+    try:
+        return msgpack.unpackb(
+            payload,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=MAX_FRAME_BYTES,
+            max_bin_len=MAX_FRAME_BYTES,
+            max_array_len=len(payload),
+            max_map_len=len(payload),
+            max_ext_len=0,
+        )
+    except Exception as exc:  # msgpack raises a zoo of types for garbage
+        raise FrameError(f"frame is not valid msgpack: {exc}", ErrorCode.BAD_FRAME) from exc
+
+
+def decode_payload(payload: bytes) -> Message:
+    """Validate one frame's payload. Raises `FrameError` for undecodable bytes,
+    `MessageError` (carrying the request id when readable) for a bad message."""
+    obj = _unpack(payload)
+    if not isinstance(obj, dict):
+        raise FrameError("frame is not a msgpack map", ErrorCode.BAD_FRAME)
+    raw_id = obj.get("id")
+    request_id = raw_id if isinstance(raw_id, int) and raw_id >= 0 else None
+    try:
+        return MESSAGE_ADAPTER.validate_python(obj)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in errors):
+            raise MessageError(
+                f"unknown message type {obj.get('type')!r}", ErrorCode.UNKNOWN_TYPE, request_id
+            ) from exc
+        raise MessageError(
+            f"invalid {obj.get('type')} message: {_describe(errors)}",
+            ErrorCode.INVALID_MESSAGE,
+            request_id,
+        ) from exc
+
+
+def _describe(errors: List[Any]) -> str:
+    parts = []
+    for e in errors[:3]:
+        where = ".".join(str(p) for p in e["loc"]) or "message"
+        parts.append(f"{where}: {e['msg']}")
+    return "; ".join(parts)
+
+
+class FrameDecoder:
+    """Feed it bytes as they arrive; iterate it for the messages they complete.
+
+    Iteration raises `MessageError` for one bad message (the decoder stays usable)
+    and `FrameError` for a broken stream (the decoder is then dead: every later
+    iteration raises the same error, so a caller cannot accidentally resync).
+    """
+
+    def __init__(self, max_frame: int = MAX_FRAME_BYTES) -> None:
+        self._buffer = bytearray()
+        self._max_frame = max_frame
+        self._expected: Optional[int] = None
+        self._dead: Optional[FrameError] = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held that do not yet make a whole frame."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> None:
+        if self._dead is None:
+            self._buffer += data
+
+    def __iter__(self) -> Iterator[Message]:
+        while True:
+            message = self.next_message()
+            if message is None:
+                return
+            yield message
+
+    def next_message(self) -> Optional[Message]:
+        """The next complete message, or None when more bytes are needed."""
+        if self._dead is not None:
+            raise self._dead
+        if self._expected is None:
+            if len(self._buffer) < FRAME_HEADER_BYTES:
+                return None
+            (length,) = _HEADER.unpack_from(self._buffer)
+            if length > self._max_frame:
+                self._dead = FrameError(
+                    f"frame of {length} bytes is over the {self._max_frame}-byte limit",
+                    ErrorCode.FRAME_TOO_LARGE,
+                )
+                self._buffer.clear()
+                raise self._dead
+            del self._buffer[:FRAME_HEADER_BYTES]
+            self._expected = length
+        if len(self._buffer) < self._expected:
+            return None
+        payload = bytes(self._buffer[: self._expected])
+        del self._buffer[: self._expected]
+        self._expected = None
+        try:
+            return decode_payload(payload)
+        except FrameError as exc:
+            self._dead = exc
+            self._buffer.clear()
+            raise

@@ -1,0 +1,55 @@
+"""Error codes on the wire and the exceptions the codec raises."""
+
+from __future__ import annotations
+
+import enum
+from typing import Optional
+
+
+class ErrorCode(str, enum.Enum):
+    """Machine-readable reason carried by every `error` reply."""
+
+    BAD_FRAME = "bad_frame"
+    FRAME_TOO_LARGE = "frame_too_large"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_MESSAGE = "invalid_message"
+    INCOMPATIBLE = "incompatible"
+    NOT_READY = "not_ready"
+    NO_SUCH_JOB = "no_such_job"
+    JOB_NOT_ACTIVE = "job_not_active"
+    BAD_CWD = "bad_cwd"
+    EMPTY_COMMAND = "empty_command"
+    BAD_REQUEST = "bad_request"
+    SPAWN_FAILED = "spawn_failed"
+    NO_GPUS = "no_gpus"
+    SHUTTING_DOWN = "shutting_down"
+    FORBIDDEN = "forbidden"
+    INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    """Base of everything the codec rejects; `code` says which rule broke."""
+
+    code: ErrorCode = ErrorCode.BAD_FRAME
+
+    def __init__(self, message: str, code: Optional[ErrorCode] = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class FrameError(ProtocolError):
+    """The byte stream itself is broken: the peer must be answered and dropped,
+    because nothing after this point can be framed reliably."""
+
+
+class MessageError(ProtocolError):
+    """One well-framed message was unusable (unknown type, failed validation).
+
+    Framing is intact, so the connection can carry on; `request_id` is the id the
+    peer gave, when one could be read, so the error reply can name its request.
+    """
+
+    def __init__(self, message: str, code: ErrorCode, request_id: Optional[int] = None) -> None:
+        super().__init__(message, code)
+        self.request_id = request_id

@@ -1,0 +1,114 @@
+"""What a job is on the wire: the spec a client submits and the record it gets back."""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Dict, List, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from protocol.limits import (
+    MAX_ARGV_BYTES,
+    MAX_ARGV_ITEMS,
+    MAX_ENV_ITEMS,
+    MAX_ENV_VALUE_CHARS,
+    MAX_NAME_CHARS,
+    MAX_PATH_CHARS,
+)
+
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class JobState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (JobState.QUEUED, JobState.RUNNING)
+
+
+#: Requested GPU count: a number, or "all" to wait for every GPU of the host.
+GPU_REQUEST_ALL = "all"
+
+
+class JobSpec(BaseModel):
+    """What the person asked to run. Commands are argv lists, never shell strings:
+    a line typed as one string travels explicitly as ``["bash", "-lc", LINE]``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    argv: List[str] = Field(max_length=MAX_ARGV_ITEMS)
+    name: Optional[str] = Field(default=None, max_length=MAX_NAME_CHARS)
+    cwd: Optional[str] = Field(default=None, max_length=MAX_PATH_CHARS)
+    env: Dict[str, str] = Field(default_factory=dict)
+    gpus: Optional[str] = None
+
+    @field_validator("argv")
+    @classmethod
+    def _argv_fits(cls, argv: List[str]) -> List[str]:
+        if sum(len(a.encode("utf-8", "surrogateescape")) for a in argv) > MAX_ARGV_BYTES:
+            raise ValueError(f"command is longer than {MAX_ARGV_BYTES} bytes")
+        if any("\x00" in a for a in argv):
+            raise ValueError("command arguments cannot contain NUL bytes")
+        return argv
+
+    @field_validator("name")
+    @classmethod
+    def _name_printable(cls, name: Optional[str]) -> Optional[str]:
+        if name is not None and not name.isprintable():
+            raise ValueError("job name must be printable text (no control characters)")
+        return name
+
+    @field_validator("env")
+    @classmethod
+    def _env_well_formed(cls, env: Dict[str, str]) -> Dict[str, str]:
+        if len(env) > MAX_ENV_ITEMS:
+            raise ValueError(f"at most {MAX_ENV_ITEMS} environment variables")
+        for key, value in env.items():
+            if not _ENV_KEY.match(key):
+                raise ValueError(
+                    f"environment variable name {key!r} is not valid "
+                    "(letters, digits and _, not starting with a digit)"
+                )
+            if len(value) > MAX_ENV_VALUE_CHARS or "\x00" in value:
+                raise ValueError(f"value of {key} is too long or contains NUL")
+        return env
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus_request(cls, gpus: Optional[str]) -> Optional[str]:
+        if gpus is None or gpus == GPU_REQUEST_ALL:
+            return gpus
+        if not gpus.isdigit() or int(gpus) > 1024:
+            raise ValueError(f"--gpus takes a count or 'all', not {gpus!r}")
+        return str(int(gpus))
+
+
+class JobInfo(BaseModel):
+    """A job as the runner knows it. Times are UNIX seconds; clients format them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+    name: str
+    state: JobState
+    argv: List[str]
+    cwd: str
+    env: Dict[str, str] = Field(default_factory=dict)
+    gpus_requested: Optional[str] = None
+    gpus: List[int] = Field(default_factory=list)
+    created_at: float
+    started_at: Optional[float] = None
+    finished_at: Optional[float] = None
+    exit_code: Optional[int] = None
+    signal: Optional[str] = None
+    log_bytes: int = 0
+    queue_position: Optional[int] = None
+    reason: Optional[str] = None
+    leaked_gpu_pids: List[int] = Field(default_factory=list)

@@ -1,0 +1,114 @@
+"""The daemon: lock, socket, job table, and an orderly stop that leaves jobs running."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from typing import Callable, Optional, Set
+
+from protocol.jobs import JobSpec
+from runner.connection import Connection
+from runner.jobs import JobManager
+from runner.lock import RunnerLock
+from runner.paths import RunnerPaths
+from runner.store import JobRecord
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    """Everything one daemon owns. Handlers reach the job table through it."""
+
+    def __init__(self, paths: RunnerPaths) -> None:
+        self.paths = paths
+        self.started_at = time.time()
+        self.jobs = JobManager(paths, cancel_grace_s=_env_float("TETHER_CANCEL_GRACE", 10.0))
+        self._connections: Set[Connection] = set()
+        self._stop = asyncio.Event()
+        self._server: Optional[asyncio.AbstractServer] = None
+
+    @property
+    def client_count(self) -> int:
+        return len(self._connections)
+
+    async def submit(self, spec: JobSpec) -> JobRecord:
+        return await self.jobs.submit(spec)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def start(self) -> None:
+        await self.jobs.start()
+        self._server = await asyncio.start_unix_server(self._on_client, sock=_bind(self.paths))
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = Connection(self, reader, writer)
+        self._connections.add(connection)
+        try:
+            await connection.serve()
+        finally:
+            self._connections.discard(connection)
+
+    async def run_until_stopped(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        await self._stop.wait()
+        await self.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self._connections):
+            await connection.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+        await self.jobs.close()
+        try:
+            os.unlink(self.paths.socket)
+        except FileNotFoundError:
+            pass
+
+
+def _bind(paths: RunnerPaths) -> socket.socket:
+    """A listening socket that only its owner can connect to (0600 in a 0700 dir).
+    Called only while holding the lock, so removing a stale socket is safe."""
+    try:
+        os.unlink(paths.socket)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(str(paths.socket))
+    finally:
+        os.umask(old_umask)
+    os.chmod(paths.socket, 0o600)
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ[name])
+    except (KeyError, ValueError):
+        return default
+
+
+async def serve(
+    paths: RunnerPaths, lock: RunnerLock, on_ready: Optional[Callable[[], None]] = None
+) -> None:
+    runner = Runner(paths)
+    await runner.start()
+    log.info("tether runner serving on %s (pid %d)", paths.socket, os.getpid())
+    if on_ready is not None:
+        on_ready()
+    try:
+        await runner.run_until_stopped()
+    finally:
+        lock.release()

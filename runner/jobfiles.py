@@ -1,0 +1,128 @@
+"""The on-disk contract between the runner and a job's shim.
+
+Each job has a directory holding its spec, the shim's identity, its exit status,
+its log and its metrics. The shim writes `shim.json` and `status.json` (each
+atomically); the runner only reads them, so any runner version that knows the
+`FORMAT` can re-adopt a job started by another. Stdlib only: the shim imports it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from runner.atomic import read_json, write_json_atomic
+
+FORMAT = 1
+
+
+@dataclass
+class LaunchSpec:
+    """What the shim needs to start a job, written by the runner before launch."""
+
+    job_id: int
+    argv: List[str]
+    cwd: str
+    env: Dict[str, str]
+    cancel_grace_s: float
+    format: int = FORMAT
+
+
+@dataclass
+class ShimRecord:
+    """Who is running the job, with start times so a reused pid is never mistaken."""
+
+    shim_pid: int
+    shim_start: int
+    job_pid: int
+    job_start: int
+    started_at: float
+    boot_id: str
+    format: int = FORMAT
+
+
+@dataclass
+class ExitRecord:
+    """How the job ended. Written once, last, by the shim."""
+
+    exit_code: Optional[int]
+    signal: Optional[str]
+    finished_at: float
+    cancelled: bool
+    format: int = FORMAT
+
+
+def _fields(cls: Any, data: Dict[str, Any]) -> Dict[str, Any]:
+    names = cls.__dataclass_fields__.keys()
+    return {k: v for k, v in data.items() if k in names}
+
+
+class JobFiles:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+
+    @property
+    def spec_path(self) -> Path:
+        return self.dir / "spec.json"
+
+    @property
+    def shim_path(self) -> Path:
+        return self.dir / "shim.json"
+
+    @property
+    def status_path(self) -> Path:
+        return self.dir / "status.json"
+
+    @property
+    def claim_path(self) -> Path:
+        return self.dir / "claim"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "output.log"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.dir / "metrics.jsonl"
+
+    def log_size(self) -> int:
+        try:
+            return os.stat(self.log_path).st_size
+        except FileNotFoundError:
+            return 0
+
+    def write_spec(self, spec: LaunchSpec) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_json_atomic(self.spec_path, asdict(spec))
+
+    def read_spec(self) -> LaunchSpec:
+        data = read_json(self.spec_path)
+        if data is None:
+            raise FileNotFoundError(self.spec_path)
+        return LaunchSpec(**_fields(LaunchSpec, data))
+
+    def write_shim(self, record: ShimRecord) -> None:
+        write_json_atomic(self.shim_path, asdict(record))
+
+    def read_shim(self) -> Optional[ShimRecord]:
+        data = read_json(self.shim_path)
+        return None if data is None else ShimRecord(**_fields(ShimRecord, data))
+
+    def write_exit(self, record: ExitRecord) -> None:
+        write_json_atomic(self.status_path, asdict(record))
+
+    def read_exit(self) -> Optional[ExitRecord]:
+        data = read_json(self.status_path)
+        return None if data is None else ExitRecord(**_fields(ExitRecord, data))
+
+    def claim(self) -> bool:
+        """True for exactly one caller ever: stops a job being launched twice when
+        the runner dies between spawning a shim and recording it."""
+        try:
+            fd = os.open(self.claim_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        os.close(fd)
+        return True

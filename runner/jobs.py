@@ -1,0 +1,373 @@
+"""The job table: submit, launch through a shim, watch, finalize, cancel, re-adopt.
+
+The runner never owns a job's process. It launches a shim, records who the shim
+is, and learns the outcome from the shim's exit record; after a restart it reads
+the same files and carries on. All SQLite work goes through one thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shlex
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, TypeVar
+
+from protocol.errors import ErrorCode
+from protocol.jobs import JobInfo, JobSpec, JobState
+from protocol.limits import MAX_LIST_JOBS
+from runner.errors import RunnerError
+from runner.jobfiles import JobFiles, LaunchSpec
+from runner.paths import RunnerPaths, home_dir
+from runner.proc import boot_id, is_same_process, pidfd_open
+from runner.store import JobRecord, JobStore
+from runner.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: How long a cancelled job gets between SIGTERM and SIGKILL.
+DEFAULT_CANCEL_GRACE_S = 10.0
+#: A safety net under the pidfd watch (and the only watch where pidfds are missing).
+SWEEP_INTERVAL_S = 1.0
+#: A claimed job whose shim has not reported in this long never started.
+STARTUP_DEADLINE_S = 60.0
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def default_job_name(argv: List[str]) -> str:
+    shown = argv[2] if len(argv) == 3 and argv[:2] == ["bash", "-lc"] else shlex.join(argv)
+    return shown if len(shown) <= 60 else shown[:59] + "…"
+
+
+class JobManager:
+    def __init__(self, paths: RunnerPaths, cancel_grace_s: float = DEFAULT_CANCEL_GRACE_S) -> None:
+        self.paths = paths
+        self.cancel_grace_s = cancel_grace_s
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-db")
+        self._store: Optional[JobStore] = None
+        self._active: Dict[int, JobRecord] = {}
+        self._finished: Dict[int, asyncio.Event] = {}
+        self._watched: Dict[int, int] = {}  # job id -> pidfd
+        self._tasks = TaskSet("jobs")
+        self._launching: set[int] = set()
+        self._boot_id = boot_id()
+        #: Called with every job whose state changed (the GPU queue listens).
+        self.on_change: List[Callable[[JobRecord], None]] = []
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._store = await self._db_call(JobStore, self.paths.database)
+        for record in await self._db(lambda s: s.active()):
+            self._active[record.id] = record
+            self._finished[record.id] = asyncio.Event()
+        for record in list(self._active.values()):
+            await self._readopt(record)
+        self._tasks.spawn(self._sweep_forever())
+
+    async def close(self) -> None:
+        await self._tasks.close()
+        loop = asyncio.get_running_loop()
+        for fd in self._watched.values():
+            loop.remove_reader(fd)
+            os.close(fd)
+        self._watched.clear()
+        if self._store is not None:
+            await self._db(lambda s: s.close())
+        self._executor.shutdown(wait=True)
+
+    # -- queries ---------------------------------------------------------------
+
+    async def get(self, job_id: int) -> JobInfo:
+        record = self._active.get(job_id) or await self._db(lambda s: s.get(job_id))
+        if record is None:
+            raise RunnerError(f"no job {job_id} on this runner", ErrorCode.NO_SUCH_JOB)
+        return await self._db_call(self.to_info, record)
+
+    async def listing(self, include_finished: bool) -> List[JobInfo]:
+        def query(store: JobStore) -> List[JobInfo]:
+            return [self.to_info(r) for r in store.listing(include_finished, MAX_LIST_JOBS)]
+
+        return await self._db(query)
+
+    async def counts(self) -> Dict[str, int]:
+        return await self._db(lambda s: s.counts())
+
+    def files(self, job_id: int) -> JobFiles:
+        return JobFiles(self.paths.job_dir(job_id))
+
+    def is_active(self, job_id: int) -> bool:
+        return job_id in self._active
+
+    def active_records(self) -> List[JobRecord]:
+        return list(self._active.values())
+
+    async def wait_finished(self, job_id: int, timeout: Optional[float] = None) -> bool:
+        event = self._finished.get(job_id)
+        if event is None:
+            return True
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def to_info(self, record: JobRecord) -> JobInfo:
+        return JobInfo(
+            id=record.id,
+            name=record.name,
+            state=record.state,
+            argv=record.argv,
+            cwd=record.cwd,
+            env=record.env,
+            gpus_requested=record.gpus_requested,
+            gpus=record.gpus,
+            created_at=record.created_at,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            exit_code=record.exit_code,
+            signal=record.signal,
+            log_bytes=self.files(record.id).log_size(),
+            reason=record.reason,
+            leaked_gpu_pids=record.leaked_gpu_pids,
+        )
+
+    # -- submit and launch -------------------------------------------------------
+
+    async def submit(self, spec: JobSpec, ready_now: bool = True) -> JobRecord:
+        """Record the job (committed before this returns) and launch it unless
+        `ready_now` is False (the GPU queue then launches it later)."""
+        if not spec.argv or not spec.argv[0]:
+            raise RunnerError(
+                "the command is empty: give a program to run", ErrorCode.EMPTY_COMMAND
+            )
+        cwd = self._resolve_cwd(spec.cwd)
+        record = JobRecord(
+            id=0,
+            name=spec.name or default_job_name(spec.argv),
+            state=JobState.QUEUED,
+            argv=list(spec.argv),
+            cwd=cwd,
+            env=dict(spec.env),
+            created_at=time.time(),
+            gpus_requested=spec.gpus,
+        )
+        record = await self._db(lambda s: s.insert(record))
+        self._active[record.id] = record
+        self._finished[record.id] = asyncio.Event()
+        if ready_now:
+            await self.launch(record)
+        return record
+
+    def _resolve_cwd(self, cwd: Optional[str]) -> str:
+        path = Path(cwd).expanduser() if cwd else home_dir()
+        if not path.is_absolute():
+            path = home_dir() / path
+        if not path.is_dir():
+            what = "does not exist" if not path.exists() else "is not a directory"
+            raise RunnerError(f"working directory {path} {what} on this host", ErrorCode.BAD_CWD)
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise RunnerError(f"working directory {path} is not accessible", ErrorCode.BAD_CWD)
+        return str(path)
+
+    async def launch(self, record: JobRecord, extra_env: Optional[Dict[str, str]] = None) -> None:
+        """Start the job's shim and wait until the job is running (or failed to)."""
+        self._launching.add(record.id)
+        try:
+            await self._launch(record, extra_env or {})
+        finally:
+            self._launching.discard(record.id)
+
+    async def _launch(self, record: JobRecord, extra_env: Dict[str, str]) -> None:
+        files = self.files(record.id)
+        env = {"PYTHONUNBUFFERED": "1"}
+        env.update(record.env)
+        env.update(extra_env)
+        env["TETHER_JOB_ID"] = str(record.id)
+        env["TETHER_METRICS"] = str(files.metrics_path)
+        spec = LaunchSpec(record.id, record.argv, record.cwd, env, self.cancel_grace_s)
+        await self._db_call(files.write_spec, spec)
+        launcher_env = dict(os.environ)
+        launcher_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "runner.shim",
+            str(files.dir),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            cwd="/",
+            env=launcher_env,
+        )
+        _, err = await proc.communicate()
+        shim = files.read_shim()
+        if proc.returncode != 0 or shim is None:
+            reason = err.decode(errors="replace").strip() or f"shim exited {proc.returncode}"
+            record.state = JobState.FAILED
+            record.reason = f"could not start: {reason}"
+            record.finished_at = time.time()
+            await self._commit_finished(record)
+            raise RunnerError(f"job {record.id} could not start: {reason}", ErrorCode.SPAWN_FAILED)
+        self._record_shim(record, files)
+        record.state = JobState.RUNNING
+        await self._db(lambda s: s.update(record))
+        self._notify(record)
+        self._watch(record)
+
+    def _record_shim(self, record: JobRecord, files: JobFiles) -> None:
+        shim = files.read_shim()
+        assert shim is not None
+        record.shim_pid = shim.shim_pid
+        record.shim_start = shim.shim_start
+        record.job_pid = shim.job_pid
+        record.started_at = shim.started_at
+        record.boot_id = shim.boot_id
+
+    # -- cancel ------------------------------------------------------------------
+
+    async def cancel(self, job_id: int) -> JobInfo:
+        record = self._active.get(job_id)
+        if record is None:
+            info = await self.get(job_id)  # raises NO_SUCH_JOB
+            raise RunnerError(
+                f"job {job_id} has already ended ({info.state.value})", ErrorCode.JOB_NOT_ACTIVE
+            )
+        if record.state is JobState.QUEUED and record.shim_pid is None:
+            record.state = JobState.CANCELLED
+            record.finished_at = time.time()
+            record.reason = "cancelled while queued"
+            await self._commit_finished(record)
+            return await self.get(job_id)
+        record.cancel_requested = True
+        await self._db(lambda s: s.update(record))
+        if (
+            record.shim_pid
+            and record.shim_start is not None
+            and is_same_process(record.shim_pid, record.shim_start)
+        ):
+            os.kill(record.shim_pid, 15)
+        await self.wait_finished(job_id, self.cancel_grace_s + 5.0)
+        return await self.get(job_id)
+
+    # -- watching and finalizing -------------------------------------------------
+
+    def _watch(self, record: JobRecord) -> None:
+        if record.shim_pid is None or record.id in self._watched:
+            return
+        fd = pidfd_open(record.shim_pid)
+        if fd is None:  # already gone, or no pidfds here: look now, the sweep covers the rest
+            self._tasks.spawn(self._check(record))
+            return
+        self._watched[record.id] = fd
+        asyncio.get_running_loop().add_reader(fd, self._on_shim_exit, record.id)
+
+    def _unwatch(self, job_id: int) -> None:
+        fd = self._watched.pop(job_id, None)
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+
+    def _on_shim_exit(self, job_id: int) -> None:
+        self._unwatch(job_id)
+        record = self._active.get(job_id)
+        if record is not None:
+            self._tasks.spawn(self._check(record))
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            for record in list(self._active.values()):
+                if record.id in self._launching:
+                    continue
+                if record.state is JobState.RUNNING or self.files(record.id).claim_path.exists():
+                    await self._check(record)
+
+    async def _check(self, record: JobRecord) -> None:
+        """Finalize the job if its shim has finished or vanished."""
+        if record.id not in self._active:
+            return
+        files = self.files(record.id)
+        exit_record = files.read_exit()
+        if exit_record is not None:
+            if record.shim_pid is None and files.read_shim() is not None:
+                self._record_shim(record, files)
+            record.finished_at = exit_record.finished_at
+            record.exit_code = exit_record.exit_code
+            record.signal = exit_record.signal
+            if exit_record.cancelled or record.cancel_requested:
+                record.state = JobState.CANCELLED
+            elif exit_record.exit_code == 0:
+                record.state = JobState.SUCCEEDED
+            else:
+                record.state = JobState.FAILED
+            await self._commit_finished(record)
+            return
+        if record.shim_pid is None:
+            if files.read_shim() is not None:
+                self._record_shim(record, files)
+                record.state = JobState.RUNNING
+                await self._db(lambda s: s.update(record))
+                self._watch(record)
+                return
+            if files.claim_path.exists():
+                age = time.time() - files.claim_path.stat().st_mtime
+                if age > STARTUP_DEADLINE_S:
+                    await self._mark_lost(record, "its supervisor never reported that it started")
+            return
+        if record.shim_start is not None and is_same_process(record.shim_pid, record.shim_start):
+            return
+        if record.boot_id and record.boot_id != self._boot_id:
+            await self._mark_lost(record, "the host rebooted while it ran")
+        else:
+            await self._mark_lost(
+                record, f"its supervisor (pid {record.shim_pid}) died without an exit status"
+            )
+
+    async def _mark_lost(self, record: JobRecord, reason: str) -> None:
+        record.state = JobState.LOST
+        record.reason = reason
+        record.finished_at = time.time()
+        await self._commit_finished(record)
+
+    async def _readopt(self, record: JobRecord) -> None:
+        files = self.files(record.id)
+        if record.shim_pid is None and files.read_shim() is not None:
+            self._record_shim(record, files)
+        if record.shim_pid is not None and record.state is JobState.QUEUED:
+            record.state = JobState.RUNNING
+            await self._db(lambda s: s.update(record))
+        await self._check(record)
+        if record.id in self._active and record.state is JobState.RUNNING:
+            self._watch(record)
+            log.info("re-adopted job %d (shim pid %s)", record.id, record.shim_pid)
+
+    async def _commit_finished(self, record: JobRecord) -> None:
+        self._unwatch(record.id)
+        await self._db(lambda s: s.update(record))
+        self._active.pop(record.id, None)
+        event = self._finished.pop(record.id, None)
+        if event is not None:
+            event.set()
+        self._notify(record)
+
+    def _notify(self, record: JobRecord) -> None:
+        for listener in self.on_change:
+            listener(record)
+
+    # -- the database thread -----------------------------------------------------
+
+    async def _db(self, fn: Callable[[JobStore], T]) -> T:
+        store = self._store
+        assert store is not None
+        return await self._db_call(fn, store)
+
+    async def _db_call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

@@ -1,0 +1,242 @@
+"""The per-job supervisor: the one process that owns a job's life and exit status.
+
+The runner launches ``python -m runner.shim JOB_DIR``. That process forks the
+shim proper into a session of its own and returns as soon as the job is running,
+so the shim belongs to neither the runner nor any SSH connection: the runner can
+be killed, upgraded or restarted and the job carries on. The shim starts the job
+in yet another session (its own process group), sends its output straight to the
+log file, waits for it, and records how it ended with an atomic write. SIGTERM to
+the shim means "cancel": the job's whole group gets SIGTERM, then SIGKILL after a
+grace period, and nothing of the group is left behind.
+
+Stdlib only, so a job starts without paying for pydantic or msgpack.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from runner.jobfiles import ExitRecord, JobFiles, LaunchSpec, ShimRecord
+from runner.proc import boot_id, start_ticks
+
+_ENV_MARKER = b"__TETHER_LOGIN_ENV__"
+_LOGIN_TIMEOUT_S = 15.0
+#: Variables a login shell starts from: the same whoever started the runner
+#: (cron, ssh, a terminal), so a job's environment does not depend on it.
+_KEPT_VARS = ("HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+_BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def login_shell() -> str:
+    shell = os.environ.get("SHELL")
+    if not shell:
+        try:
+            shell = pwd.getpwuid(os.getuid()).pw_shell
+        except KeyError:
+            shell = ""
+    return shell if shell and os.access(shell, os.X_OK) else "/bin/sh"
+
+
+def login_environment() -> tuple[Dict[str, str], Optional[str]]:
+    """The environment the person's login shell sets up (PATH, conda, venvs...),
+    and a warning when it could not be read and a plain one is used instead."""
+    base = {k: os.environ[k] for k in _KEPT_VARS if k in os.environ}
+    base["PATH"] = _BASE_PATH
+    script = "printf '%s\\0' " + _ENV_MARKER.decode() + "; exec env -0"
+    try:
+        out = subprocess.run(
+            [login_shell(), "-lc", script],
+            env=base,
+            cwd=base.get("HOME", "/"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=_LOGIN_TIMEOUT_S,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return base, f"could not read the login shell's environment ({exc})"
+    _, found, tail = out.partition(_ENV_MARKER + b"\0")
+    if not found:
+        return base, "the login shell printed no environment"
+    env: Dict[str, str] = {}
+    for entry in tail.split(b"\0"):
+        key, sep, value = entry.partition(b"=")
+        if sep and key:
+            env[os.fsdecode(key)] = os.fsdecode(value)
+    for noise in ("SHLVL", "_", "OLDPWD", "PWD"):
+        env.pop(noise, None)
+    return env, None
+
+
+class Supervisor:
+    """Runs one job and turns SIGTERM into a graceful, then forceful, group kill."""
+
+    def __init__(self, files: JobFiles, spec: LaunchSpec) -> None:
+        self.files = files
+        self.spec = spec
+        self.job: Optional[subprocess.Popen[bytes]] = None
+        self.cancelled = False
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_cancel)
+        signal.signal(signal.SIGINT, self._on_cancel)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGALRM, self._on_grace_over)
+
+    def _killpg(self, sig: int) -> None:
+        if self.job is None:
+            return
+        try:
+            os.killpg(self.job.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _on_cancel(self, signum: int, frame: object) -> None:
+        if self.cancelled:
+            return
+        self.cancelled = True
+        self._killpg(signal.SIGTERM)
+        signal.setitimer(signal.ITIMER_REAL, max(self.spec.cancel_grace_s, 0.01))
+
+    def _on_grace_over(self, signum: int, frame: object) -> None:
+        self._killpg(signal.SIGKILL)
+
+    def start(self, env: Dict[str, str], warning: Optional[str]) -> Optional[ExitRecord]:
+        """Start the job; an ExitRecord if it could not even be started."""
+        log_fd = os.open(self.files.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            if warning:
+                os.write(log_fd, f"tether: {warning}; using a plain environment\n".encode())
+            full_env = dict(env)
+            full_env.update(self.spec.env)
+            try:
+                self.job = subprocess.Popen(
+                    self.spec.argv,
+                    cwd=self.spec.cwd,
+                    env=full_env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_fd,
+                    stderr=log_fd,
+                    start_new_session=True,
+                    close_fds=True,
+                    executable=_resolve(self.spec.argv[0], full_env.get("PATH", _BASE_PATH)),
+                )
+            except OSError as exc:
+                code = 127 if exc.errno == errno.ENOENT else 126
+                os.write(
+                    log_fd, f"tether: cannot run {self.spec.argv[0]!r}: {exc.strerror}\n".encode()
+                )
+                return ExitRecord(code, None, time.time(), self.cancelled)
+        finally:
+            os.close(log_fd)
+        if self.cancelled:  # SIGTERM arrived while starting
+            self.cancelled = False
+            self._on_cancel(signal.SIGTERM, None)
+        return None
+
+    def wait(self) -> ExitRecord:
+        assert self.job is not None
+        returncode = self.job.wait()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if self.cancelled:
+            self._killpg(signal.SIGKILL)  # leave nothing of the job behind
+        if returncode < 0:
+            name = signal.Signals(-returncode).name
+            return ExitRecord(None, name, time.time(), self.cancelled)
+        return ExitRecord(returncode, None, time.time(), self.cancelled)
+
+
+def _resolve(program: str, path: str) -> str:
+    """Look the program up on the job's PATH (the login shell's), not the shim's."""
+    if "/" in program:
+        return program
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return program
+
+
+def _run_shim(files: JobFiles, spec: LaunchSpec, ready_fd: int) -> int:
+    supervisor = Supervisor(files, spec)
+    supervisor.install_signals()
+    env, warning = login_environment()
+    early_exit = supervisor.start(env, warning)
+    now = time.time()
+    if early_exit is not None:
+        files.write_shim(
+            ShimRecord(os.getpid(), start_ticks(os.getpid()) or 0, 0, 0, now, boot_id())
+        )
+        files.write_exit(early_exit)
+        os.write(ready_fd, b"ok")
+        return 0
+    assert supervisor.job is not None
+    job_pid = supervisor.job.pid
+    files.write_shim(
+        ShimRecord(
+            shim_pid=os.getpid(),
+            shim_start=start_ticks(os.getpid()) or 0,
+            job_pid=job_pid,
+            job_start=start_ticks(job_pid) or 0,
+            started_at=now,
+            boot_id=boot_id(),
+        )
+    )
+    os.write(ready_fd, b"ok")
+    os.close(ready_fd)
+    files.write_exit(supervisor.wait())
+    return 0
+
+
+def _detach_stdio() -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def main(argv: List[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m runner.shim JOB_DIR", file=sys.stderr)
+        return 2
+    files = JobFiles(Path(argv[1]))
+    spec = files.read_spec()
+    if not files.claim():
+        print(f"job {spec.job_id} was already launched", file=sys.stderr)
+        return 3
+    ready_r, ready_w = os.pipe()
+    if os.fork() > 0:
+        # The launcher: report once the job runs (or could not), then get out of the
+        # way so the shim is reparented away from the runner.
+        os.close(ready_w)
+        answer = b""
+        while chunk := os.read(ready_r, 4096):
+            answer += chunk
+        if answer == b"ok":
+            return 0
+        sys.stderr.write(answer.decode(errors="replace") or "the job's shim died while starting")
+        return 1
+    os.close(ready_r)
+    os.setsid()
+    try:
+        _detach_stdio()
+        code = _run_shim(files, spec, ready_w)
+    except BaseException as exc:
+        try:
+            os.write(ready_w, f"the job's shim failed: {exc!r}".encode())
+        finally:
+            os._exit(1)
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

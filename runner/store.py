@@ -1,0 +1,155 @@
+"""Job records in SQLite (WAL, synchronous=FULL): a state change is on disk
+before the runner acknowledges it. Synchronous calls; the runner drives them from
+one dedicated thread so the event loop never waits on an fsync."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
+
+from protocol.jobs import JobState
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    argv TEXT NOT NULL,
+    cwd TEXT NOT NULL,
+    env TEXT NOT NULL,
+    gpus_requested TEXT,
+    gpus TEXT NOT NULL DEFAULT '[]',
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    exit_code INTEGER,
+    signal TEXT,
+    reason TEXT,
+    shim_pid INTEGER,
+    shim_start INTEGER,
+    job_pid INTEGER,
+    boot_id TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    leaked_gpu_pids TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+"""
+
+#: Finished jobs older than this are hidden from `tether ls` without --all.
+RECENT_WINDOW_S = 24 * 3600
+
+
+@dataclass
+class JobRecord:
+    id: int
+    name: str
+    state: JobState
+    argv: List[str]
+    cwd: str
+    env: Dict[str, str]
+    created_at: float
+    gpus_requested: Optional[str] = None
+    gpus: List[int] = field(default_factory=list)
+    started_at: Optional[float] = None
+    finished_at: Optional[float] = None
+    exit_code: Optional[int] = None
+    signal: Optional[str] = None
+    reason: Optional[str] = None
+    shim_pid: Optional[int] = None
+    shim_start: Optional[int] = None
+    job_pid: Optional[int] = None
+    boot_id: Optional[str] = None
+    cancel_requested: bool = False
+    leaked_gpu_pids: List[int] = field(default_factory=list)
+
+
+_JSON_COLUMNS = ("argv", "env", "gpus", "leaked_gpu_pids")
+_COLUMNS = [f for f in JobRecord.__dataclass_fields__ if f != "id"]
+
+
+def _to_row(record: JobRecord) -> Dict[str, Any]:
+    row: Dict[str, Any] = {}
+    for name in _COLUMNS:
+        value = getattr(record, name)
+        if name in _JSON_COLUMNS:
+            value = json.dumps(value)
+        elif name == "state":
+            value = value.value
+        elif name == "cancel_requested":
+            value = int(value)
+        row[name] = value
+    return row
+
+
+def _from_row(row: sqlite3.Row) -> JobRecord:
+    values: Dict[str, Any] = dict(row)
+    for name in _JSON_COLUMNS:
+        values[name] = json.loads(values[name])
+    values["state"] = JobState(values["state"])
+    values["cancel_requested"] = bool(values["cancel_requested"])
+    return JobRecord(**values)
+
+
+class JobStore:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def insert(self, record: JobRecord) -> JobRecord:
+        row = _to_row(record)
+        names = ", ".join(row)
+        marks = ", ".join(f":{n}" for n in row)
+        cursor = self._db.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", row)  # noqa: S608
+        assert cursor.lastrowid is not None
+        record.id = cursor.lastrowid
+        return record
+
+    def update(self, record: JobRecord) -> None:
+        row = _to_row(record)
+        sets = ", ".join(f"{n} = :{n}" for n in row)
+        row["id"] = record.id
+        self._db.execute(f"UPDATE jobs SET {sets} WHERE id = :id", row)  # noqa: S608
+
+    def get(self, job_id: int) -> Optional[JobRecord]:
+        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _from_row(row)
+
+    def active(self) -> List[JobRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM jobs WHERE state IN (?, ?) ORDER BY id",
+            (JobState.QUEUED.value, JobState.RUNNING.value),
+        )
+        return [_from_row(r) for r in rows]
+
+    def listing(self, include_finished: bool, limit: int) -> List[JobRecord]:
+        """Newest first: active jobs and recent finished ones, or everything."""
+        if include_finished:
+            rows = self._db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            since = time.time() - RECENT_WINDOW_S
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE state IN (?, ?) OR finished_at >= ? "
+                "ORDER BY id DESC LIMIT ?",
+                (JobState.QUEUED.value, JobState.RUNNING.value, since, limit),
+            )
+        return [_from_row(r) for r in rows]
+
+    def counts(self) -> Dict[str, int]:
+        rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        counts = {state.value: 0 for state in JobState}
+        counts.update({state: n for state, n in rows})
+        return counts
+
+    def ids(self) -> Iterable[int]:
+        return [r[0] for r in self._db.execute("SELECT id FROM jobs")]

@@ -1,0 +1,1 @@
+"""The scriptable `tether` verbs. Never imports Textual (a test pins that)."""

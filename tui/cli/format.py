@@ -1,0 +1,114 @@
+"""How jobs look on a terminal and in JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+import signal
+import time
+from typing import Any, Dict, List, Optional
+
+from protocol.jobs import JobInfo, JobState
+
+
+def iso(ts: Optional[float]) -> Optional[str]:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24:02d}h"
+
+
+def runtime(job: JobInfo, now: Optional[float] = None) -> str:
+    if job.started_at is None:
+        return "-"
+    end = job.finished_at if job.finished_at is not None else (now or time.time())
+    return duration(end - job.started_at)
+
+
+def command_line(job: JobInfo) -> str:
+    if len(job.argv) == 3 and job.argv[:2] == ["bash", "-lc"]:
+        return job.argv[2]
+    return shlex.join(job.argv)
+
+
+def exit_text(job: JobInfo) -> str:
+    if job.exit_code is not None:
+        return str(job.exit_code)
+    if job.signal:
+        return job.signal
+    return "-"
+
+
+def job_json(job: JobInfo) -> Dict[str, Any]:
+    return {
+        "id": job.id,
+        "name": job.name,
+        "state": job.state.value,
+        "exit_code": job.exit_code,
+        "signal": job.signal,
+        "command": command_line(job),
+        "argv": job.argv,
+        "cwd": job.cwd,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "log_bytes": job.log_bytes,
+        "gpus_requested": job.gpus_requested,
+        "gpus": job.gpus,
+        "queue_position": job.queue_position,
+        "reason": job.reason,
+        "leaked_gpu_pids": job.leaked_gpu_pids,
+    }
+
+
+def shell_exit_code(job: JobInfo) -> int:
+    """What `ssh host cmd` would have exited with: the code, or 128 + signal."""
+    if job.exit_code is not None:
+        return job.exit_code
+    if job.signal:
+        try:
+            return 128 + int(signal.Signals[job.signal])
+        except KeyError:
+            return 255
+    return 255 if job.state is JobState.LOST else 1
+
+
+def jobs_table(jobs: List[JobInfo], width: int = 100) -> str:
+    header = ("ID", "NAME", "STATE", "EXIT", "GPUS", "RUNTIME", "COMMAND")
+    rows = [header]
+    for job in jobs:
+        state = job.state.value
+        if job.queue_position is not None:
+            state += f" #{job.queue_position}"
+        if job.leaked_gpu_pids:
+            state += " (GPU leak)"
+        rows.append(
+            (
+                str(job.id),
+                job.name[:24],
+                state,
+                exit_text(job),
+                ",".join(map(str, job.gpus)) or "-",
+                runtime(job),
+                command_line(job),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    lines = []
+    for row in rows:
+        head = "  ".join(cell.ljust(w) for cell, w in zip(row, widths))
+        line = f"{head}  {row[-1]}"
+        lines.append(line if len(line) <= width else line[: width - 1] + "…")
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""One coroutine per verb, each on a connected `HostSession`; they return the exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+from typing import List, Optional
+
+from protocol.jobs import JobInfo, JobSpec, JobState
+from protocol.messages import LogChunk
+from tui.cli.format import command_line, duration, job_json, jobs_table, shell_exit_code
+from tui.errors import TetherError
+from tui.session import HostSession, SessionState
+
+_SHELL_CHARS = set(" \t\n|&;<>()$`\\\"'*?[]#~=%")
+
+
+def argv_from_words(words: List[str]) -> List[str]:
+    """A single word with shell syntax in it is a command line for the login shell."""
+    if len(words) == 1 and any(c in _SHELL_CHARS for c in words[0]):
+        return ["bash", "-lc", words[0]]
+    return words
+
+
+def local_cwd(cwd: Optional[str]) -> str:
+    """On this machine a relative --cwd means relative to here, as in a shell."""
+    return os.path.abspath(os.path.expanduser(cwd)) if cwd else os.getcwd()
+
+
+def parse_env(pairs: List[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise TetherError(f"--env takes KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+async def run(
+    session: HostSession,
+    words: List[str],
+    name: Optional[str],
+    cwd: Optional[str],
+    env: List[str],
+    gpus: Optional[str],
+    local: bool,
+) -> int:
+    if not words:
+        raise TetherError(
+            "nothing to run: give a command after --, e.g. tether run -- python train.py"
+        )
+    if local:
+        cwd = local_cwd(cwd)
+    try:
+        spec = JobSpec(
+            argv=argv_from_words(words), name=name, cwd=cwd, env=parse_env(env), gpus=gpus
+        )
+    except ValueError as exc:
+        raise TetherError(_first_validation_error(exc)) from exc
+    job = await session.submit(spec)
+    print(job.id)
+    return 0
+
+
+def _first_validation_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return str(first["msg"]).removeprefix("Value error, ")
+    return str(exc)
+
+
+async def ls(session: HostSession, include_all: bool, as_json: bool) -> int:
+    jobs = await session.list_jobs(include_finished=include_all)
+    if as_json:
+        print(json.dumps([job_json(j) for j in jobs], indent=2))
+    elif not jobs:
+        print(
+            "no jobs" + ("" if include_all else " (finished more than a day ago: tether ls --all)")
+        )
+    else:
+        print(jobs_table(jobs, shutil.get_terminal_size((120, 24)).columns))
+    return 0
+
+
+async def _write_out(data: bytes) -> None:
+    def write() -> None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+    await asyncio.to_thread(write)
+
+
+async def logs(session: HostSession, job_id: int, follow: bool, tail: Optional[int]) -> int:
+    await session.get_job(job_id)  # an unknown job fails here, before any output
+    offset = 0
+    if tail is not None:
+        offset = (await session.tail_offset(job_id, tail)).offset
+    if follow:
+        return await _follow(session, job_id, offset)
+    while True:
+        chunk: LogChunk = await session.read_log(job_id, offset)
+        if not chunk.data:
+            return 0
+        await _write_out(chunk.data)
+        offset += len(chunk.data)
+
+
+async def _follow(session: HostSession, job_id: int, offset: int) -> int:
+    async for message in session.follow_log(job_id, offset):
+        if isinstance(message, LogChunk):
+            await _write_out(message.data)
+        else:
+            return shell_exit_code(message.job)
+    return 1
+
+
+async def cancel(session: HostSession, job_id: int) -> int:
+    job = await session.cancel(job_id)
+    how = f"exit {job.exit_code}" if job.exit_code is not None else (job.signal or job.state.value)
+    if job.state is JobState.CANCELLED:
+        print(f"cancelled job {job.id} ({job.name}): {how}")
+    elif job.state.is_active:
+        print(f"job {job.id} is still stopping; check with tether ls")
+    else:
+        print(f"job {job.id} ended before the cancel took effect: {job.state.value} ({how})")
+    return 0
+
+
+async def status(session: HostSession, as_json: bool) -> int:
+    reply = await session.status()
+    if as_json:
+        print(json.dumps(reply.model_dump(exclude={"id", "type"}), indent=2))
+        return 0
+    counts = ", ".join(f"{n} {state}" for state, n in reply.job_counts.items() if n) or "none"
+    print(
+        f"tether runner {reply.runner_version} on {reply.hostname} (pid {reply.pid}), "
+        f"up {duration(reply.uptime_s)}"
+    )
+    print(f"jobs: {counts}")
+    print(f"clients: {reply.clients}; state: {reply.state_dir}; socket: {reply.socket_path}")
+    return 0
+
+
+def report_state(state: SessionState) -> None:
+    """Tell a person on stderr when a long-running verb loses or regains its link."""
+    if state.kind in ("reconnecting", "offline"):
+        print(f"tether: {state.describe()}", file=sys.stderr)
+    elif state.kind == "connected":
+        print("tether: reconnected", file=sys.stderr)
+
+
+__all__ = ["JobInfo", "cancel", "command_line", "logs", "ls", "run", "status"]

@@ -1,0 +1,34 @@
+"""Errors the client side raises; each message is one sentence for a person."""
+
+from __future__ import annotations
+
+from protocol.errors import ErrorCode
+
+
+class TetherError(Exception):
+    """Base of every error the CLI prints as one line and the TUI shows in place."""
+
+
+class ConnectError(TetherError):
+    """The host or its runner could not be reached (a permanent or a passing cause)."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ConnectionLost(ConnectError):
+    """An established connection went away (dead link, runner stopped)."""
+
+
+class RemoteError(TetherError):
+    """The runner refused a request; `code` says why in machine terms."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class IncompatibleRunner(ConnectError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
