@@ -42,11 +42,16 @@ class UserEnv:
     def job_dir(self, job_id: int) -> Path:
         return self.state_dir / "jobs" / str(job_id)
 
-    def tether(self, *args: str, timeout: float = 60, check: bool = False,
-               input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    def tether(
+        self, *args: str, timeout: float = 60, check: bool = False, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
         result = subprocess.run(
-            [PYTHON, "-m", "tui.cli", *args], env=self.env, capture_output=True,
-            timeout=timeout, input=input, cwd=self.home,
+            [PYTHON, "-m", "tui.cli", *args],
+            env=self.env,
+            capture_output=True,
+            timeout=timeout,
+            input=input,
+            cwd=self.home,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -56,8 +61,11 @@ class UserEnv:
 
     def runner(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [PYTHON, "-m", "runner", *args], env=self.env, capture_output=True,
-            timeout=timeout, cwd=self.home,
+            [PYTHON, "-m", "runner", *args],
+            env=self.env,
+            capture_output=True,
+            timeout=timeout,
+            cwd=self.home,
         )
 
     def runner_pid(self) -> int | None:

@@ -14,12 +14,16 @@ def test_job_output_is_byte_identical_and_exit_code_is_kept(local_runner: UserEn
         "    out.write(b'\\r%d%%' % (i*25)); out.flush(); time.sleep(0.05)\n"
         "out.write(b'\\n'); sys.exit(3)\n"
     )
-    expected = b"\x1b[31mred\x1b[0m\nbad \xff\xfe utf8\n" + b"".join(
-        b"\r%d%%" % (i * 25) for i in range(5)
-    ) + b"\n"
+    expected = (
+        b"\x1b[31mred\x1b[0m\nbad \xff\xfe utf8\n"
+        + b"".join(b"\r%d%%" % (i * 25) for i in range(5))
+        + b"\n"
+    )
     import sys
 
-    job_id = local_runner.tether("run", "--", sys.executable, "-c", script, check=True).stdout.strip()
+    job_id = local_runner.tether(
+        "run", "--", sys.executable, "-c", script, check=True
+    ).stdout.strip()
     follow = local_runner.tether("logs", "-f", job_id.decode())
     assert follow.returncode == 3
     assert follow.stdout == expected

@@ -1,0 +1,221 @@
+"""The sans-IO codec: every message survives a round trip, and no input crashes it."""
+
+from __future__ import annotations
+
+import struct
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol.codec import FrameDecoder, encode
+from protocol.errors import ErrorCode, FrameError, MessageError
+from protocol.jobs import JobInfo, JobSpec, JobState
+from protocol.limits import MAX_FRAME_BYTES, MAX_LOG_CHUNK_BYTES
+from protocol.messages import (
+    MESSAGE_ADAPTER,
+    Cancel,
+    Error,
+    FollowLog,
+    GetJob,
+    GetStatus,
+    Hello,
+    JobList,
+    JobReply,
+    ListJobs,
+    LogChunk,
+    LogEnd,
+    LogOffset,
+    Ok,
+    Ping,
+    Pong,
+    ReadLog,
+    Shutdown,
+    StatusReply,
+    Submit,
+    TailOffset,
+    Unsubscribe,
+    Welcome,
+)
+
+JOB = JobInfo(
+    id=7,
+    name="train",
+    state=JobState.FAILED,
+    argv=["python", "train.py"],
+    cwd="/w",
+    created_at=1.5,
+    started_at=2.0,
+    finished_at=3.0,
+    exit_code=3,
+    log_bytes=10,
+)
+
+EXAMPLES = [
+    Hello(protocol=1, client_version="0.1.0"),
+    Welcome(protocol=1, runner_version="0.1.0", pid=4, hostname="gpu1"),
+    Ping(id=1),
+    Pong(id=1),
+    Submit(id=2, spec=JobSpec(argv=["echo", "hi"], name="n", cwd="/tmp", env={"A": "1"}, gpus="2")),
+    ListJobs(id=3, include_finished=True),
+    GetJob(id=4, job_id=7),
+    Cancel(id=5, job_id=7),
+    GetStatus(id=6),
+    ReadLog(id=7, job_id=7, offset=100, max_bytes=10),
+    TailOffset(id=8, job_id=7, lines=20),
+    FollowLog(id=9, job_id=7, offset=0),
+    Unsubscribe(id=10, stream_id=9),
+    Shutdown(id=11),
+    Ok(id=11),
+    JobReply(id=2, job=JOB),
+    JobList(id=3, jobs=[JOB, JOB]),
+    StatusReply(
+        id=6,
+        runner_version="0.1.0",
+        protocol=1,
+        pid=4,
+        hostname="h",
+        started_at=1.0,
+        uptime_s=2.0,
+        state_dir="/s",
+        socket_path="/s/r.sock",
+        job_counts={"running": 1},
+        clients=2,
+    ),
+    LogChunk(id=9, job_id=7, offset=0, data=b"\xff\xfe\x00\r\x1b[31m", size=7),
+    LogOffset(id=8, job_id=7, offset=5, size=9),
+    LogEnd(id=9, offset=7, job=JOB),
+    Error(id=None, code=ErrorCode.BAD_FRAME, message="broken"),
+]
+
+
+def test_every_message_type_is_exercised() -> None:
+    declared = set(MESSAGE_ADAPTER.json_schema()["$defs"])
+    declared -= {"JobInfo", "JobSpec", "JobState", "ErrorCode"}
+    covered = {type(m).__name__ for m in EXAMPLES}
+    assert declared <= covered, f"messages without a round-trip example: {declared - covered}"
+
+
+@pytest.mark.parametrize("message", EXAMPLES, ids=lambda m: m.type)
+def test_round_trip(message: object) -> None:
+    decoder = FrameDecoder()
+    decoder.feed(encode(message))  # type: ignore[arg-type]
+    assert list(decoder) == [message]
+    assert decoder.buffered == 0
+
+
+def test_messages_split_at_every_byte_boundary_still_decode() -> None:
+    stream = b"".join(encode(m) for m in EXAMPLES)  # type: ignore[arg-type]
+    decoder = FrameDecoder()
+    out = []
+    for i in range(len(stream)):
+        decoder.feed(stream[i : i + 1])
+        out.extend(decoder)
+    assert out == EXAMPLES
+
+
+def test_oversized_length_prefix_is_refused_before_any_payload_arrives() -> None:
+    decoder = FrameDecoder()
+    decoder.feed(struct.pack(">I", MAX_FRAME_BYTES + 1))
+    with pytest.raises(FrameError) as err:
+        decoder.next_message()
+    assert err.value.code is ErrorCode.FRAME_TOO_LARGE
+    decoder.feed(b"x" * 1000)  # nothing more is buffered once dead
+    assert decoder.buffered == 0
+    with pytest.raises(FrameError):
+        decoder.next_message()
+
+
+def test_tiny_msgpack_claiming_a_huge_array_does_not_allocate() -> None:
+    # 0xdd = array32 claiming 2**32-1 elements in a 5-byte payload.
+    payload = b"\xdd\xff\xff\xff\xff"
+    decoder = FrameDecoder()
+    decoder.feed(struct.pack(">I", len(payload)) + payload)
+    with pytest.raises(FrameError) as err:
+        decoder.next_message()
+    assert err.value.code is ErrorCode.BAD_FRAME
+
+
+def test_unknown_type_is_a_recoverable_error_naming_the_request() -> None:
+    decoder = FrameDecoder()
+    payload = msgpack.packb({"type": "teleport", "id": 42})
+    decoder.feed(struct.pack(">I", len(payload)) + payload + encode(Ping(id=43)))
+    with pytest.raises(MessageError) as err:
+        decoder.next_message()
+    assert err.value.code is ErrorCode.UNKNOWN_TYPE
+    assert err.value.request_id == 42
+    assert "teleport" in str(err.value)
+    assert decoder.next_message() == Ping(id=43)  # the stream carries on
+
+
+def test_invalid_fields_name_the_field() -> None:
+    decoder = FrameDecoder()
+    payload = msgpack.packb({"type": "read_log", "id": 5, "job_id": "seven", "offset": -1})
+    decoder.feed(struct.pack(">I", len(payload)) + payload)
+    with pytest.raises(MessageError) as err:
+        decoder.next_message()
+    assert err.value.code is ErrorCode.INVALID_MESSAGE
+    assert "job_id" in str(err.value)
+    assert err.value.request_id == 5
+
+
+def test_log_chunk_over_the_chunk_limit_is_invalid() -> None:
+    with pytest.raises(ValueError):
+        LogChunk(id=1, job_id=1, offset=0, data=b"x" * (MAX_LOG_CHUNK_BYTES + 1), size=0)
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ({"argv": ["a\x00b"]}, "NUL"),
+        ({"argv": ["x"], "env": {"1BAD": "v"}}, "1BAD"),
+        ({"argv": ["x"], "name": "bad\nname"}, "printable"),
+        ({"argv": ["x"], "gpus": "many"}, "--gpus"),
+        ({"argv": ["x" * 300_000]}, "longer"),
+    ],
+)
+def test_job_spec_rejects_bad_input_with_a_specific_reason(spec: dict, fragment: str) -> None:
+    with pytest.raises(ValueError) as err:
+        JobSpec(**spec)
+    assert fragment in str(err.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048))
+def test_garbage_never_crashes_only_protocol_errors(data: bytes) -> None:
+    decoder = FrameDecoder(max_frame=4096)
+    decoder.feed(data)
+    try:
+        list(decoder)
+    except (FrameError, MessageError):
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(EXAMPLES), st.integers(min_value=1, max_value=200))
+def test_truncated_frames_wait_for_more_and_never_misdecode(message: object, cut: int) -> None:
+    frame = encode(message)  # type: ignore[arg-type]
+    cut = min(cut, len(frame) - 1)
+    decoder = FrameDecoder()
+    decoder.feed(frame[:cut])
+    assert decoder.next_message() is None
+    decoder.feed(frame[cut:])
+    assert decoder.next_message() == message
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=MAX_LOG_CHUNK_BYTES // 64), st.integers(min_value=0, max_value=2**62))
+def test_any_log_bytes_round_trip_exactly(data: bytes, offset: int) -> None:
+    message = LogChunk(id=1, job_id=1, offset=offset, data=data, size=offset + len(data))
+    decoder = FrameDecoder()
+    decoder.feed(encode(message))
+    (decoded,) = list(decoder)
+    assert isinstance(decoded, LogChunk)
+    assert decoded.data == data and decoded.offset == offset
+
+
+def test_sending_a_frame_over_the_cap_is_refused() -> None:
+    huge = JobList(id=1, jobs=[JOB.model_copy(update={"name": "x" * 120})] * 20000)
+    with pytest.raises(FrameError):
+        encode(huge)
