@@ -14,6 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec
 from protocol.limits import MAX_LOG_CHUNK_BYTES, MAX_TAIL_LINES
+from protocol.metrics import FollowMetrics, MetricsChunk, MetricsEnd, ReadMetrics
+from protocol.stats import (
+    GetStats,
+    StatsHistory,
+    StatsInfo,
+    StatsSnapshot,
+    StatsUpdate,
+    SubscribeStats,
+)
 
 
 class _Message(BaseModel):
@@ -91,11 +100,27 @@ class TailOffset(_Request):
 
 
 class FollowLog(_Request):
-    """Stream a log from ``offset`` until the job ends (then ``log_end``)."""
+    """Stream a log from ``offset`` until the job ends (then ``log_end``).
+
+    With ``until_eof`` the stream ends at the end of what is written now (``cat``
+    rather than ``tail -f``): chunks flow without a round trip each.
+    """
 
     type: Literal["follow_log"] = "follow_log"
     job_id: int
     offset: int = Field(ge=0)
+    until_eof: bool = False
+
+
+class WatchJobs(_Request):
+    """Stream the job table: a `job_list` now and another after every change.
+
+    The stream has no end; a client that reconnects asks again and gets the
+    whole table first, so it never has to merge or miss an update.
+    """
+
+    type: Literal["watch_jobs"] = "watch_jobs"
+    include_finished: bool = False
 
 
 class Unsubscribe(_Request):
@@ -191,6 +216,7 @@ Message = Annotated[
         ReadLog,
         TailOffset,
         FollowLog,
+        WatchJobs,
         Unsubscribe,
         Shutdown,
         Pong,
@@ -202,6 +228,16 @@ Message = Annotated[
         LogOffset,
         LogEnd,
         Error,
+        SubscribeStats,
+        GetStats,
+        StatsInfo,
+        StatsHistory,
+        StatsUpdate,
+        StatsSnapshot,
+        ReadMetrics,
+        FollowMetrics,
+        MetricsChunk,
+        MetricsEnd,
     ],
     Field(discriminator="type"),
 ]
@@ -209,4 +245,4 @@ Message = Annotated[
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
 #: Message types after which the runner sends nothing more on that stream.
-STREAM_END_TYPES = frozenset({"log_end"})
+STREAM_END_TYPES = frozenset({"log_end", "metrics_end"})

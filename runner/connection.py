@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _READ_SIZE = 256 * 1024
+_WRITE_BUFFER_HIGH = 2 * 1024 * 1024
 
 
 def peer_uid(writer: asyncio.StreamWriter) -> Optional[int]:
@@ -51,6 +52,9 @@ class Connection:
         self._send_lock = asyncio.Lock()
         self._requests = TaskSet("request")
         self._streams: Dict[int, asyncio.Task[Any]] = {}
+        # A few chunks may queue in user space so the socket never runs dry
+        # between drains; beyond that, drain() makes a slow reader wait.
+        writer.transport.set_write_buffer_limits(high=_WRITE_BUFFER_HIGH)
 
     async def send(self, message: Message) -> None:
         async with self._send_lock:

@@ -12,6 +12,8 @@ from typing import Callable, Optional, Set
 
 from protocol.jobs import JobSpec
 from runner.connection import Connection
+from runner.file_watch import FileWatcher
+from runner.gpu_scheduler import GpuScheduler
 from runner.jobs import JobManager
 from runner.lock import RunnerLock
 from runner.paths import RunnerPaths
@@ -27,22 +29,26 @@ class Runner:
         self.paths = paths
         self.started_at = time.time()
         self.jobs = JobManager(paths, cancel_grace_s=_env_float("TETHER_CANCEL_GRACE", 10.0))
+        self.gpus = GpuScheduler(self.jobs)
         self._connections: Set[Connection] = set()
         self._stop = asyncio.Event()
         self._server: Optional[asyncio.AbstractServer] = None
+        self.file_watcher: Optional[FileWatcher] = None
 
     @property
     def client_count(self) -> int:
         return len(self._connections)
 
     async def submit(self, spec: JobSpec) -> JobRecord:
-        return await self.jobs.submit(spec)
+        return await self.gpus.submit(spec)
 
     def request_stop(self) -> None:
         self._stop.set()
 
     async def start(self) -> None:
+        self.file_watcher = FileWatcher()
         await self.jobs.start()
+        await self.gpus.start()
         self._server = await asyncio.start_unix_server(self._on_client, sock=_bind(self.paths))
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -67,7 +73,10 @@ class Runner:
             await connection.close()
         if self._server is not None:
             await self._server.wait_closed()
+        await self.gpus.close()
         await self.jobs.close()
+        if self.file_watcher is not None:
+            self.file_watcher.close()
         try:
             os.unlink(self.paths.socket)
         except FileNotFoundError:

@@ -1,57 +1,106 @@
 """Streaming one job's log to one client, at that client's pace.
 
 Each chunk is sent with a drain, so a slow reader slows only its own stream: the
-job keeps writing to disk and the runner holds one chunk at most. New output is
-found by polling the file's size with a short, backing-off interval; several
-small writes in one interval travel as one batch.
+job keeps writing to disk and the runner holds one chunk at most. The follower
+sleeps until inotify says the file was written to (or the job changed state),
+with a slow poll as a safety net; a few milliseconds after each small chunk let
+the writes that follow gather into one batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+import contextlib
+import os
+from typing import Awaitable, Callable, Optional
 
 from protocol.errors import ErrorCode
 from protocol.limits import FOLLOW_BATCH_BYTES, MAX_LOG_CHUNK_BYTES
 from protocol.messages import FollowLog, LogChunk, LogEnd, Message
 from runner.errors import RunnerError
+from runner.file_watch import FileWatcher
 from runner.jobs import JobManager
-from runner.logs import read_slice
+from runner.store import JobRecord
 
-#: Poll interval right after output, and the most it backs off to when quiet.
-POLL_MIN_S = 0.004
-POLL_MAX_S = 0.02
+#: Pause after a small chunk so the next writes travel together.
+BATCH_WINDOW_S = 0.004
+#: How often to look anyway: where inotify works this only guards against a
+#: missed wake-up; where it does not, this is the poll interval.
+SAFETY_POLL_S = 1.0
+FALLBACK_POLL_S = 0.02
 
 Send = Callable[[Message], Awaitable[None]]
 
 
-async def follow_log(jobs: JobManager, request: FollowLog, send: Send) -> None:
+class _LogReader:
+    """Holds the log open between reads (it may not exist yet for a queued job)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd: Optional[int] = None
+
+    def read(self, offset: int) -> tuple[bytes, int]:
+        if self.fd is None:
+            try:
+                self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return b"", 0
+        size = os.fstat(self.fd).st_size
+        if offset >= size:
+            return b"", size
+        return os.pread(self.fd, min(MAX_LOG_CHUNK_BYTES, size - offset), offset), size
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+async def follow_log(
+    jobs: JobManager, watcher: Optional[FileWatcher], request: FollowLog, send: Send
+) -> None:
     """Send every byte from `request.offset` until the job has ended, then `log_end`."""
     await jobs.get(request.job_id)  # NO_SUCH_JOB before anything is streamed
     path = jobs.files(request.job_id).log_path
-    offset = request.offset
-    _, size = read_slice(path, 0, 1)
-    if offset > size and not jobs.is_active(request.job_id):
-        raise RunnerError(
-            f"offset {offset} is past the end of job {request.job_id}'s log ({size} bytes)",
-            ErrorCode.BAD_REQUEST,
-        )
-    delay = POLL_MIN_S
-    while True:
-        active = jobs.is_active(request.job_id)
-        data, size = read_slice(path, offset, MAX_LOG_CHUNK_BYTES)
-        if data:
-            await send(
-                LogChunk(id=request.id, job_id=request.job_id, offset=offset, data=data, size=size)
+    reader = _LogReader(str(path))
+    woken = asyncio.Event()
+
+    def on_change(record: JobRecord) -> None:
+        if record.id == request.job_id:
+            woken.set()
+
+    jobs.on_change.append(on_change)
+    watching = False
+    try:
+        offset = request.offset
+        _, size = reader.read(offset)
+        if offset > size and not jobs.is_active(request.job_id):
+            raise RunnerError(
+                f"offset {offset} is past the end of job {request.job_id}'s log ({size} bytes)",
+                ErrorCode.BAD_REQUEST,
             )
-            offset += len(data)
-            delay = POLL_MIN_S
-            if len(data) < FOLLOW_BATCH_BYTES:
-                await asyncio.sleep(POLL_MIN_S)  # let small writes gather into one batch
-            continue
-        if not active:
-            job = await jobs.get(request.job_id)
-            await send(LogEnd(id=request.id, offset=offset, job=job))
-            return
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, POLL_MAX_S)
+        while True:
+            if not watching and watcher is not None and reader.fd is not None:
+                watching = watcher.watch(path, woken)
+            active = jobs.is_active(request.job_id) and not request.until_eof
+            woken.clear()
+            data, size = reader.read(offset)
+            if data:
+                chunk = LogChunk(
+                    id=request.id, job_id=request.job_id, offset=offset, data=data, size=size
+                )
+                await send(chunk)
+                offset += len(data)
+                if len(data) < FOLLOW_BATCH_BYTES:
+                    await asyncio.sleep(BATCH_WINDOW_S)
+                continue
+            if not active:
+                await send(LogEnd(id=request.id, offset=offset, job=await jobs.get(request.job_id)))
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(woken.wait(), SAFETY_POLL_S if watching else FALLBACK_POLL_S)
+    finally:
+        jobs.on_change.remove(on_change)
+        if watching and watcher is not None:
+            watcher.unwatch(path, woken)
+        reader.close()

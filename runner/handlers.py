@@ -27,10 +27,13 @@ from protocol.messages import (
     StatusReply,
     Submit,
     TailOffset,
+    WatchJobs,
 )
+from protocol.metrics import FollowMetrics, ReadMetrics
 from protocol.version import PROTOCOL_VERSION, __version__
 from runner.follow import Send, follow_log
 from runner.logs import read_slice, tail_offset
+from runner.metrics import follow_metrics, read_metrics_chunk
 
 if TYPE_CHECKING:
     from runner.daemon import Runner
@@ -94,7 +97,38 @@ async def shutdown(runner: Runner, msg: Shutdown) -> Message:
 
 
 async def follow(runner: Runner, msg: FollowLog, send: Send) -> None:
-    await follow_log(runner.jobs, msg, send)
+    await follow_log(runner.jobs, runner.file_watcher, msg, send)
+
+
+#: After a job changes, wait this long for more changes to send one table for all.
+WATCH_JOBS_COALESCE_S = 0.05
+
+
+async def watch_jobs(runner: Runner, msg: WatchJobs, send: Send) -> None:
+    """The job table now, then again after every change (a burst is sent once)."""
+    changed = asyncio.Event()
+
+    def on_change(_record: object) -> None:
+        changed.set()
+
+    runner.jobs.on_change.append(on_change)
+    try:
+        while True:
+            changed.clear()
+            jobs = await runner.jobs.listing(msg.include_finished)
+            await send(JobList(id=msg.id, jobs=jobs))
+            await changed.wait()
+            await asyncio.sleep(WATCH_JOBS_COALESCE_S)
+    finally:
+        runner.jobs.on_change.remove(on_change)
+
+
+async def read_metrics(runner: Runner, msg: ReadMetrics) -> Message:
+    return await read_metrics_chunk(runner.jobs, msg)
+
+
+async def follow_metrics_stream(runner: Runner, msg: FollowMetrics, send: Send) -> None:
+    await follow_metrics(runner.jobs, msg, send)
 
 
 #: Requests answered by one reply.
@@ -108,10 +142,13 @@ HANDLERS: Dict[type, Callable[..., Awaitable[Message]]] = {
     ReadLog: read_log,
     TailOffset: tail,
     Shutdown: shutdown,
+    ReadMetrics: read_metrics,
 }
 
 #: Requests that open a stream: the handler sends as many messages as it likes and
 #: returns when the stream is over (or is cancelled by `unsubscribe`).
 STREAMS: Dict[type, Callable[..., Awaitable[None]]] = {
     FollowLog: follow,
+    FollowMetrics: follow_metrics_stream,
+    WatchJobs: watch_jobs,
 }

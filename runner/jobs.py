@@ -58,6 +58,8 @@ class JobManager:
         self._boot_id = boot_id()
         #: Called with every job whose state changed (the GPU queue listens).
         self.on_change: List[Callable[[JobRecord], None]] = []
+        #: Queued job id -> position in the GPU queue (1 = next), set by the queue.
+        self.queue_positions: Dict[int, int] = {}
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -107,6 +109,30 @@ class JobManager:
     def active_records(self) -> List[JobRecord]:
         return list(self._active.values())
 
+    async def ended_records(self) -> List[JobRecord]:
+        """Jobs that ended in the last day, or still leave processes on a GPU:
+        the stats sampler watches them for leaked GPU memory."""
+
+        def query(store: JobStore) -> List[JobRecord]:
+            recent = store.listing(False, MAX_LIST_JOBS)
+            leaking = [r for r in store.listing(True, MAX_LIST_JOBS) if r.leaked_gpu_pids]
+            seen = {r.id for r in recent}
+            ended = recent + [r for r in leaking if r.id not in seen]
+            return [r for r in ended if not r.state.is_active]
+
+        return await self._db(query)
+
+    async def set_leaked_gpu_pids(self, job_id: int, pids: List[int]) -> None:
+        """Record which processes an ended job left holding GPU memory (none: [])."""
+
+        def update(store: JobStore) -> None:
+            record = store.get(job_id)
+            if record is not None and record.leaked_gpu_pids != pids:
+                record.leaked_gpu_pids = list(pids)
+                store.update(record)
+
+        await self._db(update)
+
     async def wait_finished(self, job_id: int, timeout: Optional[float] = None) -> bool:
         event = self._finished.get(job_id)
         if event is None:
@@ -133,6 +159,9 @@ class JobManager:
             exit_code=record.exit_code,
             signal=record.signal,
             log_bytes=self.files(record.id).log_size(),
+            queue_position=(
+                self.queue_positions.get(record.id) if record.state is JobState.QUEUED else None
+            ),
             reason=record.reason,
             leaked_gpu_pids=record.leaked_gpu_pids,
         )
@@ -174,6 +203,12 @@ class JobManager:
         if not os.access(path, os.R_OK | os.X_OK):
             raise RunnerError(f"working directory {path} is not accessible", ErrorCode.BAD_CWD)
         return str(path)
+
+    async def assign_gpus(self, record: JobRecord, gpus: List[int]) -> None:
+        """Record (committed) the GPUs a queued job was granted, before it launches,
+        so that a restarted runner knows they are taken."""
+        record.gpus = list(gpus)
+        await self._db(lambda s: s.update(record))
 
     async def launch(self, record: JobRecord, extra_env: Optional[Dict[str, str]] = None) -> None:
         """Start the job's shim and wait until the job is running (or failed to)."""
@@ -221,6 +256,20 @@ class JobManager:
         await self._db(lambda s: s.update(record))
         self._notify(record)
         self._watch(record)
+        if record.cancel_requested:  # cancelled while it was launching
+            self._signal_shim(record)
+
+    def _signal_shim(self, record: JobRecord) -> None:
+        """SIGTERM (cancel) to the job's shim, if that very process still runs."""
+        if (
+            record.shim_pid
+            and record.shim_start is not None
+            and is_same_process(record.shim_pid, record.shim_start)
+        ):
+            try:
+                os.kill(record.shim_pid, 15)
+            except ProcessLookupError:
+                pass
 
     def _record_shim(self, record: JobRecord, files: JobFiles) -> None:
         shim = files.read_shim()
@@ -240,7 +289,11 @@ class JobManager:
             raise RunnerError(
                 f"job {job_id} has already ended ({info.state.value})", ErrorCode.JOB_NOT_ACTIVE
             )
-        if record.state is JobState.QUEUED and record.shim_pid is None:
+        if (
+            record.state is JobState.QUEUED
+            and record.shim_pid is None
+            and record.id not in self._launching
+        ):
             record.state = JobState.CANCELLED
             record.finished_at = time.time()
             record.reason = "cancelled while queued"
@@ -248,12 +301,7 @@ class JobManager:
             return await self.get(job_id)
         record.cancel_requested = True
         await self._db(lambda s: s.update(record))
-        if (
-            record.shim_pid
-            and record.shim_start is not None
-            and is_same_process(record.shim_pid, record.shim_start)
-        ):
-            os.kill(record.shim_pid, 15)
+        self._signal_shim(record)
         await self.wait_finished(job_id, self.cancel_grace_s + 5.0)
         return await self.get(job_id)
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.sshd"]
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 

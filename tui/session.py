@@ -43,7 +43,17 @@ from protocol.messages import (
     StatusReply,
     Submit,
     TailOffset,
+    WatchJobs,
     Welcome,
+)
+from protocol.metrics import FollowMetrics, MetricsChunk, MetricsEnd, ReadMetrics
+from protocol.stats import (
+    GetStats,
+    StatsHistory,
+    StatsInfo,
+    StatsSnapshot,
+    StatsUpdate,
+    SubscribeStats,
 )
 from tui.errors import ConnectError, ConnectionLost, TetherError
 from tui.rpc import ByteReader, ByteWriter, RunnerConnection
@@ -235,8 +245,26 @@ class HostSession:
     async def tail_offset(self, job_id: int, lines: int) -> LogOffset:
         return await self._call(lambda i: TailOffset(id=i, job_id=job_id, lines=lines), LogOffset)
 
+    async def watch_jobs(self, include_finished: bool = False) -> AsyncIterator[List[JobInfo]]:
+        """The job table now and after every change, for as long as the caller iterates.
+
+        Survives dropped links: after a reconnect the whole table comes again, so
+        the caller simply replaces what it shows.
+        """
+        while True:
+            conn = await self.connection()
+            build = _watch_jobs_request(include_finished)
+            try:
+                async for message in conn.stream(build):
+                    if isinstance(message, JobList):
+                        yield message.jobs
+            except ConnectionLost:
+                continue
+            # The runner ended a stream that has no end (it is stopping): reattach.
+            await asyncio.sleep(BACKOFF_S[0])
+
     async def follow_log(
-        self, job_id: int, offset: int = 0
+        self, job_id: int, offset: int = 0, until_eof: bool = False
     ) -> AsyncIterator[Union[LogChunk, LogEnd]]:
         """Every byte from `offset` as it is written, then the `LogEnd`.
 
@@ -246,7 +274,7 @@ class HostSession:
         while True:
             conn = await self.connection()
             try:
-                async for message in conn.stream(_follow_request(job_id, offset)):
+                async for message in conn.stream(_follow_request(job_id, offset, until_eof)):
                     if isinstance(message, LogChunk):
                         if message.offset != offset:
                             # Resent after a resume: deliver each byte exactly once.
@@ -271,9 +299,132 @@ class HostSession:
             except ConnectionLost:
                 continue
 
+    async def read_metrics(self, job_id: int, offset: int = 0) -> MetricsChunk:
+        """The metric records a job reported, one chunk from byte `offset` of its
+        metrics file; ask again from ``next_offset`` while it is below ``size``."""
+        return await self._call(
+            lambda i: ReadMetrics(id=i, job_id=job_id, offset=offset), MetricsChunk
+        )
 
-def _follow_request(job_id: int, offset: int) -> Callable[[int], Message]:
+    async def follow_metrics(
+        self, job_id: int, offset: int = 0
+    ) -> AsyncIterator[Union[MetricsChunk, MetricsEnd]]:
+        """Every metric record from `offset` as the job reports it, then `MetricsEnd`.
+
+        Survives dropped links: after a reconnect the follow resumes from the
+        ``next_offset`` of the last chunk this iterator yielded, so every record
+        (and every malformed-line count) is delivered exactly once.
+        """
+        while True:
+            conn = await self.connection()
+            try:
+                async for message in conn.stream(_metrics_request(job_id, offset)):
+                    if isinstance(message, MetricsChunk):
+                        if message.offset != offset:
+                            raise TetherError(
+                                f"{self.name}: metrics of job {job_id} jumped from byte "
+                                f"{offset} to {message.offset}"
+                            )
+                        offset = message.next_offset
+                        yield message
+                    elif isinstance(message, MetricsEnd):
+                        yield message
+                        return
+            except ConnectionLost:
+                continue
+
+    async def stats_snapshot(self) -> StatsSnapshot:
+        """The GPU inventory and the runner's newest stats sample (``tether top --once``)."""
+        return await self._call(lambda i: GetStats(id=i), StatsSnapshot)
+
+    async def subscribe_stats(
+        self, interval_s: Optional[float] = None, history_s: float = 900.0
+    ) -> AsyncIterator[StatsEvent]:
+        """The host's stats stream: a `StatsInfo`, the recorded history as
+        `StatsHistory` batches (the last has ``last=True``), then a `StatsUpdate`
+        per sample, for as long as the caller iterates.
+
+        ``interval_s`` asks for a delivery rate (``None``: the runner's own; the
+        runner never goes below its floor, and the `StatsInfo` says what this
+        stream delivers). ``history_s`` is how much history to draw at once.
+
+        Survives dropped links: after a reconnect a new `StatsInfo` arrives, then
+        only the samples missed meanwhile, each sample yielded once. If the new
+        `StatsInfo` has another ``epoch`` than the previous one, the runner
+        restarted: its history (sent next) replaces whatever the caller holds.
+        """
+        epoch: Optional[str] = None
+        after_seq: Optional[int] = None
+        while True:
+            conn = await self.connection()
+            request = _stats_request(interval_s, history_s, epoch, after_seq)
+            try:
+                async for message in conn.stream(request):
+                    if isinstance(message, StatsInfo):
+                        if message.epoch != epoch:
+                            after_seq = None
+                        epoch = message.epoch
+                        yield message
+                    elif isinstance(message, StatsHistory):
+                        batch = _unseen(message, after_seq)
+                        if batch.samples:
+                            after_seq = batch.samples[-1].seq
+                        yield batch
+                    elif isinstance(message, StatsUpdate):
+                        if after_seq is not None and message.sample.seq <= after_seq:
+                            continue
+                        after_seq = message.sample.seq
+                        yield message
+            except ConnectionLost:
+                continue
+            # The runner ended a stream that has no end (it is stopping): reattach.
+            await asyncio.sleep(BACKOFF_S[0])
+
+
+StatsEvent = Union[StatsInfo, StatsHistory, StatsUpdate]
+
+
+def _unseen(batch: StatsHistory, after_seq: Optional[int]) -> StatsHistory:
+    """The batch without the samples a resumed stream already delivered."""
+    if after_seq is None:
+        return batch
+    fresh = [s for s in batch.samples if s.seq > after_seq]
+    if len(fresh) == len(batch.samples):
+        return batch
+    return batch.model_copy(update={"samples": fresh})
+
+
+def _stats_request(
+    interval_s: Optional[float], history_s: float, epoch: Optional[str], after_seq: Optional[int]
+) -> Callable[[int], Message]:
     def build(request_id: int) -> Message:
-        return FollowLog(id=request_id, job_id=job_id, offset=offset)
+        return SubscribeStats(
+            id=request_id,
+            interval_s=interval_s,
+            history_s=history_s,
+            epoch=epoch,
+            after_seq=after_seq,
+        )
+
+    return build
+
+
+def _watch_jobs_request(include_finished: bool) -> Callable[[int], Message]:
+    def build(request_id: int) -> Message:
+        return WatchJobs(id=request_id, include_finished=include_finished)
+
+    return build
+
+
+def _follow_request(job_id: int, offset: int, until_eof: bool) -> Callable[[int], Message]:
+    def build(request_id: int) -> Message:
+        return FollowLog(id=request_id, job_id=job_id, offset=offset, until_eof=until_eof)
+
+    return build
+
+
+def _metrics_request(job_id: int, offset: int) -> Callable[[int], Message]:
+    def build(request_id: int) -> Message:
+        return FollowMetrics(id=request_id, job_id=job_id, offset=offset)
 
     return build

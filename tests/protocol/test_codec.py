@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import typing
 
 import msgpack
 import pytest
@@ -14,7 +15,6 @@ from protocol.errors import ErrorCode, FrameError, MessageError
 from protocol.jobs import JobInfo, JobSpec, JobState
 from protocol.limits import MAX_FRAME_BYTES, MAX_LOG_CHUNK_BYTES
 from protocol.messages import (
-    MESSAGE_ADAPTER,
     Cancel,
     Error,
     FollowLog,
@@ -27,6 +27,7 @@ from protocol.messages import (
     LogChunk,
     LogEnd,
     LogOffset,
+    Message,
     Ok,
     Ping,
     Pong,
@@ -91,8 +92,8 @@ EXAMPLES = [
 
 
 def test_every_message_type_is_exercised() -> None:
-    declared = set(MESSAGE_ADAPTER.json_schema()["$defs"])
-    declared -= {"JobInfo", "JobSpec", "JobState", "ErrorCode"}
+    union, _discriminator = typing.get_args(Message)
+    declared = {cls.__name__ for cls in typing.get_args(union)}
     covered = {type(m).__name__ for m in EXAMPLES}
     assert declared <= covered, f"messages without a round-trip example: {declared - covered}"
 

@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable, List, Optional
 
 from protocol.version import __version__
 from tui.cli import verbs
+from tui.cli.metrics import metrics as job_metrics
 from tui.errors import TetherError
 from tui.hosts import is_local, make_session, resolve_host
 
@@ -76,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_host(cancel)
     cancel.add_argument("job", type=int, metavar="JOB")
 
+    metrics = verbs_.add_parser("metrics", help="print the metrics a training job reported")
+    _add_host(metrics)
+    metrics.add_argument("job", type=int, metavar="JOB")
+    metrics.add_argument("--json", action="store_true", help="one JSON object per line")
+    metrics.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing until the job ends, then exit with its exit code",
+    )
+
     status = verbs_.add_parser("status", help="the runner's version, uptime and job counts")
     _add_host(status)
     status.add_argument("--json", action="store_true")
@@ -96,6 +108,8 @@ def _verb_call(args: argparse.Namespace, host: str) -> Callable[[Any], Awaitable
         return lambda s: verbs.logs(s, args.job, args.follow, args.tail)
     if args.verb == "cancel":
         return lambda s: verbs.cancel(s, args.job)
+    if args.verb == "metrics":
+        return lambda s: job_metrics(s, args.job, args.json, args.follow)
     return lambda s: verbs.status(s, args.json)
 
 
@@ -105,7 +119,7 @@ async def _run_verb(args: argparse.Namespace) -> int:
         raise TetherError("a verb acts on one host: give one -H")
     host = resolve_host(args.host or (top_hosts[0] if top_hosts else None))
     call = _verb_call(args, host)
-    session = make_session(host, reconnect=args.verb == "logs" and args.follow)
+    session = make_session(host, reconnect=args.verb in ("logs", "metrics") and args.follow)
     try:
         await session.start()
         session.listeners.append(verbs.report_state)

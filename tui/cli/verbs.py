@@ -102,12 +102,10 @@ async def logs(session: HostSession, job_id: int, follow: bool, tail: Optional[i
         offset = (await session.tail_offset(job_id, tail)).offset
     if follow:
         return await _follow(session, job_id, offset)
-    while True:
-        chunk: LogChunk = await session.read_log(job_id, offset)
-        if not chunk.data:
-            return 0
-        await _write_out(chunk.data)
-        offset += len(chunk.data)
+    async for message in session.follow_log(job_id, offset, until_eof=True):
+        if isinstance(message, LogChunk):
+            await _write_out(message.data)
+    return 0
 
 
 async def _follow(session: HostSession, job_id: int, offset: int) -> int:

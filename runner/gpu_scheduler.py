@@ -1,0 +1,191 @@
+"""The GPU queue at work in the runner: submit, grant, launch, free, rebuild.
+
+`runner.gpu_queue` decides; this module feeds it the runner's events and acts on
+its grants. A job with ``--gpus N`` (or ``all``) is recorded as queued, waits
+for its turn, and is launched with ``CUDA_VISIBLE_DEVICES`` set to the GPUs it
+was granted (and ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so CUDA counts GPUs as NVML
+does). ``--gpus 0`` starts at once with every GPU hidden; no ``--gpus`` starts
+at once with the environment untouched and is not counted.
+
+GPUs are freed the moment a job ends: the job table calls `_on_change` for every
+state change. After a runner restart the allocation is rebuilt from the job
+table (running jobs keep the GPUs recorded for them, queued jobs queue again in
+submission order), so a job that ended while the runner was down frees its GPUs
+simply by no longer being active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, Iterable, Optional, Set
+
+from protocol.errors import ErrorCode
+from protocol.jobs import JobSpec, JobState
+from runner.errors import RunnerError
+from runner.gpu_inventory import ForeignGpuProbe, gpu_inventory
+from runner.gpu_queue import GpuQueue, GpuRequestError, Grant
+from runner.jobs import JobManager
+from runner.store import JobRecord
+from runner.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+#: While jobs wait, look again this often: GPUs that other users' processes held
+#: free up without any event tether could hear.
+RECHECK_INTERVAL_S = 5.0
+
+
+def gpu_env(gpus: Iterable[int]) -> Dict[str, str]:
+    """The variables that confine a job to `gpus` (none at all for an empty list)."""
+    return {
+        "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus),
+        "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+    }
+
+
+class GpuScheduler:
+    """Owns the GPU queue of one runner; every task it starts ends with `close`."""
+
+    def __init__(
+        self,
+        jobs: JobManager,
+        inventory: Optional[Iterable[int]] = None,
+        probe: Optional[ForeignGpuProbe] = None,
+    ) -> None:
+        self.jobs = jobs
+        self.queue = GpuQueue(inventory or [])
+        self._inventory_given = inventory is not None
+        self._probe = probe or ForeignGpuProbe()
+        self._lock = asyncio.Lock()
+        self._tasks = TaskSet("gpu-queue")
+        # NVML calls can block for seconds on a sick GPU: keep them off the loop,
+        # on one thread so the probe's handles are only ever used from it.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-gpu")
+
+    async def start(self) -> None:
+        """Load the inventory and rebuild the allocation; call after the job table started."""
+        if not self._inventory_given:
+            loop = asyncio.get_running_loop()
+            self.queue = GpuQueue(await loop.run_in_executor(self._executor, gpu_inventory))
+        log.info("GPU queue: %d GPUs %s", len(self.queue.inventory), list(self.queue.inventory))
+        self._rebuild()
+        self.jobs.on_change.append(self._on_change)
+        self._tasks.spawn(self._recheck_forever())
+        await self.dispatch()
+
+    async def close(self) -> None:
+        if self._on_change in self.jobs.on_change:
+            self.jobs.on_change.remove(self._on_change)
+        await self._tasks.close()
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._probe.close)
+        self._executor.shutdown(wait=True)
+
+    # -- submitting ----------------------------------------------------------------
+
+    async def submit(self, spec: JobSpec) -> JobRecord:
+        """Record the job and start it now, or queue it for GPUs; refuses, before
+        recording anything, a request this host can never satisfy."""
+        if spec.gpus is None:
+            return await self.jobs.submit(spec)
+        if spec.gpus == "0":
+            record = await self.jobs.submit(spec, ready_now=False)
+            await self.jobs.launch(record, gpu_env([]))
+            return record
+        try:
+            self.queue.check(spec.gpus)
+        except GpuRequestError as exc:
+            raise RunnerError(str(exc), ErrorCode.NO_GPUS) from None
+        record = await self.jobs.submit(spec, ready_now=False)
+        self.queue.enqueue(record.id, spec.gpus)
+        self._publish()
+        await self.dispatch()
+        return record
+
+    # -- granting ------------------------------------------------------------------
+
+    async def dispatch(self) -> None:
+        """Start every job whose turn has come and whose GPUs are free."""
+        async with self._lock:
+            if not self.queue.waiting:
+                return
+            grants = self.queue.grant(await self._busy())
+            self._publish()
+            for grant in grants:
+                await self._launch(grant)
+
+    async def _launch(self, grant: Grant) -> None:
+        record = self._active_record(grant.job_id)
+        if record is None:  # cancelled between the grant and now
+            self.queue.release(grant.job_id)
+            return
+        log.info("job %d gets GPUs %s", record.id, list(grant.gpus))
+        try:
+            await self.jobs.assign_gpus(record, list(grant.gpus))
+            await self.jobs.launch(record, gpu_env(grant.gpus))
+        except RunnerError as exc:
+            # The job table marked it failed; that change frees its GPUs.
+            log.warning("job %d was granted GPUs but did not start: %s", record.id, exc)
+
+    async def _busy(self) -> Set[int]:
+        """Free GPUs that processes tether did not start are using."""
+        candidates = self.queue.free()
+        if not self._probe.enabled or not candidates:
+            return set()
+        sessions = {r.job_pid for r in self.jobs.active_records() if r.job_pid}
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._probe.busy, candidates, sessions)
+
+    async def _recheck_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RECHECK_INTERVAL_S)
+            if self.queue.waiting:
+                await self.dispatch()
+
+    # -- the job table's side ------------------------------------------------------
+
+    def _on_change(self, record: JobRecord) -> None:
+        if record.state.is_active:
+            return
+        if record.id in self.queue.held or record.id in self.queue.waiting:
+            self.queue.release(record.id)
+            self._publish()
+            self._tasks.spawn(self.dispatch())
+
+    def _rebuild(self) -> None:
+        """The allocation from the job table, after a (re)start."""
+        for record in sorted(self.jobs.active_records(), key=lambda r: r.id):
+            if record.gpus_requested in (None, "0"):
+                continue
+            started = record.state is JobState.RUNNING or record.shim_pid is not None
+            if started or self.jobs.files(record.id).claim_path.exists():
+                held = self.queue.adopt(record.id, record.gpus)
+                if list(held) != sorted(record.gpus):
+                    log.warning(
+                        "job %d holds GPUs %s, of which only %s are in this runner's inventory",
+                        record.id,
+                        record.gpus,
+                        list(held),
+                    )
+                continue
+            try:
+                self.queue.enqueue(record.id, record.gpus_requested)
+            except GpuRequestError as exc:
+                self._tasks.spawn(self._refuse(record, str(exc)))
+        self._publish()
+
+    async def _refuse(self, record: JobRecord, reason: str) -> None:
+        """A job queued under another inventory that this one can never run."""
+        log.warning("cancelling queued job %d: %s", record.id, reason)
+        await self.jobs.cancel(record.id)
+
+    def _publish(self) -> None:
+        # A fresh dict each time: the job table reads it from its database thread.
+        self.jobs.queue_positions = self.queue.positions()
+
+    def _active_record(self, job_id: int) -> Optional[JobRecord]:
+        for record in self.jobs.active_records():
+            if record.id == job_id:
+                return record
+        return None

@@ -1,0 +1,139 @@
+"""`JobsTable`: a host's jobs, newest first, with coloured states and a state filter.
+
+Its parent sets `jobs`, `state_filter` and `now` (attributes down); the table
+keeps the highlighted job across updates and says which job is highlighted with
+`JobHighlighted` (messages up).
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from rich.text import Text
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import DataTable
+
+from protocol.jobs import JobInfo, JobState
+from tui.cli.format import exit_text, runtime
+
+#: What `s` cycles through: every job, the active ones, then each state alone.
+STATE_FILTERS: List[Optional[str]] = [
+    None,
+    "active",
+    *(state.value for state in JobState),
+]
+
+STATE_STYLES = {
+    JobState.QUEUED: "yellow",
+    JobState.RUNNING: "bold cyan",
+    JobState.SUCCEEDED: "green",
+    JobState.FAILED: "bold red",
+    JobState.CANCELLED: "magenta",
+    JobState.LOST: "red",
+}
+
+_COLUMNS = (("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("RUNTIME", "runtime"),
+            ("GPUS", "gpus"), ("EXIT", "exit"))
+
+
+def passes(job: JobInfo, state_filter: Optional[str]) -> bool:
+    if state_filter is None:
+        return True
+    if state_filter == "active":
+        return job.state.is_active
+    return job.state.value == state_filter
+
+
+def state_text(job: JobInfo) -> Text:
+    label = job.state.value
+    if job.queue_position is not None:
+        label += f" #{job.queue_position}"
+    if job.leaked_gpu_pids:
+        label += " (GPU leak)"
+    return Text(label, style=STATE_STYLES.get(job.state, ""))
+
+
+class JobsTable(DataTable[Text]):
+    jobs: reactive[List[JobInfo]] = reactive(list, always_update=True)
+    state_filter: reactive[Optional[str]] = reactive(None)
+    now: reactive[float] = reactive(0.0)
+
+    class JobHighlighted(Message):
+        """The highlighted job changed (None: the table is empty)."""
+
+        def __init__(self, job: Optional[JobInfo]) -> None:
+            super().__init__()
+            self.job = job
+
+    def __init__(self, *, id: Optional[str] = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        self._shown: List[JobInfo] = []
+        self._selected_id: Optional[int] = None
+
+    def on_mount(self) -> None:
+        for label, key in _COLUMNS:
+            self.add_column(label, key=key)
+
+    @property
+    def selected_job(self) -> Optional[JobInfo]:
+        return next((j for j in self._shown if j.id == self._selected_id), None)
+
+    @property
+    def shown_jobs(self) -> List[JobInfo]:
+        return list(self._shown)
+
+    def select_job(self, job_id: int) -> None:
+        """Highlight `job_id` if it is shown (used after submitting a job)."""
+        for row, job in enumerate(self._shown):
+            if job.id == job_id:
+                self.move_cursor(row=row)
+                return
+        self._selected_id = job_id
+
+    def watch_jobs(self) -> None:
+        self._rebuild()
+
+    def watch_state_filter(self) -> None:
+        self._rebuild()
+
+    def watch_now(self) -> None:
+        for job in self._shown:
+            if job.state is JobState.RUNNING:
+                self.update_cell(str(job.id), "runtime", Text(runtime(job, self.now)))
+
+    def _rebuild(self) -> None:
+        if not self.is_mounted:
+            return
+        keep = self._selected_id
+        self._shown = [j for j in self.jobs if passes(j, self.state_filter)]
+        self.clear()
+        for job in self._shown:
+            self.add_row(*self._cells(job), key=str(job.id))
+        row = next((i for i, j in enumerate(self._shown) if j.id == keep), 0)
+        if self._shown:
+            self.move_cursor(row=row, animate=False)
+        self._announce()
+
+    def _cells(self, job: JobInfo) -> List[Text]:
+        return [
+            Text(str(job.id), justify="right"),
+            Text(job.name, overflow="ellipsis", no_wrap=True),
+            state_text(job),
+            Text(runtime(job, self.now)),
+            Text(",".join(map(str, job.gpus)) or (job.gpus_requested or "-")),
+            Text(exit_text(job)),
+        ]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        # The row under the cursor now, not when the event was posted: a rebuild
+        # posts one for row 0 before the cursor returns to the job it was on.
+        self._announce()
+
+    def _announce(self) -> None:
+        row = self.cursor_row
+        job = self._shown[row] if 0 <= row < len(self._shown) else None
+        if job is not None:
+            self._selected_id = job.id
+        self.post_message(self.JobHighlighted(job))

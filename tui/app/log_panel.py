@@ -1,0 +1,411 @@
+"""`LogPanel`: the selected job's log, loaded from its host one window at a time.
+
+Opening a log asks the runner where the last screenfuls start (``tail_offset``)
+and follows from there, so a 100 GB log opens as fast as a small one. Scrolling
+up reads the bytes just before the window (``read_log`` by offset); the window
+has a byte budget, and when it is full the far edge is let go. While the person
+reads old output the window may stop at a point before the end ("detached"):
+scrolling down reads forward again, and End jumps back to the tail and follows.
+
+New output is taken in as it arrives but drawn at most `FLUSH_S` apart, so a job
+writing 10,000 lines a second costs a few redraws a second, not 10,000, and keys
+are answered in between. A dropped link is the session's business: the follow
+resumes from its offset, nothing lost and nothing twice; a host that went
+offline resumes the follow when the monitor reports it connected again.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Input, Static
+from textual.worker import Worker, WorkerState
+
+from protocol.jobs import JobInfo
+from protocol.limits import MAX_LOG_CHUNK_BYTES
+from protocol.messages import LogChunk
+from tui.app.host_monitor import HostMonitor
+from tui.app.log_lines import EDGE_ROWS, LogLines
+from tui.app.log_text import Query
+from tui.app.log_window import LogWindow
+from tui.app.units import human_bytes
+from tui.cli.format import exit_text
+from tui.errors import ConnectError, TetherError
+from tui.session import HostSession
+
+#: Lines shown when a log is opened (a few screenfuls; more load on scroll-up).
+OPEN_TAIL_LINES = 2000
+#: Bytes read per step when scrolling into earlier or later output.
+STEP_BYTES = MAX_LOG_CHUNK_BYTES
+#: Bytes of log text held at most (lines beyond it at the far edge are let go).
+DEFAULT_BUDGET_BYTES = 32 * 1024 * 1024
+#: Seconds between redraws while output streams in.
+FLUSH_S = 1 / 20
+#: How far back a search reads, past what is loaded, before it gives up.
+SEARCH_READ_LIMIT_BYTES = 64 * 1024 * 1024
+
+_FOLLOW_GROUP = "log-follow"
+_LOAD_GROUP = "log-load"
+
+
+class LogPanel(Vertical):
+    BINDINGS = [
+        Binding("slash", "search", "Search log"),
+        Binding("escape", "clear_search", "Clear search", show=False),
+    ]
+
+    job_id: reactive[Optional[int]] = reactive(None)
+
+    def __init__(
+        self,
+        monitor: HostMonitor,
+        *,
+        budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        id: Optional[str] = None,
+        classes: Optional[str] = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.monitor = monitor
+        self.budget_bytes = budget_bytes
+        self.window = LogWindow()
+        #: The log's size as last reported by the runner.
+        self.log_size = 0
+        #: The job, once the runner said it ended and every byte was sent.
+        self.ended: Optional[JobInfo] = None
+        #: The window stops before the end of the log: new output is not taken in.
+        self.detached = False
+        self.problem = ""
+        self.note = ""
+        self._flush_pending = False
+        self._loading = False
+        self._generation = monitor.generation
+
+    def compose(self) -> ComposeResult:
+        yield LogLines(self.window, id="log-lines")
+        yield Static(id="log-status")
+        yield Input(placeholder="search the log; Enter finds, Esc closes", id="log-search")
+
+    @property
+    def lines(self) -> LogLines:
+        return self.query_one(LogLines)
+
+    def on_mount(self) -> None:
+        self.query_one("#log-search", Input).display = False
+        self.monitor.listeners.append(self._on_host_change)
+        self._show_status()
+
+    def on_unmount(self) -> None:
+        if self._on_host_change in self.monitor.listeners:
+            self.monitor.listeners.remove(self._on_host_change)
+
+    # -- which job ------------------------------------------------------------------------
+
+    def watch_job_id(self, old: Optional[int], new: Optional[int]) -> None:
+        if old != new:
+            self.reopen()
+
+    def reopen(self) -> None:
+        """Show the current job's log from its tail, following it."""
+        self.workers.cancel_group(self, _FOLLOW_GROUP)
+        self.workers.cancel_group(self, _LOAD_GROUP)
+        self._loading = False
+        self.window.reset(0)
+        self.log_size = 0
+        self.ended = None
+        self.detached = False
+        self.problem = ""
+        self.note = ""
+        if self.is_mounted:
+            self.lines.reset()
+            self.lines.set_search(self.lines.search)
+        if self.job_id is not None:
+            self._start_follow(self.job_id, at_tail=True)
+        self._show_status()
+
+    def _on_host_change(self, change: str) -> None:
+        if change != "link" or self.monitor.generation == self._generation:
+            return
+        self._generation = self.monitor.generation
+        follow_running = any(
+            w.group == _FOLLOW_GROUP and not w.is_finished for w in self.workers
+        )
+        if self.job_id is not None and self.ended is None and not follow_running:
+            self.problem = ""
+            if self.window.end == 0 and not self.window.lines:
+                self.reopen()
+            elif not self.detached:
+                self._start_follow(self.job_id, at_tail=False)
+
+    def _session(self) -> HostSession:
+        session = self.monitor.session
+        if session is None:
+            raise ConnectError(f"{self.monitor.label} is not connected")
+        return session
+
+    # -- following ------------------------------------------------------------------------
+
+    def _start_follow(self, job_id: int, *, at_tail: bool) -> None:
+        self.run_worker(
+            self._follow(job_id, at_tail), group=_FOLLOW_GROUP, exclusive=True, exit_on_error=False
+        )
+
+    async def _follow(self, job_id: int, at_tail: bool) -> None:
+        try:
+            session = self._session()
+            if at_tail:
+                tail = await session.tail_offset(job_id, OPEN_TAIL_LINES)
+                self.window.reset(tail.offset)
+                self.log_size = tail.size
+            async for message in session.follow_log(job_id, self.window.end):
+                if isinstance(message, LogChunk):
+                    self._take(message)
+                    if self.detached:
+                        return
+                else:
+                    self.ended = message.job
+                    self._schedule_flush()
+                    return
+        except TetherError as exc:
+            self.problem = str(exc)
+            self._schedule_flush()
+
+    def _take(self, chunk: LogChunk) -> None:
+        self.log_size = max(self.log_size, chunk.size, chunk.offset + len(chunk.data))
+        self.window.append(chunk.data, chunk.offset)
+        excess = self.window.lines_over(self.budget_bytes)
+        if excess:
+            if self.lines.following:
+                self.window.drop_head(excess)
+            else:
+                self.window.drop_tail(excess)
+                self.detached = True
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.set_timer(FLUSH_S, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if self.is_mounted:
+            self.lines.sync(scroll_end=True)
+            self._show_status()
+
+    # -- earlier and later output -----------------------------------------------------------
+
+    @on(LogLines.NearTop)
+    def _near_top(self) -> None:
+        if self.window.start > 0 and not self._loading and self.job_id is not None:
+            self._loading = True
+            self.run_worker(self._load_earlier(self.job_id), group=_LOAD_GROUP, exit_on_error=False)
+
+    @on(LogLines.NearBottom)
+    def _near_bottom(self) -> None:
+        if self.detached and not self._loading and self.job_id is not None:
+            self._loading = True
+            self.run_worker(self._load_later(self.job_id), group=_LOAD_GROUP, exit_on_error=False)
+
+    @on(LogLines.JumpToEnd)
+    def _jump_to_end(self) -> None:
+        if self.detached:
+            self.reopen()
+
+    @on(LogLines.FollowChanged)
+    def _follow_changed(self) -> None:
+        self._show_status()
+
+    async def _load_earlier(self, job_id: int) -> None:
+        try:
+            await self._read_earlier(job_id)
+        except TetherError as exc:
+            self.note = f"cannot load earlier output: {exc}"
+        finally:
+            self._loading = False
+            self._show_status()
+        if self.window.start > 0 and self.lines.first_visible <= EDGE_ROWS:
+            self._near_top()
+
+    async def _read_earlier(self, job_id: int) -> int:
+        """Read one step of output before the window; returns the lines added."""
+        start = self.window.start
+        begin = max(0, start - STEP_BYTES)
+        chunk = await self._session().read_log(job_id, begin, start - begin)
+        if self.job_id != job_id or self.window.start != start:
+            return 0
+        added = self.window.prepend(chunk.data[: start - begin], begin)
+        excess = self.window.lines_over(self.budget_bytes)
+        if excess:
+            self.window.drop_tail(excess)
+            self._detach()
+        self.lines.shift(added)
+        return added
+
+    async def _load_later(self, job_id: int) -> None:
+        try:
+            end = self.window.end
+            chunk = await self._session().read_log(job_id, end, STEP_BYTES)
+            if self.job_id != job_id or self.window.end != end:
+                return
+            self.log_size = max(self.log_size, chunk.size)
+            self.window.append(chunk.data, end)
+            excess = self.window.lines_over(self.budget_bytes)
+            if excess:
+                self.window.drop_head(excess)
+                self.lines.shift(-excess)
+            self.lines.sync(scroll_end=False)
+            if self.window.end >= chunk.size:
+                self.detached = False
+                self._start_follow(job_id, at_tail=False)
+        except TetherError as exc:
+            self.note = f"cannot load later output: {exc}"
+        finally:
+            self._loading = False
+            self._show_status()
+
+    def _detach(self) -> None:
+        self.detached = True
+        self.workers.cancel_group(self, _FOLLOW_GROUP)
+
+    # -- search ---------------------------------------------------------------------------
+
+    def action_search(self) -> None:
+        search = self.query_one("#log-search", Input)
+        search.display = True
+        search.focus()
+
+    def action_clear_search(self) -> None:
+        search = self.query_one("#log-search", Input)
+        if search.display:
+            search.display = False
+            self.lines.focus()
+        elif self.lines.search is not None:
+            self.lines.set_search(None)
+            self.note = ""
+            self._show_status()
+
+    @on(Input.Submitted, "#log-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        event.input.display = False
+        self.lines.focus()
+        if not event.value:
+            self.lines.set_search(None)
+            return
+        self.lines.set_search(Query(event.value))
+        self._step(forward=False, start=self.lines.last_visible)
+
+    @on(LogLines.SearchStep)
+    def _search_step(self, event: LogLines.SearchStep) -> None:
+        current = self._match_index()
+        if event.forward:
+            start = (current + 1) if current is not None else self.lines.first_visible
+        else:
+            start = (current - 1) if current is not None else self.lines.last_visible
+        self._step(forward=event.forward, start=start)
+
+    def _match_index(self) -> Optional[int]:
+        offset = self.lines.match_offset
+        if offset is None or not self.window.starts:
+            return None
+        index = self.window.index_of_offset(offset)
+        return index if self.window.starts[index] == offset else None
+
+    def _step(self, *, forward: bool, start: int) -> None:
+        found = self._find(forward, start)
+        if found is not None:
+            self._show_match(found)
+        elif not forward and self.window.start > 0 and self.job_id is not None:
+            self.note = "searching earlier output…"
+            self.run_worker(self._search_earlier(self.job_id), group=_LOAD_GROUP, exclusive=True)
+        else:
+            self.note = f"no {'later' if forward else 'earlier'} match for {self._query_text()!r}"
+        self._show_status()
+
+    def _find(self, forward: bool, start: int) -> Optional[int]:
+        query = self.lines.search
+        lines = self.window.lines
+        if query is None or not lines:
+            return None
+        if forward:
+            indexes = range(max(0, start), len(lines))
+        else:
+            indexes = range(min(start, len(lines) - 1), -1, -1)
+        return next((i for i in indexes if query.matches(lines[i])), None)
+
+    async def _search_earlier(self, job_id: int) -> None:
+        read = 0
+        try:
+            while self.window.start > 0 and read < SEARCH_READ_LIMIT_BYTES:
+                before = self.window.start
+                added = await self._read_earlier(job_id)
+                read += before - self.window.start
+                found = self._find(False, added - 1)
+                if found is not None:
+                    self._show_match(found)
+                    return
+            where = "in the log" if self.window.start == 0 else f"in the last {human_bytes(read)}"
+            self.note = f"no earlier match for {self._query_text()!r} {where}"
+        except TetherError as exc:
+            self.note = f"search stopped: {exc}"
+        finally:
+            self._show_status()
+
+    def _show_match(self, index: int) -> None:
+        self.note = ""
+        self.lines.show_line(index, self.window.starts[index])
+        self._show_status()
+
+    def _query_text(self) -> str:
+        return self.lines.search.text if self.lines.search is not None else ""
+
+    # -- the status line --------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.problem = f"log view error: {event.worker.error}"
+            self._show_status()
+
+    def _show_status(self) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#log-status", Static).update(self.status_text())
+
+    def status_text(self) -> Text:
+        """One line: follow state, what part of the log is loaded, notes and problems."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self.job_id is None:
+            text.append("no job selected", style="dim")
+            return text
+        text.append_text(self._state_badge())
+        held = self.window.end - self.window.start
+        text.append(f"  job {self.job_id}  {self.window.line_count:,} lines")
+        text.append(f"  {human_bytes(held)}", style="dim")
+        if self.log_size > held:
+            text.append(f" of {human_bytes(self.log_size)}", style="dim")
+        if self.window.start > 0:
+            text.append(f"  ↑ {human_bytes(self.window.start)} earlier", style="dim")
+        if self.lines.search is not None:
+            text.append(f"  /{self.lines.search.text}", style="bold")
+        if self.note:
+            text.append(f"  {self.note}", style="italic")
+        if self.problem:
+            text.append(f"  {self.problem}", style="bold red")
+        return text
+
+    def _state_badge(self) -> Text:
+        if self.ended is not None and not self.detached:
+            state = self.ended.state.value
+            style = "green" if state == "succeeded" else "red"
+            return Text(f"■ {state} ({exit_text(self.ended)})", style=style)
+        if self.detached:
+            return Text("◆ reading back (End: jump to the tail)", style="yellow")
+        if self.lines.following:
+            return Text("● following", style="green")
+        return Text("‖ paused (End resumes)", style="yellow")

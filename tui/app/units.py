@@ -1,0 +1,42 @@
+"""How sizes, percentages and ages read on screen: short, fixed-width where it helps."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+_BYTE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
+
+
+def human_bytes(count: Optional[float]) -> str:
+    """``1.2 MB``; decimal units, as file managers and ``df -H`` show them."""
+    if count is None:
+        return "n/a"
+    value = float(count)
+    for unit in _BYTE_UNITS:
+        if abs(value) < 1000 or unit == _BYTE_UNITS[-1]:
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def gib(count: Optional[float]) -> str:
+    """GPU and host memory the way nvidia-smi thinks of it: binary gigabytes."""
+    if count is None:
+        return "n/a"
+    return f"{count / 2**30:.1f}"
+
+
+def age(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h10m``: how long ago, to the second while it matters."""
+    seconds = int(max(0.0, seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24:02d}h"

@@ -1,0 +1,110 @@
+"""tether's own settings: ``~/.config/tether/config.toml``.
+
+Most of a host's setup is the person's SSH config; this file holds only what SSH
+cannot say, per host, under the name typed after ``-H``::
+
+    [hosts.gpu1]
+    runner = "/opt/venv/bin/tether-runner"   # where the runner is on gpu1
+
+The file is optional. A file that is there but wrong is an error naming the file,
+the place and the fix, never silently ignored: a typo would otherwise make tether
+look for the runner in the wrong place without saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from tui.errors import TetherError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the client runs on 3.11+ in CI
+    import tomli as tomllib
+
+#: Settings a ``[hosts.NAME]`` table may hold, with what each one means.
+HOST_SETTINGS = {"runner": "the path of tether-runner on that host"}
+
+
+class ConfigError(TetherError):
+    """tether's config file exists but cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """What tether's config says about one host; every field is optional."""
+
+    runner: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TetherConfig:
+    path: Path
+    hosts: Mapping[str, HostConfig] = field(default_factory=dict)
+
+    def host(self, typed: str, hostname: Optional[str] = None) -> HostConfig:
+        """The settings for `typed` (what followed ``-H``), else for its bare `hostname`."""
+        for key in (typed, hostname):
+            if key and key in self.hosts:
+                return self.hosts[key]
+        return HostConfig()
+
+
+def config_path() -> Path:
+    """``$XDG_CONFIG_HOME/tether/config.toml``, else ``~/.config/tether/config.toml``."""
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".config"
+    return base / "tether" / "config.toml"
+
+
+def load_config(path: Optional[Path] = None) -> TetherConfig:
+    """Read and check the config file; a missing file is an empty config."""
+    path = path or config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return TetherConfig(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> TetherConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - {"hosts"})
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown section [{unknown[0]}] (tether knows only [hosts.NAME])"
+        )
+    hosts = data.get("hosts", {})
+    if not isinstance(hosts, dict):
+        raise ConfigError(f"{path}: `hosts` must be a table of [hosts.NAME] sections")
+    return TetherConfig(path, {name: _host(path, name, table) for name, table in hosts.items()})
+
+
+def _host(path: Path, name: str, table: Any) -> HostConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f'{path}: hosts.{name} must be a table, e.g. [hosts."{name}"]')
+    settings: Dict[str, Any] = table
+    for key in settings:
+        if key not in HOST_SETTINGS:
+            known = ", ".join(f"{k} ({v})" for k, v in HOST_SETTINGS.items())
+            raise ConfigError(f"{path}: unknown setting {key!r} in [hosts.{name}]; known: {known}")
+    runner = settings.get("runner")
+    if runner is not None and (not isinstance(runner, str) or not runner.strip()):
+        raise ConfigError(
+            f'{path}: [hosts.{name}] runner must be a path, e.g. "~/venv/bin/tether-runner"'
+        )
+    if runner is not None and not (runner.startswith("/") or runner.startswith("~/")):
+        raise ConfigError(
+            f"{path}: [hosts.{name}] runner must be an absolute path or start with ~/, "
+            f"got {runner!r}"
+        )
+    return HostConfig(runner=runner)

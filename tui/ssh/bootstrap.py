@@ -1,0 +1,156 @@
+"""Finding and starting the runner on a host: the one command tether sends to sshd.
+
+The command is a fixed POSIX ``sh`` script. Everything that varies (mode, version,
+the configured runner path) travels as positional arguments, each passed through
+`shlex.quote`, so no host name, path or setting can change what the script does.
+It is a single line inside single quotes, so that whatever login shell the
+account has (bash, zsh, fish, tcsh) hands it to ``sh`` unchanged.
+
+The runner is looked for, in this order:
+
+1. where automatic installation puts it,
+   ``~/.local/share/tether/runner/VERSION/bin/tether-runner``;
+2. ``tether-runner`` on the PATH, as sshd's shell sets it and then as a login
+   shell (which reads ``~/.profile`` and the like) sets it;
+3. the path given for the host in tether's config (``[hosts.NAME] runner``).
+
+In ``start`` mode the script starts the runner when it is not running (``serve
+--daemon`` is harmless when it is) and prints its ``status --json``, which names
+the socket to forward. In ``bridge`` mode it replaces itself with ``RUNNER
+bridge``, whose stdin and stdout then carry the protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+from protocol.version import PROTOCOL_VERSION, __version__
+from tui.errors import ConnectError, IncompatibleRunner
+from tui.ssh.errors import RunnerMissing
+
+MARK = "tether-bootstrap:"
+#: Exit status of the bridge-mode script when no runner was found.
+MISSING_EXIT = 127
+
+_SCRIPT = " ".join(
+    line.strip()
+    for line in """
+    mode=$1; version=$2; override=$3; mark=tether-bootstrap:;
+    case $override in '~/'*) override="$HOME/${override#??}" ;; esac;
+    installed="$HOME/.local/share/tether/runner/$version/bin/tether-runner";
+    if [ -x "$installed" ]; then runner=$installed;
+    elif runner=$(command -v tether-runner 2>/dev/null) && [ -x "$runner" ]; then :;
+    elif runner=$("${SHELL:-/bin/sh}" -lc 'command -v tether-runner' </dev/null 2>/dev/null
+        | tail -n 1) && [ -n "$runner" ] && [ -x "$runner" ]; then :;
+    elif [ -n "$override" ] && [ -x "$override" ]; then runner=$override;
+    else runner=; fi;
+    if [ -z "$runner" ]; then
+        if [ -n "$override" ]; then echo "$mark missing-override $override" >&2; fi;
+        if [ "$mode" = bridge ]; then echo "$mark missing" >&2; exit 127; fi;
+        echo "$mark missing"; exit 0;
+    fi;
+    if [ "$mode" = bridge ]; then exec "$runner" bridge; fi;
+    echo "$mark runner $runner";
+    status=$("$runner" status --json 2>&1);
+    if [ $? = 3 ]; then
+        "$runner" serve --daemon >&2 || { echo "$mark start-failed"; exit 0; };
+        status=$("$runner" status --json 2>&1);
+    fi;
+    echo "$mark status $status"
+    """.strip().splitlines()
+)
+
+
+def bootstrap_command(mode: str, override: Optional[str]) -> str:
+    """The exact command line sent to the SSH server for `mode` (start or bridge)."""
+    args = ["sh", "-c", _SCRIPT, "tether-bootstrap", mode, __version__, override or ""]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+@dataclass(frozen=True)
+class RunnerLocation:
+    """Where the runner is on the host and where it listens."""
+
+    runner: str
+    socket_path: str
+    status: Dict[str, Any]
+
+
+def parse_bootstrap(
+    host: str, stdout: str, stderr: str, exit_status: Optional[int]
+) -> RunnerLocation:
+    """Turn the script's output into a location, or into the error a person reads."""
+    lines = {}
+    for line in stdout.splitlines():
+        if line.startswith(MARK):
+            word, _, rest = line[len(MARK) :].strip().partition(" ")
+            lines[word] = rest
+    if "missing" in lines:
+        raise RunnerMissing(_missing_message(host, stderr))
+    if "runner" not in lines:
+        detail = _last_words(stderr or stdout) or f"exit status {exit_status}"
+        raise ConnectError(
+            f"{host}: the login shell did not run tether's bootstrap ({detail})", retryable=False
+        )
+    runner = lines["runner"]
+    if "start-failed" in lines:
+        raise ConnectError(
+            f"{host}: the runner at {runner} could not start: {_last_words(stderr)}",
+            retryable=False,
+        )
+    status = _status(host, runner, lines.get("status", ""))
+    return RunnerLocation(runner=runner, socket_path=str(status["socket_path"]), status=status)
+
+
+def _status(host: str, runner: str, text: str) -> Dict[str, Any]:
+    try:
+        status = json.loads(text)
+    except ValueError:
+        raise ConnectError(
+            f"{host}: the runner at {runner} does not answer: {_last_words(text) or 'no status'}"
+        ) from None
+    if not isinstance(status, dict) or not isinstance(status.get("socket_path"), str):
+        raise ConnectError(f"{host}: the runner at {runner} printed a status without socket_path")
+    protocol = status.get("protocol")
+    if status.get("running") and isinstance(protocol, int) and protocol != PROTOCOL_VERSION:
+        raise IncompatibleRunner(
+            f"{host}: the runner at {runner} speaks protocol {protocol} "
+            f"(version {status.get('runner_version')}) and this tether speaks {PROTOCOL_VERSION} "
+            f"(version {__version__}); install the same tether version on both sides"
+        )
+    if not status.get("running"):
+        raise ConnectError(
+            f"{host}: the runner at {runner} did not stay running; see its runner.log"
+        )
+    return status
+
+
+def _missing_message(host: str, stderr: str) -> str:
+    override = ""
+    for line in stderr.splitlines():
+        if line.startswith(f"{MARK} missing-override "):
+            override = line.split(" ", 2)[2]
+    where = (
+        f"the runner set in tether's config ({override}) is not an executable file there, and "
+        if override
+        else ""
+    )
+    return (
+        f"tether's runner is not installed on {host}: {where}no tether-runner was found in "
+        f"~/.local/share/tether/runner/{__version__}/ or on the login shell's PATH "
+        f"(install it there with `pip install tether`, or set [hosts.{_toml_key(host)}] "
+        f'runner = "/path/to/tether-runner" in ~/.config/tether/config.toml)'
+    )
+
+
+def _toml_key(host: str) -> str:
+    bare = host.replace("-", "").replace("_", "").isalnum()
+    return host if bare else json.dumps(host)
+
+
+def _last_words(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else "..." + text[-limit:]
