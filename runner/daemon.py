@@ -17,6 +17,7 @@ from runner.gpu_scheduler import GpuScheduler
 from runner.jobs import JobManager
 from runner.lock import RunnerLock
 from runner.paths import RunnerPaths
+from runner.stats.sampler import Sampler
 from runner.store import JobRecord
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Runner:
         self.started_at = time.time()
         self.jobs = JobManager(paths, cancel_grace_s=_env_float("TETHER_CANCEL_GRACE", 10.0))
         self.gpus = GpuScheduler(self.jobs)
+        self.stats = Sampler.from_env(paths.state_dir, self.jobs)
         self._connections: Set[Connection] = set()
         self._stop = asyncio.Event()
         self._server: Optional[asyncio.AbstractServer] = None
@@ -49,6 +51,7 @@ class Runner:
         self.file_watcher = FileWatcher()
         await self.jobs.start()
         await self.gpus.start()
+        await self.stats.start()
         self._server = await asyncio.start_unix_server(self._on_client, sock=_bind(self.paths))
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -73,6 +76,7 @@ class Runner:
             await connection.close()
         if self._server is not None:
             await self._server.wait_closed()
+        await self.stats.close()
         await self.gpus.close()
         await self.jobs.close()
         if self.file_watcher is not None:

@@ -30,10 +30,12 @@ from protocol.messages import (
     WatchJobs,
 )
 from protocol.metrics import FollowMetrics, ReadMetrics
+from protocol.stats import GetStats, SubscribeStats
 from protocol.version import PROTOCOL_VERSION, __version__
 from runner.follow import Send, follow_log
 from runner.logs import read_slice, tail_offset
 from runner.metrics import follow_metrics, read_metrics_chunk
+from runner.stats.stream import stats_snapshot, stream_stats
 
 if TYPE_CHECKING:
     from runner.daemon import Runner
@@ -57,6 +59,9 @@ async def get_job(runner: Runner, msg: GetJob) -> Message:
 
 
 async def cancel(runner: Runner, msg: Cancel) -> Message:
+    # An ended job that left processes on a GPU is finished off instead.
+    if not runner.jobs.is_active(msg.job_id) and await runner.stats.finish_off(msg.job_id):
+        return JobReply(id=msg.id, job=await runner.jobs.get(msg.job_id))
     return JobReply(id=msg.id, job=await runner.jobs.cancel(msg.job_id))
 
 
@@ -131,6 +136,14 @@ async def follow_metrics_stream(runner: Runner, msg: FollowMetrics, send: Send) 
     await follow_metrics(runner.jobs, msg, send)
 
 
+async def get_stats(runner: Runner, msg: GetStats) -> Message:
+    return await stats_snapshot(runner.stats, msg)
+
+
+async def subscribe_stats(runner: Runner, msg: SubscribeStats, send: Send) -> None:
+    await stream_stats(runner.stats, msg, send)
+
+
 #: Requests answered by one reply.
 HANDLERS: Dict[type, Callable[..., Awaitable[Message]]] = {
     Ping: ping,
@@ -143,6 +156,7 @@ HANDLERS: Dict[type, Callable[..., Awaitable[Message]]] = {
     TailOffset: tail,
     Shutdown: shutdown,
     ReadMetrics: read_metrics,
+    GetStats: get_stats,
 }
 
 #: Requests that open a stream: the handler sends as many messages as it likes and
@@ -151,4 +165,5 @@ STREAMS: Dict[type, Callable[..., Awaitable[None]]] = {
     FollowLog: follow,
     FollowMetrics: follow_metrics_stream,
     WatchJobs: watch_jobs,
+    SubscribeStats: subscribe_stats,
 }

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import shlex
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -267,7 +268,7 @@ class JobManager:
             and is_same_process(record.shim_pid, record.shim_start)
         ):
             try:
-                os.kill(record.shim_pid, 15)
+                os.kill(record.shim_pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 

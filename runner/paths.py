@@ -58,7 +58,13 @@ class RunnerPaths:
     def ensure(self) -> None:
         """Create both directories 0700 and refuse a run dir someone else owns."""
         for directory in (self.run_dir, self.state_dir, self.jobs_dir):
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise RunnerError(
+                    f"cannot create {directory}: {exc.strerror}; "
+                    "fix or remove whatever is in the way and start again"
+                ) from exc
         info = self.run_dir.lstat()
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
             raise RunnerError(

@@ -173,6 +173,7 @@ def train(args: argparse.Namespace) -> int:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
+        schedule.T_max = args.epochs * steps_per_epoch  # --epochs may have grown
         first_epoch, step = state["epoch"], state["step"]
         print(f"resumed from {directory / CHECKPOINT_NAME}: epoch {first_epoch}, step {step}")
     if first_epoch >= args.epochs:
@@ -199,7 +200,7 @@ def train(args: argparse.Namespace) -> int:
             seen += 1
             if step % args.report_every == 0:
                 report(step=step, loss=running / seen, lr=schedule.get_last_lr()[0])
-                bar.set_postfix(loss=f"{running / seen:.3f}")
+                bar.set_postfix(loss=f"{running / seen:.3f}", refresh=False)
                 running, seen = 0.0, 0
         val_loss, val_acc = evaluate(torch, model, x_val, y_val)
         report(step=step, epoch=epoch + 1, val_loss=val_loss, val_acc=val_acc)

@@ -43,6 +43,10 @@ async def open_local(
     target = path or socket_path()
     try:
         return await asyncio.open_unix_connection(str(target), limit=_STREAM_LIMIT)
+    except NotADirectoryError as exc:
+        raise ConnectError(
+            f"cannot reach the local runner: {target.parent} is not a directory"
+        ) from exc
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         if not autostart:
             raise ConnectError(

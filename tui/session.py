@@ -195,6 +195,10 @@ class HostSession:
                 await self._supervisor
         if self._conn is not None:
             await self._conn.close()
+        # An opener that holds a link of its own (an SSH connection) lets it go here.
+        opener_close = getattr(self._opener, "aclose", None)
+        if opener_close is not None:
+            await opener_close()
         self._set_state(SessionState("closed"))
 
     # -- typed calls ---------------------------------------------------------------

@@ -104,6 +104,16 @@ class LeakTracker:
             self._forget_old(now)
         return LeakScan(leaking, changes)
 
+    def confirm(self, job_id: int, pids: Iterable[int]) -> Dict[int, int]:
+        """Those of `pids` that are, right now, processes the ended job left behind
+        (pid -> start ticks): what ``tether cancel`` may kill."""
+        confirmed = {}
+        for pid in pids:
+            stat = procfs.read_stat(pid)
+            if stat is not None and self._owner(stat) == job_id:
+                confirmed[pid] = stat.start_ticks
+        return confirmed
+
     def _owner(self, stat: procfs.ProcStat) -> Optional[int]:
         started = self._boot_time + procfs.ticks_to_seconds(stat.start_ticks)
         for watched in self._by_session.get(stat.sid, []):

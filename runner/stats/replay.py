@@ -153,7 +153,7 @@ class ReplaySource(GpuSource):
 
     def _load(self) -> Dict[str, Any]:
         try:
-            recording = json.loads(self.path.read_text())
+            recording: Dict[str, Any] = json.loads(self.path.read_text())
         except OSError as exc:
             raise ReplayError(f"cannot read the GPU recording {self.path}: {exc.strerror}") from exc
         except ValueError as exc:

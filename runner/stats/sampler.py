@@ -274,8 +274,18 @@ class Sampler:
         """Kill the processes an ended job left on the GPU; the pids killed, or None
         when it left none. Raises when some would not die."""
         await self.latest()
-        leaked = self._leaking.pop(job_id, None)
+        # What the last sample saw, and what the job's record shows (a person may
+        # be acting on that): each confirmed afresh to still be the job's.
+        suspects = set(self._leaking.get(job_id, {}))
+        suspects.update((await self._jobs.get(job_id)).leaked_gpu_pids)
+        if not suspects:
+            return None
+        loop = asyncio.get_running_loop()
+        leaked = await loop.run_in_executor(
+            self._executor, self._measurer.leaks.confirm, job_id, sorted(suspects)
+        )
         if not leaked:
+            await self._jobs.set_leaked_gpu_pids(job_id, [])
             return None
         survivors = await kill_leaked(leaked, self._jobs.cancel_grace_s)
         await self._jobs.set_leaked_gpu_pids(job_id, survivors)

@@ -287,3 +287,29 @@ def test_bridge_speaks_the_protocol_on_stdin_stdout(local_runner: UserEnv) -> No
     assert isinstance(message, Welcome)
     proc.stdin.close()
     assert proc.wait(timeout=10) == 0
+
+
+def test_a_reader_that_stops_reading_never_stalls_the_job(local_runner: UserEnv) -> None:
+    size = 40 << 20
+    writer = f"import sys\nsys.stdout.buffer.write(b'z' * {size})\n"
+    job_id = _run(local_runner, "--", "bash", "-c", 'sleep 0.5; exec "$0" -c "$1"', PYTHON, writer)
+    stalled = _connect(local_runner)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    decoder = FrameDecoder()
+    stalled.sendall(encode(Hello(protocol=PROTOCOL_VERSION, client_version="t")))
+    assert isinstance(_recv(stalled, decoder), Welcome)
+    stalled.sendall(encode(FollowLog(id=1, job_id=job_id, offset=0)))
+    # Read nothing while the job writes everything: it must finish on its own.
+    wait_for(lambda: local_runner.job_dir(job_id).joinpath("status.json").exists(), timeout=60)
+    runner = psutil.Process(local_runner.runner_pid())
+    assert runner.memory_info().rss < 200 << 20  # a few chunks in flight, not the log
+    received = 0
+    while True:
+        message = _recv(stalled, decoder)
+        if isinstance(message, LogChunk):
+            assert message.offset == received
+            received += len(message.data)
+        else:
+            assert isinstance(message, LogEnd)
+            break
+    assert received == size

@@ -56,7 +56,7 @@ def test_cancel_kills_the_whole_process_group_even_a_child_ignoring_sigterm(
         "import os, signal, subprocess, sys, time\n"
         "child = subprocess.Popen([sys.executable, '-c', "
         "'import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-        "print(\"child up\", flush=True); time.sleep(600)'])\n"
+        'print("child up", flush=True); time.sleep(600)\'])\n'
         "print('parent', os.getpid(), 'child', child.pid, flush=True)\n"
         "time.sleep(600)\n"
     )

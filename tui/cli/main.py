@@ -10,6 +10,7 @@ from typing import Any, Awaitable, Callable, List, Optional
 from protocol.version import __version__
 from tui.cli import verbs
 from tui.cli.metrics import metrics as job_metrics
+from tui.cli.top import top as top_verb
 from tui.errors import TetherError
 from tui.hosts import is_local, make_session, resolve_host
 
@@ -88,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep printing until the job ends, then exit with its exit code",
     )
 
+    top = verbs_.add_parser("top", help="the host's GPUs, CPU, memory and running jobs, live")
+    _add_host(top)
+    top.add_argument("--json", action="store_true", help="JSON: one object per sample")
+    top.add_argument("--once", action="store_true", help="print the newest sample and exit")
+    top.add_argument(
+        "-n",
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between frames (default: the runner's sampling rate, 1 s)",
+    )
+
     status = verbs_.add_parser("status", help="the runner's version, uptime and job counts")
     _add_host(status)
     status.add_argument("--json", action="store_true")
@@ -110,6 +123,8 @@ def _verb_call(args: argparse.Namespace, host: str) -> Callable[[Any], Awaitable
         return lambda s: verbs.cancel(s, args.job)
     if args.verb == "metrics":
         return lambda s: job_metrics(s, args.job, args.json, args.follow)
+    if args.verb == "top":
+        return lambda s: top_verb(s, args.json, args.once, args.interval)
     return lambda s: verbs.status(s, args.json)
 
 
@@ -119,7 +134,8 @@ async def _run_verb(args: argparse.Namespace) -> int:
         raise TetherError("a verb acts on one host: give one -H")
     host = resolve_host(args.host or (top_hosts[0] if top_hosts else None))
     call = _verb_call(args, host)
-    session = make_session(host, reconnect=args.verb in ("logs", "metrics") and args.follow)
+    following = args.verb in ("logs", "metrics") and args.follow
+    session = make_session(host, reconnect=following or (args.verb == "top" and not args.once))
     try:
         await session.start()
         session.listeners.append(verbs.report_state)

@@ -118,7 +118,15 @@ async def _follow(session: HostSession, job_id: int, offset: int) -> int:
 
 
 async def cancel(session: HostSession, job_id: int) -> int:
+    before = await session.get_job(job_id)
     job = await session.cancel(job_id)
+    if not before.state.is_active and before.leaked_gpu_pids:
+        pids = ", ".join(map(str, before.leaked_gpu_pids))
+        print(
+            f"job {job.id} had already ended ({job.state.value}); "
+            f"killed the processes it left on the GPU: {pids}"
+        )
+        return 0
     how = f"exit {job.exit_code}" if job.exit_code is not None else (job.signal or job.state.value)
     if job.state is JobState.CANCELLED:
         print(f"cancelled job {job.id} ({job.name}): {how}")

@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Benchmark tether over SSH against plain `ssh`, on loopback, in one run.
+
+Starts its own OpenSSH sshd on 127.0.0.1 with a throwaway account, exactly as
+the test fixtures do (tests/sshd.py; needs root and /usr/sbin/sshd), then
+measures three things, each against a baseline taken in the same run:
+
+  throughput  `tether logs -H HOST JOB` of a large finished log, against
+              `ssh HOST cat LOGFILE` (ratio = ssh time / tether time; goal >= 0.8)
+  connect     `tether ls -H HOST` against `ssh HOST true`, connect to answer
+              (ratio = tether time / ssh time; lower is better)
+  latency     from a line written by a job to the same line printed by
+              `tether logs -H HOST JOB -f` (p50 and p99; goals 20 ms and 100 ms),
+              next to the same for `ssh HOST tail -f LOGFILE`
+
+Both clients print to a pipe the benchmark drains, so terminal speed is not
+measured. Run: .venv/bin/python scripts/bench_ssh.py [--log-mb 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, List
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import wait_for  # noqa: E402
+from tests.sshd import (  # noqa: E402
+    SshClient,
+    SshWorld,
+    _keygen,
+    _run,
+    _runner_for,
+    create_account,
+    delete_account,
+    start_sshd,
+)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__)
+    parser.add_argument("--log-mb", type=int, default=200, help="size of the log to fetch (MB)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each throughput timing")
+    parser.add_argument("--connects", type=int, default=10, help="runs of each connect timing")
+    parser.add_argument("--lines", type=int, default=300, help="lines timed for latency")
+    parser.add_argument(
+        "--interval-ms", type=float, default=30.0, help="gap between the job's timed lines"
+    )
+    return parser.parse_args()
+
+
+def build_world(base: Path) -> SshWorld:
+    account = create_account(base)
+    key = base / "client_key"
+    public = _keygen(key, "tether-bench")
+    ssh_dir = account.home / ".ssh"
+    ssh_dir.mkdir(mode=0o700)
+    (ssh_dir / "authorized_keys").write_text(public + "\n")
+    _run("chown", "-R", f"{account.name}:", str(ssh_dir))
+    flags = base / "flags"
+    flags.mkdir(mode=0o755)
+    world = SshWorld(base, account, _runner_for(account, base), key, {}, flags)
+    for name in ("gpu", "nofwd", "jump"):
+        world.servers[name] = start_sshd(base, name, account.name, streamlocal=name != "nofwd")
+    return world
+
+
+def ssh_argv(client: SshClient, *remote: str) -> List[str]:
+    """Plain OpenSSH with the same config, key and known_hosts as tether uses."""
+    return [
+        "ssh",
+        "-F",
+        str(client.home / ".ssh" / "config"),
+        "-o",
+        f"UserKnownHostsFile={client.known_hosts}",
+        "-o",
+        "BatchMode=yes",
+        "gpu",
+        *remote,
+    ]
+
+
+def tether_argv(*args: str) -> List[str]:
+    return [sys.executable, "-m", "tui.cli", *args]
+
+
+def timed(argv: List[str], env: dict[str, str], cwd: Path) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{argv[:6]} failed: {result.stderr.decode()}")
+    return elapsed
+
+
+def best_of(n: int, run: Callable[[], float]) -> float:
+    return min(run() for _ in range(n))
+
+
+def median_of(n: int, run: Callable[[], float]) -> float:
+    return statistics.median(run() for _ in range(n))
+
+
+def submit(client: SshClient, *argv: str) -> int:
+    out = client.tether("run", "-H", "gpu", "--", *argv, check=True).stdout
+    return int(out.strip())
+
+
+def wait_finished(client: SshClient, job_id: int, timeout: float = 600) -> None:
+    def finished() -> bool:
+        jobs = json.loads(client.tether("ls", "-H", "gpu", "--all", "--json", check=True).stdout)
+        return any(j["id"] == job_id and j["state"] == "succeeded" for j in jobs)
+
+    wait_for(finished, timeout=timeout, interval=1.0)
+
+
+def bench_throughput(client: SshClient, world: SshWorld, args: argparse.Namespace) -> None:
+    size = args.log_mb * 1024 * 1024
+    writer = (
+        "import sys\n"
+        "line = (b'0123456789abcdef' * 8)[:127] + b'\\n'\n"
+        f"block = line * 8192\nleft = {size}\n"
+        "while left > 0:\n"
+        "    sys.stdout.buffer.write(block[:left]); left -= len(block)\n"
+    )
+    job_id = submit(client, "python3", "-c", writer)
+    wait_finished(client, job_id)
+    log = world.remote_state / "jobs" / str(job_id) / "output.log"
+    assert log.stat().st_size == size, log.stat().st_size
+    env, cwd = client.env.env, client.home
+    t_ssh = best_of(args.repeat, lambda: timed(ssh_argv(client, "cat", str(log)), env, cwd))
+    t_tether = best_of(
+        args.repeat, lambda: timed(tether_argv("logs", "-H", "gpu", str(job_id)), env, cwd)
+    )
+    mb = size / 1e6
+    print(f"throughput, {args.log_mb} MB log (best of {args.repeat}):")
+    print(f"  ssh cat        {t_ssh:7.2f} s  {mb / t_ssh:8.1f} MB/s")
+    print(f"  tether logs    {t_tether:7.2f} s  {mb / t_tether:8.1f} MB/s")
+    print(f"  ratio (ssh time / tether time): {t_ssh / t_tether:.2f}  (goal >= 0.8)")
+
+
+def bench_connect(client: SshClient, args: argparse.Namespace) -> None:
+    env, cwd = client.env.env, client.home
+    t_ssh = median_of(args.connects, lambda: timed(ssh_argv(client, "true"), env, cwd))
+    t_ls = median_of(args.connects, lambda: timed(tether_argv("ls", "-H", "gpu"), env, cwd))
+    t_local = median_of(args.connects, lambda: timed(tether_argv("--version"), env, cwd))
+    print(f"connect to answer (median of {args.connects}):")
+    print(f"  ssh HOST true          {t_ssh * 1000:7.0f} ms")
+    print(f"  tether ls -H HOST      {t_ls * 1000:7.0f} ms")
+    print(f"  (tether --version      {t_local * 1000:7.0f} ms: Python start-up alone)")
+    print(f"  ratio (tether ls / ssh true): {t_ls / t_ssh:.2f}")
+
+
+def latency_job(lines: int, interval_ms: float) -> str:
+    return (
+        "import sys, time\n"
+        "out = sys.stdout.buffer\n"
+        "time.sleep(1.0)\n"
+        f"for i in range({lines}):\n"
+        "    out.write(b'tick %d %d\\n' % (i, time.time_ns())); out.flush()\n"
+        f"    time.sleep({interval_ms / 1000.0})\n"
+    )
+
+
+def follow_latencies(argv: List[str], env: dict[str, str], cwd: Path, lines: int) -> List[float]:
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, bufsize=0)
+    assert proc.stdout is not None
+    delays: List[float] = []
+    buffer = b""
+    while len(delays) < lines:
+        data = os.read(proc.stdout.fileno(), 65536)
+        now = time.time_ns()
+        if not data:
+            break
+        buffer += data
+        *complete, buffer = buffer.split(b"\n")
+        for line in complete:
+            if line.startswith(b"tick "):
+                delays.append((now - int(line.split()[2])) / 1e6)
+    proc.terminate()
+    proc.wait(30)
+    return delays
+
+
+def percentile(values: List[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def bench_latency(client: SshClient, world: SshWorld, args: argparse.Namespace) -> None:
+    env, cwd = client.env.env, client.home
+    job_id = submit(client, "python3", "-c", latency_job(args.lines, args.interval_ms))
+    tether = follow_latencies(tether_argv("logs", "-H", "gpu", str(job_id), "-f"), env, cwd, args.lines)
+    log = world.remote_state / "jobs" / str(job_id) / "output.log"
+    job2 = submit(client, "python3", "-c", latency_job(args.lines, args.interval_ms))
+    log = world.remote_state / "jobs" / str(job2) / "output.log"
+    wait_for(log.exists, timeout=30)
+    ssh = follow_latencies(
+        ssh_argv(client, "tail", "-n", "+1", "-f", str(log)), env, cwd, args.lines
+    )
+    print(f"follow latency, line written -> line printed ({args.lines} lines, "
+          f"one every {args.interval_ms:.0f} ms):")
+    for name, values in (("tether logs -f", tether), ("ssh tail -f", ssh)):
+        print(
+            f"  {name:15s} p50 {percentile(values, 50):6.1f} ms   p99 {percentile(values, 99):6.1f} ms"
+            f"   ({len(values)} lines)"
+        )
+    print(
+        f"  ratio of p50 (tether / ssh tail): "
+        f"{percentile(tether, 50) / max(percentile(ssh, 50), 0.001):.2f}  (goals: p50 <= 20 ms, "
+        f"p99 <= 100 ms)"
+    )
+
+
+def main() -> int:
+    args = parse_args()
+    if os.geteuid() != 0:
+        print("bench_ssh: needs root (it creates a throwaway account for the remote side)")
+        return 2
+    base = Path(tempfile.mkdtemp(prefix="tether-bench-ssh-", dir="/tmp"))
+    base.chmod(0o755)
+    world = None
+    try:
+        world = build_world(base)
+        client = world.client(base / "client")
+        print(f"sshd on 127.0.0.1:{world.gpu.port}, runner {world.runner}, cpu aes: "
+              f"{'yes' if 'aes' in Path('/proc/cpuinfo').read_text() else 'no'}")
+        bench_connect(client, args)
+        bench_latency(client, world, args)
+        bench_throughput(client, world, args)
+    finally:
+        if world is not None:
+            for server in world.servers.values():
+                server.stop()
+            delete_account(world.account)
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

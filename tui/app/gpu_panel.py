@@ -1,0 +1,140 @@
+"""`GpuPanel`: one row per GPU — utilisation and memory bars, temperature, power,
+and a sparkline of recent utilisation from the runner's history.
+
+The row adapts to the width it has: at 80 columns every number still shows and
+the sparkline takes what is left; wider, the bars and the sparkline grow and the
+GPU's name appears. Only 256-colour-safe styles (named ANSI colours) are used.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, List, Optional, Sequence
+
+from rich.text import Text
+from textual.widget import Widget
+
+from protocol.stats import GpuInventory, GpuReading, StatsSample
+from tui.app.units import gib
+
+SPARK_CHARS = " ▁▂▃▄▅▆▇█"
+BAR_FULL = "█"
+BAR_EMPTY = "░"
+
+
+def bar(percent: Optional[float], width: int, style: str) -> Text:
+    """A horizontal bar ``████░░░░`` filled to `percent` (``n/a`` when unknown)."""
+    if percent is None:
+        return Text("n/a".center(width), style="dim")
+    filled = round(max(0.0, min(100.0, percent)) / 100 * width)
+    return Text.assemble((BAR_FULL * filled, style), (BAR_EMPTY * (width - filled), "dim"))
+
+
+def sparkline(values: Sequence[Optional[float]], width: int, top: float = 100.0) -> str:
+    """The last values squeezed into `width` cells (each cell the max of its share)."""
+    if width <= 0:
+        return ""
+    known = [v for v in values]
+    if not known:
+        return " " * width
+    per_cell = max(1, -(-len(known) // width))
+    cells: List[str] = []
+    for start in range(max(0, len(known) - per_cell * width), len(known), per_cell):
+        chunk = [v for v in known[start : start + per_cell] if v is not None]
+        if not chunk:
+            cells.append(" ")
+            continue
+        level = max(chunk) / top if top else 0.0
+        index = round(max(0.0, min(1.0, level)) * (len(SPARK_CHARS) - 1))
+        cells.append(SPARK_CHARS[index])
+    return "".join(cells).rjust(width)
+
+
+def temperature_style(celsius: Optional[float]) -> str:
+    if celsius is None:
+        return "dim"
+    if celsius >= 85:
+        return "bold red"
+    if celsius >= 75:
+        return "yellow"
+    return ""
+
+
+class GpuPanel(Widget):
+    DEFAULT_CSS = """
+    GpuPanel { height: auto; }
+    """
+
+    def __init__(self, *, id: Optional[str] = None) -> None:
+        super().__init__(id=id)
+        self.inventory: Optional[GpuInventory] = None
+        self.history: Sequence[StatsSample] = ()
+        self.waiting = "waiting for GPU readings…"
+
+    def show(self, inventory: Optional[GpuInventory], history: Sequence[StatsSample]) -> None:
+        """Take the latest readings (the monitor's own objects; nothing is copied)."""
+        self.inventory = inventory
+        self.history = history
+        self.refresh(layout=True)
+
+    def get_content_height(self, container: object, viewport: object, width: int) -> int:
+        return max(1, len(self._rows(width)))
+
+    def render(self) -> Text:
+        return Text("\n").join(self._rows(self.size.width or 80))
+
+    def _rows(self, width: int) -> List[Text]:
+        inventory = self.inventory
+        if inventory is not None and not inventory.available:
+            return [Text(f"no GPUs: {inventory.reason or 'none found'}", style="dim")]
+        latest = self.history[-1] if self.history else None
+        if latest is None:
+            return [Text(self.waiting, style="dim")]
+        if latest.gpu_error and not latest.gpus:
+            return [Text(f"GPU readings failed: {latest.gpu_error}", style="red")]
+        names = {d.index: d.name for d in inventory.devices} if inventory else {}
+        return [
+            self._row(reading, names.get(reading.index, ""), width, self._util_history(reading.index))
+            for reading in latest.gpus
+        ]
+
+    def _util_history(self, index: int) -> List[Optional[float]]:
+        return list(_gpu_values(self.history, index))
+
+    def _row(self, gpu: GpuReading, name: str, width: int, history: List[Optional[float]]) -> Text:
+        label = Text(f"{gpu.index:>2} ", style="bold")
+        if gpu.error:
+            return Text.assemble(label, (f"{name} unreadable: {gpu.error}", "red"))
+        bar_width = 8 if width < 120 else 14
+        mem_pct = None
+        if gpu.mem_used_bytes is not None and gpu.mem_total_bytes:
+            mem_pct = gpu.mem_used_bytes / gpu.mem_total_bytes * 100
+        util = "n/a" if gpu.util_pct is None else f"{gpu.util_pct:3.0f}%"
+        memory = f"{gib(gpu.mem_used_bytes)}/{gib(gpu.mem_total_bytes)}G"
+        temp = "  n/a" if gpu.temperature_c is None else f"{gpu.temperature_c:3.0f}°C"
+        power = "n/a" if gpu.power_w is None else f"{gpu.power_w:3.0f}W"
+        if width >= 120 and gpu.power_limit_w:
+            power += f"/{gpu.power_limit_w:.0f}W"
+        parts: List[Text] = [label]
+        if width >= 120 and name:
+            parts.append(Text(f"{name[:22]:<22} ", style="dim"))
+        parts += [
+            Text("util "),
+            bar(gpu.util_pct, bar_width, "green"),
+            Text(f" {util:>4}  mem "),
+            bar(mem_pct, bar_width, "cyan"),
+            Text(f" {memory:>11}  "),
+            Text(temp, style=temperature_style(gpu.temperature_c)),
+            Text(f" {power:>5}"),
+        ]
+        row = Text.assemble(*parts)
+        room = width - row.cell_len - 2
+        if room >= 6:
+            row.append("  ")
+            row.append(sparkline(history, room), style="green")
+        return row
+
+
+def _gpu_values(history: Iterable[StatsSample], index: int) -> Iterable[Optional[float]]:
+    for sample in history:
+        reading = next((g for g in sample.gpus if g.index == index), None)
+        yield reading.util_pct if reading is not None else None

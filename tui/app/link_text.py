@@ -1,0 +1,67 @@
+"""How a host's link state reads on screen, short (host bar) and long (host line).
+
+Times come from the caller's clock, so a screen (and a snapshot test) can freeze
+them; nothing here reads the time itself.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from rich.text import Text
+
+from tui.app.units import age
+from tui.session import SessionState
+
+LINK_STYLES = {
+    "connected": "green",
+    "connecting": "yellow",
+    "reconnecting": "yellow",
+    "offline": "bold red",
+    "closed": "dim",
+}
+LINK_GLYPHS = {
+    "connected": "●",
+    "connecting": "◌",
+    "reconnecting": "◐",
+    "offline": "✕",
+    "closed": "·",
+}
+
+
+def link_badge(label: str, state: SessionState, now: float) -> Text:
+    """``● gpu1`` / ``◐ gpu1 3·4s``: the host bar's view of one host."""
+    style = LINK_STYLES.get(state.kind, "")
+    text = Text(f"{LINK_GLYPHS.get(state.kind, '?')} ", style=style)
+    text.append(label)
+    if state.kind == "reconnecting":
+        text.append(f" #{state.attempt} {_wait(state, now)}", style=style)
+    elif state.kind == "offline":
+        text.append(" offline", style=style)
+    return text
+
+
+def link_line(state: SessionState, now: float, stale_for: Optional[float]) -> Text:
+    """The link in full: what is happening, why, and how old the data on show is."""
+    style = LINK_STYLES.get(state.kind, "")
+    if state.kind == "reconnecting":
+        text = Text(
+            f"reconnecting (attempt {state.attempt}, next try in {_wait(state, now)})", style=style
+        )
+        if state.reason:
+            text.append(f": {state.reason}", style="dim")
+    elif state.kind == "offline":
+        text = Text(f"offline: {state.reason}", style=style)
+    elif state.kind == "connecting":
+        text = Text("connecting…", style=style)
+    else:
+        text = Text(state.kind, style=style)
+    if stale_for is not None:
+        text.append(f"  [stale {age(stale_for)}]", style="bold yellow")
+    return text
+
+
+def _wait(state: SessionState, now: float) -> str:
+    if state.next_try_at is None:
+        return "now"
+    return f"{max(0.0, state.next_try_at - now):.0f} s"

@@ -1,0 +1,268 @@
+"""`tether top`: a host's GPUs, system and running jobs at a glance, like nvitop.
+
+One frame is a GPU table (index, name, utilisation, memory, temperature, power,
+SM clock, fan) with each GPU's processes under it, mapped to their tether job;
+then one line for the host (CPU, load, memory, swap, free disk); then a table
+of the running jobs (CPU, RSS of the whole process tree, GPU memory, GPUs).
+A field the hardware does not report reads ``n/a``.
+
+``--once`` prints one frame from the runner's newest sample. Without it, frames
+follow the runner's samples until Ctrl-C, the screen cleared between them on a
+terminal. ``--json`` prints the same content as one JSON object (one per line
+while following), with each GPU's fixed facts (name, uuid) merged in.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from protocol.jobs import JobInfo
+from protocol.stats import (
+    GpuDevice,
+    GpuInventory,
+    GpuReading,
+    HostReading,
+    StatsInfo,
+    StatsSample,
+    StatsUpdate,
+)
+from tui.cli.format import iso
+from tui.errors import TetherError
+from tui.session import HostSession
+
+_CLEAR = "\x1b[H\x1b[2J"
+_GIB = float(2**30)
+
+
+class JobDirectory:
+    """Names of the host's jobs, and which ended job each leaked GPU pid is from.
+
+    Looked up again when a sample names a job it has not seen, and every
+    `REFRESH_S` while following (leaks appear after a job has ended).
+    """
+
+    REFRESH_S = 10.0
+
+    def __init__(self) -> None:
+        self.names: Dict[int, str] = {}
+        self.leaked: Dict[int, int] = {}  # pid -> id of the ended job that left it
+        self.fetched_at: Optional[float] = None
+
+    def update(self, jobs: List[JobInfo]) -> None:
+        self.names = {job.id: job.name for job in jobs}
+        self.leaked = {pid: job.id for job in jobs for pid in job.leaked_gpu_pids}
+        self.fetched_at = time.monotonic()
+
+    def stale(self, sample: StatsSample) -> bool:
+        if self.fetched_at is None or time.monotonic() - self.fetched_at > self.REFRESH_S:
+            return True
+        wanted = {job.job_id for job in sample.jobs}
+        wanted.update(p.job_id for g in sample.gpus for p in g.processes if p.job_id is not None)
+        return not wanted <= set(self.names)
+
+
+# -- text ------------------------------------------------------------------------
+
+
+def _gib(count: Optional[int]) -> str:
+    return "n/a" if count is None else f"{count / _GIB:.1f}"
+
+
+def _size(count: Optional[int]) -> str:
+    """Memory of a process or a job: MiB while small, GiB past one."""
+    if count is None:
+        return "n/a"
+    if count < _GIB:
+        return f"{count / 2**20:.0f} MiB"
+    return f"{count / _GIB:.1f} GiB"
+
+
+def _num(value: Optional[float], unit: str = "", digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _pair(used: Optional[float], total: Optional[float], digits: int = 0) -> str:
+    if used is None and total is None:
+        return "n/a"
+    return f"{_num(used, digits=digits)} / {_num(total, digits=digits)}"
+
+
+def _table(rows: List[List[str]], right: frozenset[int] = frozenset()) -> List[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def gpu_lines(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory) -> List[str]:
+    if not inventory.available:
+        return [f"GPUs: none ({inventory.reason or 'no GPU readings'})"]
+    devices = {d.index: d for d in inventory.devices}
+    header = ["GPU", "NAME", "UTIL", "MEM GiB", "TEMP", "POWER W", "SM MHz", "FAN"]
+    rows: List[List[str]] = [header]
+    extra: Dict[int, List[str]] = {}
+    for reading in sample.gpus:
+        device = devices.get(reading.index)
+        name = device.name if device is not None else "?"
+        if reading.error:
+            rows.append([str(reading.index), name, "error:", reading.error, "", "", "", ""])
+            continue
+        rows.append(_gpu_row(reading, name))
+        extra[len(rows) - 1] = _process_lines(reading, jobs)
+    table = _table(rows, right=frozenset({0, 2, 4, 6, 7}))
+    out: List[str] = []
+    for i, line in enumerate(table):
+        out.append(line)
+        out.extend(extra.get(i, []))
+    if sample.gpu_error:
+        out.append(f"GPU readings failed: {sample.gpu_error}")
+    return out
+
+
+def _gpu_row(reading: GpuReading, name: str) -> List[str]:
+    return [
+        str(reading.index),
+        name,
+        _num(reading.util_pct, "%"),
+        f"{_gib(reading.mem_used_bytes)} / {_gib(reading.mem_total_bytes)}",
+        _num(reading.temperature_c, "C"),
+        _pair(reading.power_w, reading.power_limit_w),
+        _num(reading.sm_clock_mhz),
+        _num(reading.fan_pct, "%"),
+    ]
+
+
+def _process_lines(reading: GpuReading, jobs: JobDirectory) -> List[str]:
+    lines = []
+    for proc in reading.processes:
+        if proc.job_id is not None:
+            owner = f"job {proc.job_id}"
+            name = jobs.names.get(proc.job_id)
+            if name:
+                owner += f" ({name})"
+        elif proc.pid in jobs.leaked:
+            owner = f"LEAKED by ended job {jobs.leaked[proc.pid]} (tether cancel to kill)"
+        else:
+            owner = "not a tether job"
+        memory = _size(proc.gpu_memory_bytes)
+        lines.append(f"    pid {proc.pid:<7} {proc.name or '?':<15} {memory:>9}  {owner}")
+    if reading.processes_omitted:
+        lines.append(f"    ... and {reading.processes_omitted} more processes")
+    return lines
+
+
+def host_line(host: HostReading, width: int) -> str:
+    cores = " ".join(f"{c:.0f}" for c in host.cpu_per_core_pct)
+    load = " ".join(f"{x:.2f}" for x in host.load_avg)
+    text = (
+        f"host: CPU {host.cpu_pct:.1f}%  load {load}  "
+        f"mem {_gib(host.mem_used_bytes)} / {_gib(host.mem_total_bytes)} GiB  "
+        f"swap {_gib(host.swap_used_bytes)} / {_gib(host.swap_total_bytes)} GiB  "
+        f"disk free {_gib(host.disk_free_bytes)} GiB ({host.disk_path})"
+    )
+    per_core = f"cores %: {cores}"
+    if len(per_core) > width:
+        per_core = per_core[: max(width - 1, 10)] + "…"
+    return f"{text}\n{per_core}"
+
+
+def job_lines(sample: StatsSample, jobs: JobDirectory) -> List[str]:
+    if not sample.jobs:
+        return ["no running jobs"]
+    rows = [["JOB", "NAME", "CPU%", "RSS", "PROCS", "GPU MEM", "GPUS"]]
+    for usage in sample.jobs:
+        rows.append(
+            [
+                str(usage.job_id),
+                jobs.names.get(usage.job_id, "")[:24],
+                f"{usage.cpu_pct:.1f}",
+                _size(usage.rss_bytes),
+                str(usage.processes),
+                _size(usage.gpu_memory_bytes),
+                ",".join(map(str, usage.gpus)) or "-",
+            ]
+        )
+    lines = _table(rows, right=frozenset({0, 2, 3, 4, 5}))
+    if sample.jobs_omitted:
+        lines.append(f"... and {sample.jobs_omitted} more running jobs")
+    return lines
+
+
+def render(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory, width: int) -> str:
+    """One frame of ``tether top`` as text."""
+    parts = gpu_lines(inventory, sample, jobs)
+    parts.append("")
+    parts.append(host_line(sample.host, width))
+    parts.append("")
+    parts.extend(job_lines(sample, jobs))
+    return "\n".join(parts)
+
+
+# -- JSON ------------------------------------------------------------------------
+
+
+def _gpu_json(reading: GpuReading, device: Optional[GpuDevice]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"index": reading.index}
+    if device is not None:
+        out.update(device.model_dump(exclude={"index"}))
+    out.update(reading.model_dump(exclude={"index"}))
+    return out
+
+
+def top_json(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory) -> Dict[str, Any]:
+    """One frame as a JSON-ready object."""
+    devices = {d.index: d for d in inventory.devices}
+    return {
+        "time": iso(sample.t),
+        "t": sample.t,
+        "seq": sample.seq,
+        "gpu_source": inventory.source,
+        "gpu_available": inventory.available,
+        "gpu_reason": inventory.reason,
+        "driver_version": inventory.driver_version,
+        "cuda_version": inventory.cuda_version,
+        "gpu_error": sample.gpu_error,
+        "gpus": [_gpu_json(r, devices.get(r.index)) for r in sample.gpus],
+        "host": sample.host.model_dump(),
+        "jobs": [{"name": jobs.names.get(j.job_id), **j.model_dump()} for j in sample.jobs],
+        "leaked_gpu_pids": {str(pid): job_id for pid, job_id in sorted(jobs.leaked.items())},
+    }
+
+
+# -- the verb ----------------------------------------------------------------------
+
+
+def _frame(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(top_json(inventory, sample, jobs))
+    return render(inventory, sample, jobs, shutil.get_terminal_size((120, 40)).columns)
+
+
+async def top(session: HostSession, as_json: bool, once: bool, interval_s: Optional[float]) -> int:
+    if interval_s is not None and not interval_s > 0:
+        raise TetherError("--interval takes a number of seconds greater than 0")
+    jobs = JobDirectory()
+    if once:
+        snapshot = await session.stats_snapshot()
+        jobs.update(await session.list_jobs())
+        print(_frame(snapshot.gpu, snapshot.sample, jobs, as_json))
+        return 0
+    live = sys.stdout.isatty() and not as_json
+    inventory: Optional[GpuInventory] = None
+    async for event in session.subscribe_stats(interval_s=interval_s, history_s=0):
+        if isinstance(event, StatsInfo):
+            inventory = event.gpu
+        elif isinstance(event, StatsUpdate) and inventory is not None:
+            if jobs.stale(event.sample):
+                jobs.update(await session.list_jobs())
+            frame = _frame(inventory, event.sample, jobs, as_json)
+            print(f"{_CLEAR}{frame}" if live else frame + ("" if as_json else "\n"), flush=True)
+    return 0
