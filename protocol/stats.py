@@ -28,9 +28,9 @@ many GPUs, cores, GPU processes and jobs, always fits in one frame.
 
 from __future__ import annotations
 
-from typing import Dict, List, Literal, Optional
+from typing import Annotated, Dict, List, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 #: Most GPUs one sample describes.
 MAX_GPUS = 32
@@ -41,10 +41,14 @@ MAX_GPU_PROCESSES = 256
 MAX_CPU_CORES = 1024
 #: Most running jobs listed per sample; the rest are counted in `jobs_omitted`.
 MAX_STATS_JOBS = 256
-#: Longest reason or error text, GPU name, and process name.
+#: Longest error text, reason a field is missing, GPU name, and process name
+#: (Linux keeps 15 characters of a process's name).
 MAX_STATS_TEXT = 256
+MAX_REASON = 128
 MAX_GPU_NAME = 96
-MAX_PROCESS_NAME = 32
+MAX_PROCESS_NAME = 16
+#: Most entries in `GpuReading.missing` (there are fewer fields than this).
+MAX_MISSING = 16
 #: A client may ask for any rate in this range; the runner then applies its own
 #: floor (it never samples faster than it is configured to allow).
 MIN_STATS_INTERVAL_S = 0.01
@@ -54,6 +58,11 @@ MAX_HISTORY_S = 24 * 3600.0
 #: Most samples one `StatsHistory` batch carries (the runner also keeps each
 #: batch well under the frame limit by size).
 MAX_HISTORY_BATCH = 1000
+
+
+#: A field name, and the reason it is missing, in `GpuReading.missing`.
+FieldName = Annotated[str, StringConstraints(max_length=32)]
+Reason = Annotated[str, StringConstraints(max_length=MAX_REASON)]
 
 
 class _Stats(BaseModel):
@@ -130,7 +139,7 @@ class GpuReading(_Stats):
     energy_j: Optional[float] = None
     processes: List[GpuProcess] = Field(default_factory=list, max_length=MAX_GPU_PROCESSES)
     processes_omitted: int = Field(default=0, ge=0)
-    missing: Dict[str, str] = Field(default_factory=dict, max_length=32)
+    missing: Dict[FieldName, Reason] = Field(default_factory=dict, max_length=MAX_MISSING)
     error: Optional[str] = Field(default=None, max_length=MAX_STATS_TEXT)
 
 

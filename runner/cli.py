@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     verbs.add_parser("stop", help="stop the daemon; running jobs keep running")
     verbs.add_parser("bridge", help="connect stdin/stdout to the daemon (for SSH exec channels)")
+    cron = verbs.add_parser("cron", help="start the runner at boot: a crontab entry")
+    cron.add_argument("action", choices=("install", "remove", "status"))
+    cron.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -76,6 +79,8 @@ def _serve_foreground(paths: RunnerPaths, ready_fd: Optional[int] = None) -> int
 
 def _serve_daemon(paths: RunnerPaths) -> int:
     """Detach (double fork, new session), then report what the daemon said."""
+    if _serve_in_user_scope():
+        return 0
     ready_r, ready_w = os.pipe()
     child = os.fork()
     if child == 0:
@@ -112,6 +117,19 @@ def _serve_daemon(paths: RunnerPaths) -> int:
     detail = rest if word == "error" else "it exited while starting"
     print(f"tether-runner: could not start: {detail}; see {paths.daemon_log}", file=sys.stderr)
     return 1
+
+
+def _serve_in_user_scope() -> bool:
+    """Where logind would kill the runner at logout, start it in a user scope instead
+    (`runner.logind`); False when that is not needed or did not work."""
+    from runner.logind import scope_env, scoped_argv
+
+    wrapped = scoped_argv([sys.executable, "-m", "runner", "serve", "--daemon"])
+    if wrapped is None:
+        return False
+    import subprocess
+
+    return subprocess.run(wrapped, env=scope_env(), check=False).returncode == 0
 
 
 def _status(paths: RunnerPaths, as_json: bool) -> int:
@@ -192,6 +210,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _serve_foreground(paths)
         if args.verb == "status":
             return _status(paths, args.json)
+        if args.verb == "cron":
+            from runner.cron import run_verb
+
+            return run_verb(args.action, args.json)
         if args.verb == "stop":
             return _stop(paths)
         return _bridge(paths)

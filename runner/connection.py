@@ -139,7 +139,12 @@ class Connection:
                     code=ErrorCode.INCOMPATIBLE,
                     message=(
                         f"client tether {hello.client_version} speaks protocol {hello.protocol}, "
-                        f"this runner (tether {__version__}) speaks protocol {PROTOCOL_VERSION}"
+                        f"this runner (tether {__version__}) speaks protocol {PROTOCOL_VERSION}: "
+                        + (
+                            "upgrade tether on this machine"
+                            if hello.protocol < PROTOCOL_VERSION
+                            else "connect again and tether upgrades the runner"
+                        )
                     ),
                 )
             )

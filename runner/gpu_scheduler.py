@@ -53,11 +53,13 @@ class GpuScheduler:
         jobs: JobManager,
         inventory: Optional[Iterable[int]] = None,
         probe: Optional[ForeignGpuProbe] = None,
+        recheck_s: float = RECHECK_INTERVAL_S,
     ) -> None:
         self.jobs = jobs
         self.queue = GpuQueue(inventory or [])
         self._inventory_given = inventory is not None
         self._probe = probe or ForeignGpuProbe()
+        self._recheck_s = recheck_s
         self._lock = asyncio.Lock()
         self._tasks = TaskSet("gpu-queue")
         # NVML calls can block for seconds on a sick GPU: keep them off the loop,
@@ -123,6 +125,8 @@ class GpuScheduler:
         log.info("job %d gets GPUs %s", record.id, list(grant.gpus))
         try:
             await self.jobs.assign_gpus(record, list(grant.gpus))
+            if not self.jobs.is_active(record.id):  # cancelled while that was committed
+                return
             await self.jobs.launch(record, gpu_env(grant.gpus))
         except RunnerError as exc:
             # The job table marked it failed; that change frees its GPUs.
@@ -139,7 +143,7 @@ class GpuScheduler:
 
     async def _recheck_forever(self) -> None:
         while True:
-            await asyncio.sleep(RECHECK_INTERVAL_S)
+            await asyncio.sleep(self._recheck_s)
             if self.queue.waiting:
                 await self.dispatch()
 

@@ -31,7 +31,11 @@ import operator
 import os
 import time
 import warnings
-from typing import Any, Dict, Optional, Set
+
+# Type names only: importing `typing` would double what this module costs to import.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Set
 
 #: The variable the runner sets for every job.
 METRICS_ENV = "TETHER_METRICS"

@@ -45,10 +45,13 @@ from tests.sshd import (  # noqa: E402
     delete_account,
     start_sshd,
 )
+from tui.ssh.options import cpu_has_aes  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--log-mb", type=int, default=200, help="size of the log to fetch (MB)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each throughput timing")
     parser.add_argument("--connects", type=int, default=10, help="runs of each connect timing")
@@ -96,7 +99,9 @@ def tether_argv(*args: str) -> List[str]:
 
 def timed(argv: List[str], env: dict[str, str], cwd: Path) -> float:
     start = time.perf_counter()
-    result = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    result = subprocess.run(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"{argv[:6]} failed: {result.stderr.decode()}")
@@ -194,22 +199,25 @@ def follow_latencies(argv: List[str], env: dict[str, str], cwd: Path, lines: int
 
 def percentile(values: List[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def bench_latency(client: SshClient, world: SshWorld, args: argparse.Namespace) -> None:
     env, cwd = client.env.env, client.home
     job_id = submit(client, "python3", "-c", latency_job(args.lines, args.interval_ms))
-    tether = follow_latencies(tether_argv("logs", "-H", "gpu", str(job_id), "-f"), env, cwd, args.lines)
-    log = world.remote_state / "jobs" / str(job_id) / "output.log"
+    tether = follow_latencies(
+        tether_argv("logs", "-H", "gpu", str(job_id), "-f"), env, cwd, args.lines
+    )
     job2 = submit(client, "python3", "-c", latency_job(args.lines, args.interval_ms))
     log = world.remote_state / "jobs" / str(job2) / "output.log"
     wait_for(log.exists, timeout=30)
     ssh = follow_latencies(
         ssh_argv(client, "tail", "-n", "+1", "-f", str(log)), env, cwd, args.lines
     )
-    print(f"follow latency, line written -> line printed ({args.lines} lines, "
-          f"one every {args.interval_ms:.0f} ms):")
+    print(
+        f"follow latency, line written -> line printed ({args.lines} lines, "
+        f"one every {args.interval_ms:.0f} ms):"
+    )
     for name, values in (("tether logs -f", tether), ("ssh tail -f", ssh)):
         print(
             f"  {name:15s} p50 {percentile(values, 50):6.1f} ms   p99 {percentile(values, 99):6.1f} ms"
@@ -233,8 +241,11 @@ def main() -> int:
     try:
         world = build_world(base)
         client = world.client(base / "client")
-        print(f"sshd on 127.0.0.1:{world.gpu.port}, runner {world.runner}, cpu aes: "
-              f"{'yes' if 'aes' in Path('/proc/cpuinfo').read_text() else 'no'}")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(
+            f"sshd on 127.0.0.1:{world.gpu.port}; {os.cpu_count()} cores, load {load}; "
+            f"AES-GCM preferred: {'yes' if cpu_has_aes() else 'no'}"
+        )
         bench_connect(client, args)
         bench_latency(client, world, args)
         bench_throughput(client, world, args)

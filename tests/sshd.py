@@ -71,9 +71,19 @@ class RemoteAccount:
     def run(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
         """Run a command as the account, with its HOME, as sshd would."""
         return subprocess.run(
-            ["runuser", "-u", self.name, "--", "env", f"HOME={self.home}",
-             "PATH=/usr/local/bin:/usr/bin:/bin", *argv],
-            capture_output=True, timeout=timeout, cwd="/",
+            [
+                "runuser",
+                "-u",
+                self.name,
+                "--",
+                "env",
+                f"HOME={self.home}",
+                "PATH=/usr/local/bin:/usr/bin:/bin",
+                *argv,
+            ],
+            capture_output=True,
+            timeout=timeout,
+            cwd="/",
         )
 
     def processes(self) -> list[psutil.Process]:
@@ -191,7 +201,7 @@ def _sshd_config(server_dir: Path, port: int, user: str, streamlocal: bool) -> s
     return textwrap.dedent(f"""\
         Port {port}
         ListenAddress 127.0.0.1
-        HostKey {server_dir / 'host_key'}
+        HostKey {server_dir / "host_key"}
         PidFile none
         UsePAM no
         AuthenticationMethods publickey
@@ -201,7 +211,7 @@ def _sshd_config(server_dir: Path, port: int, user: str, streamlocal: bool) -> s
         PermitRootLogin no
         AllowUsers {user}
         AllowTcpForwarding yes
-        AllowStreamLocalForwarding {'yes' if streamlocal else 'no'}
+        AllowStreamLocalForwarding {"yes" if streamlocal else "no"}
         X11Forwarding no
         PrintMotd no
         PrintLastLog no
@@ -224,7 +234,9 @@ def start_sshd(base: Path, name: str, user: str, *, streamlocal: bool = True) ->
         log = server_dir / "sshd.log"
         process = subprocess.Popen(
             [SSHD, "-D", "-f", str(config), "-E", str(log)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         if _wait_for_banner(port, process):
             return SshServer(name, port, server_dir, host_key_line, process)
@@ -273,14 +285,16 @@ class SshWorld:
                 lines += [f"  IdentityFile {key}", "  IdentitiesOnly yes"]
             return "\n".join([*lines, *(f"  {e}" for e in extra)]) + "\n"
 
-        return "".join([
-            block("gpu", gpu.port),
-            block("gpu-nofwd", nofwd.port),
-            block("jump", jump.port),
-            block("gpu-via-jump", gpu.port, "ProxyJump jump"),
-            block("gpu-agent", gpu.port, identity=False),
-            f"Host 127.0.0.1\n  IdentityFile {key}\n  IdentitiesOnly yes\n",
-        ])
+        return "".join(
+            [
+                block("gpu", gpu.port),
+                block("gpu-nofwd", nofwd.port),
+                block("jump", jump.port),
+                block("gpu-via-jump", gpu.port, "ProxyJump jump"),
+                block("gpu-agent", gpu.port, identity=False),
+                f"Host 127.0.0.1\n  IdentityFile {key}\n  IdentitiesOnly yes\n",
+            ]
+        )
 
     def known_hosts(self) -> str:
         return "".join(s.known_hosts_line for s in self.servers.values())
@@ -346,8 +360,9 @@ class SshClient:
     def tether_config(self) -> Path:
         return self.home / ".config" / "tether" / "config.toml"
 
-    def tether(self, *args: str, timeout: float = 90, check: bool = False
-               ) -> subprocess.CompletedProcess[bytes]:
+    def tether(
+        self, *args: str, timeout: float = 90, check: bool = False
+    ) -> subprocess.CompletedProcess[bytes]:
         self.env.env.update(self.extra_env)
         return self.env.tether(*args, timeout=timeout, check=check)
 
@@ -395,3 +410,13 @@ def ssh_world() -> Iterator[SshWorld]:
 def ssh_client(ssh_world: SshWorld, tmp_path: Path) -> SshClient:
     """A fresh client HOME that knows every test host and where the runner is."""
     return ssh_world.client(tmp_path)
+
+
+def one_line_error(result: subprocess.CompletedProcess[bytes]) -> str:
+    """The error a failed `tether` printed, checked to be one clean line."""
+    err = result.stderr.decode()
+    assert result.returncode != 0, f"expected a failure, got: {result.stdout.decode()}"
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tether: "), err
+    return lines[0]

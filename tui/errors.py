@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from protocol.errors import ErrorCode
 
 
@@ -30,5 +32,8 @@ class RemoteError(TetherError):
 
 
 class IncompatibleRunner(ConnectError):
-    def __init__(self, message: str) -> None:
+    """Client and runner cannot work together; `runner_version` is the runner's, if known."""
+
+    def __init__(self, message: str, runner_version: Optional[str] = None) -> None:
         super().__init__(message, retryable=False)
+        self.runner_version = runner_version

@@ -20,6 +20,7 @@ from protocol.limits import HEARTBEAT_INTERVAL_S, HEARTBEAT_TIMEOUT_S
 from protocol.messages import STREAM_END_TYPES, Error, Hello, Message, Ping, Unsubscribe, Welcome
 from protocol.version import PROTOCOL_VERSION, __version__
 from tui.errors import ConnectionLost, IncompatibleRunner, RemoteError
+from tui.install.versions import runner_is_newer, runner_too_new_message
 
 _READ_SIZE = 256 * 1024
 _STREAM_QUEUE = 64
@@ -66,6 +67,10 @@ class RunnerConnection:
             raise RemoteError(reply.code, f"{self.label}: {reply.message}")
         if not isinstance(reply, Welcome):
             raise ConnectionLost(f"{self.label}: runner answered hello with {reply.type}")
+        if runner_is_newer(reply.runner_version):
+            raise IncompatibleRunner(
+                runner_too_new_message(self.label, reply.runner_version), reply.runner_version
+            )
         self.welcome = reply
         self._tasks = [
             asyncio.ensure_future(self._read_forever()),

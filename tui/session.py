@@ -48,6 +48,7 @@ from protocol.messages import (
 )
 from protocol.metrics import FollowMetrics, MetricsChunk, MetricsEnd, ReadMetrics
 from protocol.stats import (
+    MAX_HISTORY_S,
     GetStats,
     StatsHistory,
     StatsInfo,
@@ -94,6 +95,7 @@ class HostSession:
         self._state = SessionState("connecting")
         self._supervisor: Optional[asyncio.Task[None]] = None
         self._closed = False
+        self._wake = asyncio.Event()
         self.listeners: List[Callable[[SessionState], None]] = []
 
     # -- state ---------------------------------------------------------------------
@@ -158,7 +160,9 @@ class HostSession:
             attempt += 1
             delay = BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1] * random.uniform(0.8, 1.2)  # noqa: S311
             self._set_state(SessionState("reconnecting", reason, attempt, time.time() + delay))
-            await asyncio.sleep(delay)
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
             try:
                 await self._connect()
                 return
@@ -170,6 +174,10 @@ class HostSession:
             except TetherError as exc:
                 self._set_state(SessionState("offline", str(exc)))
                 return
+
+    def reconnect_now(self) -> None:
+        """Cut the wait before the next reconnect attempt short (a person asked)."""
+        self._wake.set()
 
     async def connection(self) -> RunnerConnection:
         """The live connection, waiting through a reconnect; raises when offline."""
@@ -361,7 +369,9 @@ class HostSession:
         after_seq: Optional[int] = None
         while True:
             conn = await self.connection()
-            request = _stats_request(interval_s, history_s, epoch, after_seq)
+            # On a reattach, ask for everything after the last sample held.
+            wanted = history_s if after_seq is None else MAX_HISTORY_S
+            request = _stats_request(interval_s, wanted, epoch, after_seq)
             try:
                 async for message in conn.stream(request):
                     if isinstance(message, StatsInfo):

@@ -5,8 +5,11 @@ still in its session (the shim starts every job as the leader of a session of
 its own), so a trainer with data-loader workers or a ``torchrun`` with one
 process per GPU counts as one job.
 
-Cheap by construction. The cached `psutil.Process` objects are measured every
-sample (two small /proc reads each); who belongs to a tree is found again only
+Cheap by construction. Each tree's processes are kept between samples (pid,
+start time, CPU time at the last sample) and measured with one small read of
+``/proc/PID/stat`` each, which holds CPU time and RSS (a `psutil.Process`
+would read two files, at about three times the cost); who belongs to a tree is
+found again only
 when it may have changed, i.e. when the host has created a process since the
 last look (``/proc/loadavg`` names the last pid handed out), and then at most
 once per refresh period. A GPU pid the cached trees do not know yet is placed
@@ -19,8 +22,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
-
-import psutil
 
 from runner.stats import procfs
 
@@ -46,24 +47,28 @@ class JobMeasure:
 
 
 @dataclass
+class _Proc:
+    """One process of a tree, as it was at the last sample."""
+
+    start_ticks: int
+    cpu_ticks: int
+    at: float  # monotonic time of that reading
+
+
+@dataclass
 class _Tree:
     job_id: int
     root: int
     root_start: Optional[int]
-    #: pid -> (start ticks, cached process object)
-    procs: Dict[int, Tuple[int, psutil.Process]] = field(default_factory=dict)
+    procs: Dict[int, _Proc] = field(default_factory=dict)
     scanned: bool = False
     #: GPU pids seen in this job (pid -> start ticks): leak suspects once it ends.
     gpu_pids: Dict[int, int] = field(default_factory=dict)
 
-    def add(self, stat: procfs.ProcStat) -> None:
+    def add(self, stat: procfs.ProcStat, now: float) -> None:
         known = self.procs.get(stat.pid)
-        if known is not None and known[0] == stat.start_ticks:
-            return
-        try:
-            self.procs[stat.pid] = (stat.start_ticks, psutil.Process(stat.pid))
-        except psutil.Error:
-            self.procs.pop(stat.pid, None)
+        if known is None or known.start_ticks != stat.start_ticks:
+            self.procs[stat.pid] = _Proc(stat.start_ticks, stat.cpu_ticks, now)
 
     def owns_session(self, stat: procfs.ProcStat) -> bool:
         """In the job's session, and started after the job (a reused pid is not)."""
@@ -115,7 +120,7 @@ class JobTrees:
                 root = procfs.read_stat(job.pid)
                 tree = _Tree(job_id, job.pid, None if root is None else root.start_ticks)
                 if root is not None:
-                    tree.add(root)
+                    tree.add(root, self._clock())
                 self._trees[job_id] = tree
 
     def _refresh_if_grown(self) -> None:
@@ -130,9 +135,9 @@ class JobTrees:
                 return
         self._scanned_last_pid = procfs.last_pid()
         self._scanned_at = now
-        self._rescan(procfs.scan())
+        self._rescan(procfs.scan(), now)
 
-    def _rescan(self, stats: List[procfs.ProcStat]) -> None:
+    def _rescan(self, stats: List[procfs.ProcStat], now: float) -> None:
         self.scans += 1
         children: Dict[int, List[procfs.ProcStat]] = {}
         by_pid: Dict[int, procfs.ProcStat] = {}
@@ -158,7 +163,7 @@ class JobTrees:
                 if pid not in members:
                     del tree.procs[pid]
             for stat in members.values():
-                tree.add(stat)
+                tree.add(stat, now)
 
     # -- GPU pids ------------------------------------------------------------------
 
@@ -200,24 +205,28 @@ class JobTrees:
                     break
                 parent = up.ppid
         if tree is not None:
-            tree.add(stat)
+            tree.add(stat, self._clock())
             index[stat.pid] = tree
         return tree
 
     # -- usage -------------------------------------------------------------------
 
     def _measure(self, tree: _Tree) -> JobMeasure:
+        """CPU since the last sample (% of one core, summed over the tree) and RSS.
+        A process new since the last sample counts from when it was found."""
         measure = JobMeasure()
-        for pid, (_, proc) in list(tree.procs.items()):
-            try:
-                with proc.oneshot():
-                    cpu = proc.cpu_percent(None)
-                    rss = proc.memory_info().rss
-            except psutil.Error:  # gone (or a zombie) since the last sample
-                del tree.procs[pid]
+        for pid, proc in list(tree.procs.items()):
+            stat = procfs.read_stat(pid)
+            now = self._clock()
+            if stat is None or stat.start_ticks != proc.start_ticks:
+                del tree.procs[pid]  # gone (or a zombie, or a recycled pid) since
                 continue
-            measure.cpu_pct += cpu
-            measure.rss_bytes += rss
+            elapsed = now - proc.at
+            if elapsed > 0:
+                cpu_s = procfs.ticks_to_seconds(stat.cpu_ticks - proc.cpu_ticks)
+                measure.cpu_pct += 100.0 * cpu_s / elapsed
+            proc.cpu_ticks, proc.at = stat.cpu_ticks, now
+            measure.rss_bytes += stat.rss_bytes
             measure.processes += 1
         measure.cpu_pct = round(measure.cpu_pct, 1)
         return measure

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 @dataclass(frozen=True)
@@ -20,10 +23,13 @@ class ProcStat:
     ppid: int
     sid: int
     start_ticks: int
+    cpu_ticks: int = 0  # user + system time so far
+    rss_bytes: int = 0
 
 
 def read_stat(pid: int) -> Optional[ProcStat]:
-    """Parent, session and start time of `pid`, or None once it is gone (or a zombie)."""
+    """Parent, session, start time, CPU time and RSS of `pid` (one small read), or
+    None once it is gone (or a zombie)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read(4096)
@@ -38,9 +44,37 @@ def _parse_stat(pid: int, raw: bytes) -> Optional[ProcStat]:
     if end < 0:
         return None
     fields = raw[end + 2 :].split()
-    if len(fields) < 20 or fields[0] in (b"Z", b"X"):
+    if len(fields) < 22 or fields[0] in (b"Z", b"X"):
         return None
-    return ProcStat(pid=pid, ppid=int(fields[1]), sid=int(fields[3]), start_ticks=int(fields[19]))
+    # fields[i] is field i + 3 of proc(5): ppid 4, session 6, utime 14, stime 15,
+    # starttime 22, rss 24 (pages).
+    return ProcStat(
+        pid=pid,
+        ppid=int(fields[1]),
+        sid=int(fields[3]),
+        start_ticks=int(fields[19]),
+        cpu_ticks=int(fields[11]) + int(fields[12]),
+        rss_bytes=int(fields[21]) * _PAGE_SIZE,
+    )
+
+
+_MEMINFO_KEYS = (b"MemTotal", b"MemFree", b"MemAvailable", b"SwapTotal", b"SwapFree")
+
+
+def meminfo() -> Dict[str, int]:
+    """Memory and swap from one read of /proc/meminfo, in bytes: ``MemTotal``,
+    ``MemFree``, ``MemAvailable``, ``SwapTotal``, ``SwapFree`` (those present)."""
+    with open("/proc/meminfo", "rb") as f:
+        lines = f.read(16384).split(b"\n")
+    info: Dict[str, int] = {}
+    for line in lines:
+        name, _, rest = line.partition(b":")
+        if name in _MEMINFO_KEYS:
+            parts = rest.split()
+            info[name.decode()] = int(parts[0]) * (1024 if parts[1:] == [b"kB"] else 1)
+            if len(info) == len(_MEMINFO_KEYS):
+                break
+    return info
 
 
 def read_comm(pid: int) -> Optional[str]:

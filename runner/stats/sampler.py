@@ -20,7 +20,6 @@ kept (default 900).
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import math
 import os
@@ -28,13 +27,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Deque, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Set
 
 from protocol.errors import ErrorCode
 from protocol.jobs import JobState
-from protocol.stats import MAX_HISTORY_BATCH, GpuInventory, StatsSample
+from protocol.stats import GpuInventory, StatsSample
 from runner.errors import RunnerError
 from runner.jobs import JobManager
+from runner.stats.history import SampleHistory
 from runner.stats.host import HostProbe
 from runner.stats.jobtree import JobTrees, RunningJob
 from runner.stats.leaks import EndedJob, kill_leaked
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 
 #: Samples a subscriber may have waiting before its oldest are dropped.
 SUBSCRIBER_QUEUE = 8
-#: A history batch is closed before it passes this many bytes on the wire.
-HISTORY_BATCH_BYTES = 256 * 1024
 #: The job trees are looked at again at most once per this many samples.
 TREE_REFRESH_SAMPLES = 5
 
@@ -119,9 +117,7 @@ class Sampler:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-stats")
         self._tasks = TaskSet("stats")
         self._subscribers: Set[Subscription] = set()
-        self._history: Deque[Tuple[StatsSample, int]] = collections.deque(
-            maxlen=max(1, math.ceil(config.history_s / config.interval_s) + 1)
-        )
+        self._history = SampleHistory(config.history_s, config.interval_s)
         self._latest: Optional[StatsSample] = None
         self._first = asyncio.Event()
         self._seq = 0
@@ -208,9 +204,7 @@ class Sampler:
 
     def _publish(self, tick: Tick) -> None:
         sample = tick.sample
-        newest = self._history[-1][0] if self._history else None
-        if newest is None or sample.t - newest.t >= self.config.interval_s * 0.9:
-            self._history.append((sample, tick.wire_bytes))
+        self._history.add(sample, tick.wire_bytes)
         self._latest = sample
         self._first.set()
         for subscriber in list(self._subscribers):
@@ -232,27 +226,8 @@ class Sampler:
         return len(self._subscribers)
 
     def history(self, seconds: float, after_seq: Optional[int] = None) -> List[List[StatsSample]]:
-        """The last `seconds` of history (only samples after `after_seq`), oldest
-        first, in batches that each fit comfortably in one frame."""
-        if not self._history or seconds <= 0:
-            return []
-        since = self._history[-1][0].t - seconds
-        batches: List[List[StatsSample]] = []
-        batch: List[StatsSample] = []
-        size = 0
-        for sample, wire_bytes in self._history:
-            if sample.t < since or (after_seq is not None and sample.seq <= after_seq):
-                continue
-            if batch and (
-                size + wire_bytes > HISTORY_BATCH_BYTES or len(batch) >= MAX_HISTORY_BATCH
-            ):
-                batches.append(batch)
-                batch, size = [], 0
-            batch.append(sample)
-            size += wire_bytes
-        if batch:
-            batches.append(batch)
-        return batches
+        """The last `seconds` of history after `after_seq`, in frame-sized batches."""
+        return self._history.batches(seconds, after_seq)
 
     async def latest(self, timeout: Optional[float] = None) -> StatsSample:
         """The newest sample, waiting for the first one after a start."""

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, field
 from typing import List, Mapping, Optional
 
-from protocol.stats import MAX_STATS_TEXT, GpuInventory, GpuReading
+from protocol.stats import MAX_REASON, MAX_STATS_TEXT, GpuInventory, GpuReading
 
 #: Reasons a person can act on, for the NVML error strings that mean "cannot have it".
 _FIELD_REASONS = {
@@ -39,7 +39,7 @@ DEVICE_LOST_ERRORS = frozenset({"GPU is lost", "GPU requires restart", "GPU not 
 
 def field_reason(nvml_error: str) -> str:
     """Why a field is missing, from NVML's own wording of the error."""
-    return _FIELD_REASONS.get(nvml_error, f"NVML error: {nvml_error}")
+    return _FIELD_REASONS.get(nvml_error) or clip(f"NVML error: {nvml_error}", MAX_REASON)
 
 
 def device_error(nvml_error: str) -> str:

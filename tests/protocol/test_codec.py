@@ -39,6 +39,7 @@ from protocol.messages import (
     Unsubscribe,
     Welcome,
 )
+from protocol.metrics import FollowMetrics, MetricRecord, MetricsChunk, MetricsEnd, ReadMetrics
 
 JOB = JobInfo(
     id=7,
@@ -88,6 +89,22 @@ EXAMPLES = [
     LogOffset(id=8, job_id=7, offset=5, size=9),
     LogEnd(id=9, offset=7, job=JOB),
     Error(id=None, code=ErrorCode.BAD_FRAME, message="broken"),
+    ReadMetrics(id=12, job_id=7, offset=40),
+    FollowMetrics(id=13, job_id=7, offset=0),
+    MetricsChunk(
+        id=13,
+        job_id=7,
+        offset=0,
+        next_offset=60,
+        records=[
+            MetricRecord(step=1, time=1.5, values={"loss": 2.5, "lr": 3e-4}),
+            MetricRecord(values={"val_acc": float("inf")}),
+        ],
+        malformed=1,
+        malformed_first="line at byte 30: not valid JSON",
+        size=80,
+    ),
+    MetricsEnd(id=13, job_id=7, offset=80, job=JOB),
 ]
 
 

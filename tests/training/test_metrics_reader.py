@@ -65,7 +65,10 @@ def test_records_are_parsed_and_bad_lines_are_counted_with_the_first_reason(
     assert records[4].values == {"acc": math.inf}
     # not JSON, a list, a negative step, no values, bad UTF-8
     assert malformed == 5
-    assert reasons == [f"line at byte {len(lines[0]) + 1}: not valid JSON (Expecting value: line 1 column 1 (char 0))"]
+    assert reasons == [
+        f"line at byte {len(lines[0]) + 1}: "
+        "not valid JSON (Expecting value: line 1 column 1 (char 0))"
+    ]
     assert end == path.stat().st_size
 
 
@@ -128,8 +131,13 @@ def test_the_worst_chunk_still_fits_in_one_frame(tmp_path: Path) -> None:
     for name in ("metrics.jsonl", "small.jsonl"):
         found = read_metrics(tmp_path / name, 0, final=True)
         chunk = MetricsChunk(
-            id=1, job_id=1, offset=0, next_offset=found.next_offset, records=found.records,
-            malformed=found.malformed, size=found.size,
+            id=1,
+            job_id=1,
+            offset=0,
+            next_offset=found.next_offset,
+            records=found.records,
+            malformed=found.malformed,
+            size=found.size,
         )
         frame = encode(chunk)
         assert len(frame) < MAX_FRAME_BYTES
@@ -141,7 +149,7 @@ def test_the_worst_chunk_still_fits_in_one_frame(tmp_path: Path) -> None:
 def test_an_offset_past_the_end_says_the_file_was_rewritten(tmp_path: Path) -> None:
     path = tmp_path / "metrics.jsonl"
     path.write_bytes(b'{"step": 1, "loss": 1}\n')
-    with pytest.raises(RunnerError, match="was metrics.jsonl rewritten instead of appended to"):
+    with pytest.raises(RunnerError, match=r"was metrics\.jsonl rewritten instead of appended to"):
         read_metrics(path, 1000, final=True)
     missing = read_metrics(tmp_path / "none.jsonl", 0, final=True)
     assert (missing.records, missing.next_offset, missing.size) == ([], 0, 0)

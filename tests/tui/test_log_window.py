@@ -56,7 +56,9 @@ def test_crlf_line_ends_show_no_carriage_return() -> None:
 
 
 @given(st.binary(max_size=400).map(lambda b: b.replace(b"\r", b"")), st.data())
-def test_appending_in_any_pieces_gives_the_same_lines_and_offsets(data: bytes, draw: st.DataObject) -> None:
+def test_appending_in_any_pieces_gives_the_same_lines_and_offsets(
+    data: bytes, draw: st.DataObject
+) -> None:
     cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=8)))
     window = LogWindow()
     previous = 0

@@ -16,7 +16,7 @@ from textual.widget import Widget
 from protocol.stats import GpuInventory, GpuReading, StatsSample
 from tui.app.units import gib
 
-SPARK_CHARS = " ▁▂▃▄▅▆▇█"
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
 BAR_FULL = "█"
 BAR_EMPTY = "░"
 
@@ -93,7 +93,9 @@ class GpuPanel(Widget):
             return [Text(f"GPU readings failed: {latest.gpu_error}", style="red")]
         names = {d.index: d.name for d in inventory.devices} if inventory else {}
         return [
-            self._row(reading, names.get(reading.index, ""), width, self._util_history(reading.index))
+            self._row(
+                reading, names.get(reading.index, ""), width, self._util_history(reading.index)
+            )
             for reading in latest.gpus
         ]
 

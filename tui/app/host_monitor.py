@@ -71,7 +71,7 @@ class HostMonitor:
         self.generation = 0
         self.jobs: List[JobInfo] = []
         self.jobs_known = False
-        self.include_finished = True
+        self.include_finished = False
         self.gpu: Optional[GpuInventory] = None
         self.history: Deque[StatsSample] = deque()
         self.listeners: List[Callable[[str], None]] = []
@@ -109,6 +109,8 @@ class HostMonitor:
     def retry_now(self) -> None:
         """Cut a backoff wait short, or try again after the host went offline."""
         self._retry.set()
+        if self.session is not None:
+            self.session.reconnect_now()
 
     def set_include_finished(self, include: bool) -> None:
         """Show every job ever run (True) or only active and recent ones."""

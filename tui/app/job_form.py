@@ -63,7 +63,9 @@ def parse_env(text: str) -> Dict[str, str]:
     return env
 
 
-def spec_from_form(form: JobForm, *, default_cwd: Optional[str], rerun_of: Optional[JobInfo] = None) -> JobSpec:
+def spec_from_form(
+    form: JobForm, *, default_cwd: Optional[str], rerun_of: Optional[JobInfo] = None
+) -> JobSpec:
     """The spec to submit; raises `FormError` naming the first field that is wrong."""
     line = form.command.strip()
     if not line:

@@ -33,8 +33,14 @@ STATE_STYLES = {
     JobState.LOST: "red",
 }
 
-_COLUMNS = (("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("RUNTIME", "runtime"),
-            ("GPUS", "gpus"), ("EXIT", "exit"))
+_COLUMNS = (
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("STATE", "state"),
+    ("RUNTIME", "runtime"),
+    ("GPUS", "gpus"),
+    ("EXIT", "exit"),
+)
 
 
 def passes(job: JobInfo, state_filter: Optional[str]) -> bool:

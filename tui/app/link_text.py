@@ -42,22 +42,23 @@ def link_badge(label: str, state: SessionState, now: float) -> Text:
 
 
 def link_line(state: SessionState, now: float, stale_for: Optional[float]) -> Text:
-    """The link in full: what is happening, why, and how old the data on show is."""
+    """The link in full: what is happening, how old the data on show is, and why
+    (the reason last: it is the longest part and the one a narrow screen cuts)."""
     style = LINK_STYLES.get(state.kind, "")
     if state.kind == "reconnecting":
         text = Text(
             f"reconnecting (attempt {state.attempt}, next try in {_wait(state, now)})", style=style
         )
-        if state.reason:
-            text.append(f": {state.reason}", style="dim")
     elif state.kind == "offline":
-        text = Text(f"offline: {state.reason}", style=style)
+        text = Text("offline", style=style)
     elif state.kind == "connecting":
         text = Text("connecting…", style=style)
     else:
         text = Text(state.kind, style=style)
     if stale_for is not None:
-        text.append(f"  [stale {age(stale_for)}]", style="bold yellow")
+        text.append(f" [stale {age(stale_for)}]", style="bold yellow")
+    if state.reason and state.kind in ("reconnecting", "offline"):
+        text.append(f": {state.reason}", style="red" if state.kind == "offline" else "dim")
     return text
 
 

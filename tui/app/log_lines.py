@@ -34,10 +34,10 @@ _CURRENT_MATCH = Style(reverse=True, bold=True, color="yellow")
 
 class LogLines(ScrollView, can_focus=True):
     BINDINGS = [
-        Binding("n", "next_match", "Next match"),
-        Binding("N", "previous_match", "Previous match"),
-        Binding("g", "scroll_home", "Top", show=False),
-        Binding("G", "scroll_end", "Bottom", show=False),
+        Binding("n", "next_match", "Next", tooltip="Next (later) match of the search"),
+        Binding("N", "previous_match", "Previous", tooltip="Previous (earlier) match"),
+        Binding("g", "scroll_home", show=False),
+        Binding("G", "scroll_end", show=False),
     ]
 
     class NearTop(Message):
@@ -79,11 +79,11 @@ class LogLines(ScrollView, can_focus=True):
         """Take in the window's new size; pin the view to the end when following."""
         lines = self.window.lines
         if lines:
-            self._width = max(self._width, max(map(len, lines[-256:])))
+            self._width = max(self._width, *map(len, lines[-256:]))
         with self._programmatic():
             self.virtual_size = Size(min(self._width, 4096), len(lines))
             if scroll_end and self.following:
-                self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+                self.move_to(self.max_scroll_y)
         self.refresh()
 
     def shift(self, lines: int) -> None:
@@ -93,7 +93,7 @@ class LogLines(ScrollView, can_focus=True):
             return
         self.sync(scroll_end=False)
         with self._programmatic():
-            self.scroll_to(y=max(0, self.scroll_y + lines), animate=False, immediate=True)
+            self.move_to(max(0, self.scroll_y + lines))
         self.refresh()
 
     def reset(self) -> None:
@@ -103,7 +103,7 @@ class LogLines(ScrollView, can_focus=True):
         self.set_following(True)
         with self._programmatic():
             self.virtual_size = Size(0, 0)
-            self.scroll_to(x=0, y=0, animate=False, immediate=True)
+            self.scroll_to(x=0, y=0, animate=False, immediate=True, force=True)
         self.refresh()
 
     def set_search(self, query: Optional[Query]) -> None:
@@ -119,7 +119,7 @@ class LogLines(ScrollView, can_focus=True):
         self.set_following(False)
         with self._programmatic():
             target = max(0, index - self.scrollable_content_region.height // 2)
-            self.scroll_to(y=target, animate=False, immediate=True)
+            self.move_to(target)
         self.refresh()
 
     def set_following(self, following: bool) -> None:
@@ -155,26 +155,26 @@ class LogLines(ScrollView, can_focus=True):
     # only more frames to send, and every frame of it would re-trigger loading.
 
     def action_scroll_up(self) -> None:
-        self.scroll_to(y=self.scroll_y - 1, animate=False, immediate=True)
+        self.move_to(self.scroll_y - 1)
 
     def action_scroll_down(self) -> None:
-        self.scroll_to(y=self.scroll_y + 1, animate=False, immediate=True)
+        self.move_to(self.scroll_y + 1)
 
     def action_page_up(self) -> None:
         page = max(1, self.scrollable_content_region.height - 1)
-        self.scroll_to(y=self.scroll_y - page, animate=False, immediate=True)
+        self.move_to(self.scroll_y - page)
 
     def action_page_down(self) -> None:
         page = max(1, self.scrollable_content_region.height - 1)
-        self.scroll_to(y=self.scroll_y + page, animate=False, immediate=True)
+        self.move_to(self.scroll_y + page)
 
     def action_scroll_home(self) -> None:
         self.set_following(False)
-        self.scroll_to(y=0, animate=False, immediate=True)
+        self.move_to(0)
         self.post_message(self.NearTop())
 
     def action_scroll_end(self) -> None:
-        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        self.move_to(self.max_scroll_y)
         self.set_following(True)
         self.post_message(self.JumpToEnd())
 
@@ -188,6 +188,10 @@ class LogLines(ScrollView, can_focus=True):
         if action in ("next_match", "previous_match"):
             return bool(self.search and self.search.text)
         return True
+
+    def move_to(self, y: float) -> None:
+        """Scroll to row `y` now, without animation."""
+        self.scroll_to(y=y, animate=False, immediate=True, force=True)
 
     def _programmatic(self) -> _Adjusting:
         return _Adjusting(self)
@@ -223,8 +227,7 @@ class LogLines(ScrollView, can_focus=True):
             self.search.highlight(text, _CURRENT_MATCH if current else _MATCH)
         segments = list(text.render(self.app.console))
         strip = Strip(segments, text.cell_len)
-        if strip.cell_length > self._width:
-            self._width = strip.cell_length
+        self._width = max(self._width, strip.cell_length)
         self._cache[key] = strip
         return strip
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Optional
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -56,7 +56,7 @@ _LOAD_GROUP = "log-load"
 
 class LogPanel(Vertical):
     BINDINGS = [
-        Binding("slash", "search", "Search log"),
+        Binding("slash", "search", "Search", tooltip="Search the log (loads earlier output)"),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
 
@@ -132,9 +132,7 @@ class LogPanel(Vertical):
         if change != "link" or self.monitor.generation == self._generation:
             return
         self._generation = self.monitor.generation
-        follow_running = any(
-            w.group == _FOLLOW_GROUP and not w.is_finished for w in self.workers
-        )
+        follow_running = any(w.group == _FOLLOW_GROUP and not w.is_finished for w in self.workers)
         if self.job_id is not None and self.ended is None and not follow_running:
             self.problem = ""
             if self.window.end == 0 and not self.window.lines:
@@ -151,10 +149,9 @@ class LogPanel(Vertical):
     # -- following ------------------------------------------------------------------------
 
     def _start_follow(self, job_id: int, *, at_tail: bool) -> None:
-        self.run_worker(
-            self._follow(job_id, at_tail), group=_FOLLOW_GROUP, exclusive=True, exit_on_error=False
-        )
+        self._follow(job_id, at_tail)
 
+    @work(group=_FOLLOW_GROUP, exclusive=True, exit_on_error=False)
     async def _follow(self, job_id: int, at_tail: bool) -> None:
         try:
             session = self._session()
@@ -204,13 +201,15 @@ class LogPanel(Vertical):
     def _near_top(self) -> None:
         if self.window.start > 0 and not self._loading and self.job_id is not None:
             self._loading = True
-            self.run_worker(self._load_earlier(self.job_id), group=_LOAD_GROUP, exit_on_error=False)
+            job_id = self.job_id
+            self._load_earlier(job_id)
 
     @on(LogLines.NearBottom)
     def _near_bottom(self) -> None:
         if self.detached and not self._loading and self.job_id is not None:
             self._loading = True
-            self.run_worker(self._load_later(self.job_id), group=_LOAD_GROUP, exit_on_error=False)
+            job_id = self.job_id
+            self._load_later(job_id)
 
     @on(LogLines.JumpToEnd)
     def _jump_to_end(self) -> None:
@@ -221,6 +220,7 @@ class LogPanel(Vertical):
     def _follow_changed(self) -> None:
         self._show_status()
 
+    @work(group=_LOAD_GROUP, exit_on_error=False)
     async def _load_earlier(self, job_id: int) -> None:
         try:
             await self._read_earlier(job_id)
@@ -247,6 +247,7 @@ class LogPanel(Vertical):
         self.lines.shift(added)
         return added
 
+    @work(group=_LOAD_GROUP, exit_on_error=False)
     async def _load_later(self, job_id: int) -> None:
         try:
             end = self.window.end
@@ -279,6 +280,14 @@ class LogPanel(Vertical):
         search = self.query_one("#log-search", Input)
         search.display = True
         search.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
+        if action == "clear_search":
+            # Esc is the screen's too (close, go back): take it only when there is
+            # a search to close or clear.
+            search_open = self.query_one("#log-search", Input).display
+            return search_open or self.lines.search is not None
+        return True
 
     def action_clear_search(self) -> None:
         search = self.query_one("#log-search", Input)
@@ -323,7 +332,8 @@ class LogPanel(Vertical):
             self._show_match(found)
         elif not forward and self.window.start > 0 and self.job_id is not None:
             self.note = "searching earlier output…"
-            self.run_worker(self._search_earlier(self.job_id), group=_LOAD_GROUP, exclusive=True)
+            job_id = self.job_id
+            self._search_earlier(job_id)
         else:
             self.note = f"no {'later' if forward else 'earlier'} match for {self._query_text()!r}"
         self._show_status()
@@ -339,6 +349,7 @@ class LogPanel(Vertical):
             indexes = range(min(start, len(lines) - 1), -1, -1)
         return next((i for i in indexes if query.matches(lines[i])), None)
 
+    @work(group=_LOAD_GROUP, exclusive=True, exit_on_error=False)
     async def _search_earlier(self, job_id: int) -> None:
         read = 0
         try:
@@ -378,25 +389,26 @@ class LogPanel(Vertical):
         self.query_one("#log-status", Static).update(self.status_text())
 
     def status_text(self) -> Text:
-        """One line: follow state, what part of the log is loaded, notes and problems."""
+        """One line: follow state, then what needs reading (problems, search notes),
+        then what part of the log is loaded (the first to go when the line is short)."""
         text = Text(no_wrap=True, overflow="ellipsis")
         if self.job_id is None:
             text.append("no job selected", style="dim")
             return text
         text.append_text(self._state_badge())
-        held = self.window.end - self.window.start
-        text.append(f"  job {self.job_id}  {self.window.line_count:,} lines")
-        text.append(f"  {human_bytes(held)}", style="dim")
-        if self.log_size > held:
-            text.append(f" of {human_bytes(self.log_size)}", style="dim")
-        if self.window.start > 0:
-            text.append(f"  ↑ {human_bytes(self.window.start)} earlier", style="dim")
+        if self.problem:
+            text.append(f"  {self.problem}", style="bold red")
         if self.lines.search is not None:
             text.append(f"  /{self.lines.search.text}", style="bold")
         if self.note:
             text.append(f"  {self.note}", style="italic")
-        if self.problem:
-            text.append(f"  {self.problem}", style="bold red")
+        held = self.window.end - self.window.start
+        text.append(f"  {self.window.line_count:,} lines", style="dim")
+        text.append(f" {human_bytes(held)}", style="dim")
+        if self.log_size > held:
+            text.append(f" of {human_bytes(self.log_size)}", style="dim")
+        if self.window.start > 0:
+            text.append(f"  ↑ {human_bytes(self.window.start)} earlier", style="dim")
         return text
 
     def _state_badge(self) -> Text:
@@ -405,7 +417,7 @@ class LogPanel(Vertical):
             style = "green" if state == "succeeded" else "red"
             return Text(f"■ {state} ({exit_text(self.ended)})", style=style)
         if self.detached:
-            return Text("◆ reading back (End: jump to the tail)", style="yellow")
+            return Text("◆ reading back (End: newest)", style="yellow")
         if self.lines.following:
             return Text("● following", style="green")
-        return Text("‖ paused (End resumes)", style="yellow")
+        return Text("‖ paused (End: follow)", style="yellow")

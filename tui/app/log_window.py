@@ -103,7 +103,9 @@ class LogWindow:
         before, so every line held is whole, except a line longer than a chunk.
         """
         if offset + len(data) != self.start:
-            raise ValueError(f"prepend of {len(data)} bytes at {offset} does not end at {self.start}")
+            raise ValueError(
+                f"prepend of {len(data)} bytes at {offset} does not end at {self.start}"
+            )
         if not data:
             return 0
         pieces = data.split(b"\n")

@@ -1,6 +1,6 @@
 """`MetricPlot`: line plots in braille dots, several series overlaid, with axes.
 
-Each character cell holds 2×4 braille dots, so a 70×12 plot has 140×48 points of
+Each character cell holds 2 by 4 braille dots, so a 70 by 12 plot has 140 by 48 points of
 resolution and needs nothing but text. For each dot column the plot draws the
 span between the lowest and highest value that falls in it, joined to the next
 column, so a noisy loss curve reads as a band and a spike is never lost between
@@ -36,7 +36,9 @@ def _finite(points: Sequence[Tuple[float, float]]) -> List[Tuple[float, float]]:
     return [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y)]
 
 
-def _bounds(series: Sequence[PlotSeries], log_y: bool) -> Optional[Tuple[float, float, float, float]]:
+def _bounds(
+    series: Sequence[PlotSeries], log_y: bool
+) -> Optional[Tuple[float, float, float, float]]:
     xs: List[float] = []
     ys: List[float] = []
     for s in series:
@@ -79,11 +81,10 @@ def render_plot(
 
     for s in series:
         columns: Dict[int, Tuple[int, int]] = {}
-        for x, y in _finite(s.points):
-            if log_y:
-                if y <= 0:
-                    continue
-                y = math.log10(y)
+        for x, raw_y in _finite(s.points):
+            if log_y and raw_y <= 0:
+                continue
+            y = math.log10(raw_y) if log_y else raw_y
             dx = round((x - x0) / (x1 - x0) * (dots_w - 1))
             dy = round((y1 - y) / (y1 - y0) * (dots_h - 1))
             low, high = columns.get(dx, (dy, dy))

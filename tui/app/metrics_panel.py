@@ -88,9 +88,7 @@ class MetricsPanel(Vertical):
         self._draw()
 
     def _start(self, job_id: int) -> None:
-        self.run_worker(
-            self._follow(job_id), group=f"{_GROUP}-{job_id}", exclusive=True, exit_on_error=False
-        )
+        self.run_worker(self._follow(job_id), group=f"{_GROUP}-{job_id}", exit_on_error=False)
 
     def _on_host_change(self, change: str) -> None:
         if change != "link" or self.monitor.generation == self._generation:
@@ -182,8 +180,9 @@ class MetricsPanel(Vertical):
         return series
 
     def latest_text(self) -> Text:
-        """The primary job's newest values, the legend, and anything skipped or wrong."""
-        text = Text(no_wrap=True, overflow="ellipsis")
+        """The primary job's newest values and the legend, then, a line each, anything
+        skipped or wrong (it wraps rather than hide the part that needs reading)."""
+        text = Text()
         if self.job_id is None:
             return Text("no job selected", style="dim")
         metrics = self.data.get(self.job_id)
@@ -209,9 +208,9 @@ class MetricsPanel(Vertical):
             if job_metrics is not None and job_metrics.malformed:
                 first = f" ({job_metrics.malformed_first})" if job_metrics.malformed_first else ""
                 text.append(
-                    f"  job {job_id}: {job_metrics.malformed} malformed lines skipped{first}",
+                    f"\njob {job_id}: {job_metrics.malformed} malformed lines skipped{first}",
                     style="yellow",
                 )
             if job_id in self.problems:
-                text.append(f"  job {job_id}: {self.problems[job_id]}", style="bold red")
+                text.append(f"\njob {job_id}: {self.problems[job_id]}", style="bold red")
         return text

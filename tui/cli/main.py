@@ -8,7 +8,7 @@ import sys
 from typing import Any, Awaitable, Callable, List, Optional
 
 from protocol.version import __version__
-from tui.cli import verbs
+from tui.cli import install_verbs, verbs
 from tui.cli.metrics import metrics as job_metrics
 from tui.cli.top import top as top_verb
 from tui.errors import TetherError
@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = verbs_.add_parser("status", help="the runner's version, uptime and job counts")
     _add_host(status)
     status.add_argument("--json", action="store_true")
+    install_verbs.add_parsers(verbs_, _add_host)
     return parser
 
 
@@ -124,6 +125,8 @@ def _verb_call(args: argparse.Namespace, host: str) -> Callable[[Any], Awaitable
     if args.verb == "metrics":
         return lambda s: job_metrics(s, args.job, args.json, args.follow)
     if args.verb == "top":
+        if args.interval is not None and not args.interval > 0:
+            raise TetherError("--interval takes a number of seconds greater than 0")
         return lambda s: top_verb(s, args.json, args.once, args.interval)
     return lambda s: verbs.status(s, args.json)
 
@@ -133,6 +136,8 @@ async def _run_verb(args: argparse.Namespace) -> int:
     if len(top_hosts) > 1:
         raise TetherError("a verb acts on one host: give one -H")
     host = resolve_host(args.host or (top_hosts[0] if top_hosts else None))
+    if args.verb in install_verbs.VERBS:
+        return await install_verbs.run(args, host)
     call = _verb_call(args, host)
     following = args.verb in ("logs", "metrics") and args.follow
     session = make_session(host, reconnect=following or (args.verb == "top" and not args.once))

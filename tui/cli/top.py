@@ -31,7 +31,6 @@ from protocol.stats import (
     StatsUpdate,
 )
 from tui.cli.format import iso
-from tui.errors import TetherError
 from tui.session import HostSession
 
 _CLEAR = "\x1b[H\x1b[2J"
@@ -247,8 +246,6 @@ def _frame(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory, as_
 
 
 async def top(session: HostSession, as_json: bool, once: bool, interval_s: Optional[float]) -> int:
-    if interval_s is not None and not interval_s > 0:
-        raise TetherError("--interval takes a number of seconds greater than 0")
     jobs = JobDirectory()
     if once:
         snapshot = await session.stats_snapshot()

@@ -89,7 +89,7 @@ def parse_bootstrap(
             word, _, rest = line[len(MARK) :].strip().partition(" ")
             lines[word] = rest
     if "missing" in lines:
-        raise RunnerMissing(_missing_message(host, stderr))
+        raise RunnerMissing(missing_message(host, stderr))
     if "runner" not in lines:
         detail = _last_words(stderr or stdout) or f"exit status {exit_status}"
         raise ConnectError(
@@ -119,7 +119,8 @@ def _status(host: str, runner: str, text: str) -> Dict[str, Any]:
         raise IncompatibleRunner(
             f"{host}: the runner at {runner} speaks protocol {protocol} "
             f"(version {status.get('runner_version')}) and this tether speaks {PROTOCOL_VERSION} "
-            f"(version {__version__}); install the same tether version on both sides"
+            f"(version {__version__}); install the same tether version on both sides",
+            runner_version=str(status.get("runner_version") or "") or None,
         )
     if not status.get("running"):
         raise ConnectError(
@@ -128,7 +129,8 @@ def _status(host: str, runner: str, text: str) -> Dict[str, Any]:
     return status
 
 
-def _missing_message(host: str, stderr: str) -> str:
+def missing_message(host: str, stderr: str) -> str:
+    """What to do when no runner was found; `stderr` names a configured path that failed."""
     override = ""
     for line in stderr.splitlines():
         if line.startswith(f"{MARK} missing-override "):

@@ -18,20 +18,24 @@ import asyncssh
 
 from tui.errors import ConnectionLost
 
-#: How long to wait, after a bridge's output ends, for its exit status and stderr.
+#: How long to wait, after a command's output ends, for its exit status and stderr.
 _EXIT_GRACE_S = 2.0
 
 
 class ChannelReader:
+    """Reads a channel; for an exec channel, `on_exit` explains a failed exit."""
+
     def __init__(
         self,
         reader: asyncssh.SSHReader[bytes],
         label: str,
         process: Optional[asyncssh.SSHClientProcess[bytes]] = None,
+        on_exit: Optional[Callable[[int, str], ConnectionLost]] = None,
     ) -> None:
         self._reader = reader
         self._label = label
         self._process = process
+        self._on_exit = on_exit
         self.peer_closed = False
 
     async def read(self, n: int = -1) -> bytes:
@@ -44,12 +48,16 @@ class ChannelReader:
             ) from exc
         if not data:
             self.peer_closed = True
-            if self._process is not None:
-                await self._raise_if_bridge_failed(self._process)
+            if self._process is not None and self._on_exit is not None:
+                await self._raise_if_failed(self._process, self._on_exit)
         return data
 
-    async def _raise_if_bridge_failed(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
-        """A bridge that could not reach the runner says why on stderr; pass that on."""
+    @staticmethod
+    async def _raise_if_failed(
+        process: asyncssh.SSHClientProcess[bytes],
+        on_exit: Callable[[int, str], ConnectionLost],
+    ) -> None:
+        """A command that ended with an error status says why on stderr; pass that on."""
         try:
             await asyncio.wait_for(process.wait_closed(), _EXIT_GRACE_S)
             stderr = await asyncio.wait_for(process.stderr.read(), _EXIT_GRACE_S)
@@ -57,11 +65,7 @@ class ChannelReader:
             return
         status = process.exit_status
         if status:
-            detail = " ".join(stderr.decode(errors="replace").split())[-300:]
-            raise ConnectionLost(
-                f"{self._label}: tether-runner bridge exited with status {status}"
-                + (f": {detail}" if detail else "")
-            )
+            raise on_exit(status, stderr.decode(errors="replace"))
 
 
 class ChannelWriter:

@@ -8,6 +8,7 @@ an unknown host key or a missing runner will not fix themselves by waiting.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from dataclasses import dataclass
 from typing import Optional
@@ -71,8 +72,9 @@ def unreachable(target: SshTarget, endpoint: Endpoint, exc: BaseException) -> Co
         )
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return HostUnreachable(f"{name}: no SSH answer from {endpoint.describe()} (timed out)")
-    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return HostUnreachable(f"{name}: cannot reach {endpoint.describe()} ({reason})")
+    number = getattr(exc, "errno", None)
+    reason = os.strerror(number) if number else (str(exc) or type(exc).__name__)
+    return HostUnreachable(f"{name}: cannot reach {endpoint.describe()} ({reason.lower()})")
 
 
 def auth_refused(

@@ -2,14 +2,22 @@
 
 Each call (first contact, and every reconnect of the `HostSession` holding it):
 
-1. reuses the SSH connection if it is still up, else opens one with the
-   person's SSH config (`tui.ssh.options`), mapping every failure to one
-   sentence (`tui.ssh.errors`);
-2. runs the bootstrap (`tui.ssh.bootstrap`) on it, which finds the runner,
-   starts it if needed and says where its socket is;
-3. opens a channel to that socket with SSH streamlocal forwarding, or, where
-   the server forbids that, runs ``tether-runner bridge`` on an exec channel
-   (remembered, so later reconnects go straight to the bridge).
+1. reuses the SSH connection if it is still up, else opens one as ``ssh HOST``
+   would (`tui.ssh.connect`);
+2. opens a streamlocal channel straight to the runner's socket where that
+   route is known (from this session or the route cache, `tui.ssh.route_cache`);
+3. otherwise runs the bootstrap (`tui.ssh.bootstrap`, wrapped by
+   `tui.install.contact.ensure_runner`, which installs or upgrades the runner
+   when needed), which finds the runner, starts it if needed and says where
+   its socket is, and opens a channel to that socket with SSH streamlocal
+   forwarding or, where the server refuses that, runs ``tether-runner bridge``
+   on an exec channel. The route that worked is remembered for the next call
+   and the next command.
+
+A remembered streamlocal route that no longer answers (the runner was stopped)
+falls back to the bootstrap, which starts the runner again. A remembered bridge
+route only skips the streamlocal attempt: the bootstrap still runs first, so a
+missing or outdated runner is installed rather than reported by a bridge.
 
 Closing the returned writer closes the channel; a channel given up on while
 still open also closes the SSH connection, since the link under it is suspect
@@ -20,29 +28,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from typing import Optional, Tuple
 
 import asyncssh
 
 from tui.config import load_config
-from tui.errors import ConnectError
+from tui.errors import ConnectError, ConnectionLost
+from tui.install.contact import ensure_runner
+from tui.install.installer import Progress
+from tui.install.ssh_shell import SshShell
 from tui.rpc import ByteReader, ByteWriter
-from tui.ssh import errors
-from tui.ssh.bootstrap import RunnerLocation, bootstrap_command, parse_bootstrap
+from tui.ssh.bootstrap import (
+    MISSING_EXIT,
+    RunnerLocation,
+    bootstrap_command,
+    missing_message,
+    parse_bootstrap,
+)
 from tui.ssh.channel import ChannelReader, ChannelWriter
-from tui.ssh.hostkeys import HostKeyWitness, known_hosts_vouches_for
-from tui.ssh.options import ResolvedOptions, resolve_options
+from tui.ssh.connect import connect
+from tui.ssh.route_cache import Route, load_route, save_route
 from tui.ssh.target import SshTarget, parse_target
 
-#: Seconds for TCP connect, key exchange and authentication, ProxyJump hops included.
-CONNECT_TIMEOUT_S = 20.0
 #: Seconds for the bootstrap, which may have to start the runner.
 BOOTSTRAP_TIMEOUT_S = 30.0
 #: Seconds for the server to open the channel to the runner.
 CHANNEL_TIMEOUT_S = 15.0
 #: SSH flow-control window per channel: room for several 256 KiB log chunks in flight.
 CHANNEL_WINDOW = 8 * 1024 * 1024
+#: Largest SSH packet the server may send on the channel: fewer, larger packets
+#: cost less to decrypt and dispatch (OpenSSH accepts packets up to 256 KiB).
+CHANNEL_MAX_PACKET = 128 * 1024
+
+Pair = Tuple[ByteReader, ByteWriter]
 
 
 class SshOpener:
@@ -52,27 +70,24 @@ class SshOpener:
         self.host = host
         self._target: Optional[SshTarget] = None
         self._conn: Optional[asyncssh.SSHClientConnection] = None
-        self._use_bridge = False
-        self.location: Optional[RunnerLocation] = None
+        self.route: Optional[Route] = None
+        #: Where "installing tether X runner on HOST…" goes (None: stderr).
+        self.install_progress: Optional[Progress] = None
 
-    @property
-    def transport(self) -> str:
-        """``streamlocal`` or ``bridge``: how the last channel reached the runner."""
-        return "bridge" if self._use_bridge else "streamlocal"
-
-    async def __call__(self) -> Tuple[ByteReader, ByteWriter]:
+    async def __call__(self) -> Pair:
         try:
             target = self._target or parse_target(self.host)
             self._target = target
             conn = await self._connection(target)
             override = await asyncio.to_thread(_runner_override, target)
-            self.location = await self._bootstrap(conn, override)
-            if not self._use_bridge:
-                pair = await self._open_streamlocal(conn, self.location.socket_path)
+            route = self.route or await asyncio.to_thread(load_route, self.host)
+            if route is not None and route.transport == "streamlocal":
+                pair = await self._open_streamlocal(conn, route.socket_path)
                 if pair is not None:
+                    self.route = route
                     return pair
-                self._use_bridge = True
-            return await self._open_bridge(conn, override)
+            bridge = route is not None and route.transport == "bridge"
+            return await self._open_after_bootstrap(conn, override, bridge)
         except BaseException:
             self._drop_connection()
             raise
@@ -88,16 +103,8 @@ class SshOpener:
     # -- the SSH connection ---------------------------------------------------------
 
     async def _connection(self, target: SshTarget) -> asyncssh.SSHClientConnection:
-        if self._conn is not None and not self._conn.is_closed():
-            return self._conn
-        self._conn = None
-        try:
-            resolved = await resolve_options(target)
-        except (ValueError, OSError) as exc:
-            raise ConnectError(
-                f"{target.typed}: cannot use your SSH configuration ({exc})", retryable=False
-            ) from exc
-        self._conn = await _connect(target, resolved)
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await connect(target)
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -109,7 +116,23 @@ class SshOpener:
         if abandoned:
             self._drop_connection()
 
-    # -- the runner -----------------------------------------------------------------
+    # -- routes to the runner ---------------------------------------------------------
+
+    async def _open_after_bootstrap(
+        self, conn: asyncssh.SSHClientConnection, override: Optional[str], bridge: bool
+    ) -> Pair:
+        location = await ensure_runner(
+            SshShell(conn, self.host),
+            lambda: self._bootstrap(conn, override),
+            self.install_progress,
+        )
+        pair = None if bridge else await self._open_streamlocal(conn, location.socket_path)
+        transport = "streamlocal"
+        if pair is None:
+            pair, transport = await self._open_bridge(conn, override), "bridge"
+        self.route = Route(socket_path=location.socket_path, transport=transport)
+        await asyncio.to_thread(save_route, self.host, self.route)
+        return pair
 
     async def _bootstrap(
         self, conn: asyncssh.SSHClientConnection, override: Optional[str]
@@ -133,17 +156,18 @@ class SshOpener:
 
     async def _open_streamlocal(
         self, conn: asyncssh.SSHClientConnection, socket_path: str
-    ) -> Optional[Tuple[ByteReader, ByteWriter]]:
+    ) -> Optional[Pair]:
         """A channel to the runner's socket; None when the server will not open one.
 
         OpenSSH answers a forward forbidden by ``AllowStreamLocalForwarding no``
-        with the same "open failed" as one to a missing socket, and the bootstrap
-        has just seen the socket answer: so any refusal means "use the bridge",
-        and a bridge that cannot reach the runner either says why.
+        with the same "open failed" as one to a socket nobody listens on: either
+        way the next step is the bootstrap, and then the bridge.
         """
         try:
             reader, writer = await asyncio.wait_for(
-                conn.open_unix_connection(socket_path, window=CHANNEL_WINDOW),
+                conn.open_unix_connection(
+                    socket_path, window=CHANNEL_WINDOW, max_pktsize=CHANNEL_MAX_PACKET
+                ),
                 CHANNEL_TIMEOUT_S,
             )
         except asyncssh.ChannelOpenError:
@@ -157,12 +181,15 @@ class SshOpener:
 
     async def _open_bridge(
         self, conn: asyncssh.SSHClientConnection, override: Optional[str]
-    ) -> Tuple[ByteReader, ByteWriter]:
+    ) -> Pair:
         """``tether-runner bridge`` on an exec channel: its stdin/stdout are the stream."""
         try:
             process = await asyncio.wait_for(
                 conn.create_process(
-                    bootstrap_command("bridge", override), encoding=None, window=CHANNEL_WINDOW
+                    bootstrap_command("bridge", override),
+                    encoding=None,
+                    window=CHANNEL_WINDOW,
+                    max_pktsize=CHANNEL_MAX_PACKET,
                 ),
                 CHANNEL_TIMEOUT_S,
             )
@@ -170,66 +197,27 @@ class SshOpener:
             raise ConnectError(f"{self.host}: the SSH server did not start the bridge") from None
         except (asyncssh.Error, OSError) as exc:
             raise self._lost_during("starting tether-runner bridge", exc) from exc
-        channel_reader = ChannelReader(process.stdout, self.host, process)
+        channel_reader = ChannelReader(process.stdout, self.host, process, self._bridge_failure)
         return channel_reader, ChannelWriter(process.stdin, channel_reader, self._channel_closed)
+
+    def _bridge_failure(self, status: int, stderr: str) -> ConnectionLost:
+        """Why a bridge ended early, from its exit status and what it printed."""
+        if status == MISSING_EXIT:
+            return ConnectionLost(missing_message(self.host, stderr), retryable=False)
+        detail = " ".join(stderr.split())[-300:]
+        return ConnectionLost(
+            f"{self.host}: tether-runner bridge exited with status {status}"
+            + (f": {detail}" if detail else "")
+        )
 
     def _lost_during(self, what: str, exc: BaseException) -> ConnectError:
         reason = exc.reason if isinstance(exc, asyncssh.Error) else str(exc)
         return ConnectError(f"{self.host}: the SSH connection failed while {what} ({reason})")
 
 
-async def _connect(target: SshTarget, resolved: ResolvedOptions) -> asyncssh.SSHClientConnection:
-    """One authenticated SSH connection, or the `ConnectError` that says why not."""
-    witness = HostKeyWitness()
-    endpoint = resolved.endpoint
-    try:
-        return await asyncio.wait_for(
-            asyncssh.connect(
-                target.host,
-                target.port if target.port is not None else (),
-                options=resolved.options,
-                client_factory=lambda: witness,
-            ),
-            CONNECT_TIMEOUT_S,
-        )
-    except asyncssh.HostKeyNotVerifiable as exc:
-        raise await _host_key_error(target, resolved, witness, exc) from None
-    except asyncssh.PermissionDenied as exc:
-        raise errors.auth_refused(target, endpoint, exc) from None
-    except asyncssh.Error as exc:
-        raise errors.ssh_failure(target, endpoint, exc) from None
-    except (OSError, asyncio.TimeoutError) as exc:
-        raise errors.unreachable(target, endpoint, exc) from None
-    except ValueError as exc:
-        raise ConnectError(f"{target.typed}: cannot connect ({exc})", retryable=False) from None
-
-
-async def _host_key_error(
-    target: SshTarget,
-    resolved: ResolvedOptions,
-    witness: HostKeyWitness,
-    exc: asyncssh.HostKeyNotVerifiable,
-) -> ConnectError:
-    offered = witness.offered
-    if offered is None:  # refused before reaching the host itself: a ProxyJump hop
-        return errors.jump_host_key_refused(target, exc)
-    shown = _home_relative(resolved.known_hosts[0])
-    known = await asyncio.to_thread(
-        known_hosts_vouches_for, resolved.known_hosts, offered.host, offered.addr, offered.port
-    )
-    if known:
-        return errors.host_key_changed(target, offered, shown)
-    return errors.host_key_unknown(target, offered, shown)
-
-
 def _runner_override(target: SshTarget) -> Optional[str]:
     """``[hosts.NAME] runner`` from tether's config, by the name typed or the bare host."""
     return load_config().host(target.typed, target.host).runner
-
-
-def _home_relative(path: str) -> str:
-    home = os.path.expanduser("~")
-    return "~" + path[len(home) :] if path.startswith(home + os.sep) else path
 
 
 def ssh_opener(host: str) -> SshOpener:

@@ -51,10 +51,12 @@ class AddHostScreen(ModalScreen[Optional[str]]):
         with Vertical(classes="dialog") as dialog:
             dialog.border_title = "Add host"
             yield Label("Host (as you would type it after ssh)")
-            yield Input(placeholder="gpu1, me@gpu1.example.org, gpu1:2222", id="host")
+            yield Input(placeholder="gpu1, me@gpu1.example.org, gpu1:2222", id="host", compact=True)
             yield Static("", id="host-error", classes="error")
             yield Label(
-                "Host aliases from ~/.ssh/config" if self._aliases else "No Host aliases in ~/.ssh/config"
+                "Host aliases from ~/.ssh/config"
+                if self._aliases
+                else "No Host aliases in ~/.ssh/config"
             )
             yield OptionList(*(Option(a, id=a) for a in self._aliases), id="aliases")
             yield Static("Enter: add   ↓: pick from the list   Esc: close", classes="hint")

@@ -27,8 +27,8 @@ class ConfirmScreen(ModalScreen[bool]):
             dialog.border_title = self._title
             yield Static(self._question, classes="question")
             with Horizontal(classes="buttons"):
-                yield Button(f"{self._yes} (y)", id="yes", variant="error")
-                yield Button("No (n)", id="no")
+                yield Button(f"{self._yes} (y)", id="yes", variant="error", compact=True)
+                yield Button("No (n)", id="no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

@@ -39,8 +39,10 @@ class HostKeyScreen(ModalScreen[bool]):
             )
             yield Static(f"{q.algorithm} key fingerprint is {q.fingerprint}", classes="fingerprint")
             with Horizontal(classes="buttons"):
-                yield Button("Accept and remember (a)", id="accept", variant="warning")
-                yield Button("Refuse (r)", id="refuse")
+                yield Button(
+                    "Accept and remember (a)", id="accept", variant="warning", compact=True
+                )
+                yield Button("Refuse (r)", id="refuse", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#refuse", Button).focus()

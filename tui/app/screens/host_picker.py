@@ -39,9 +39,7 @@ class HostPickerScreen(ModalScreen[Optional[str]]):
 
     def on_mount(self) -> None:
         hosts = self.query_one(OptionList)
-        current = next(
-            (i for i, m in enumerate(self._monitors) if m.host == self._current), 0
-        )
+        current = next((i for i, m in enumerate(self._monitors) if m.host == self._current), 0)
         hosts.highlighted = current
         hosts.focus()
 

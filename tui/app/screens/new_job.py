@@ -1,27 +1,30 @@
 """`NewJobScreen`: the form that starts a job (or reruns one with its settings).
 
 Enter in any field (or Ctrl+S) submits; Esc closes without running anything. A
-field that is wrong keeps the form open with one sentence saying what to fix,
-and the cursor in that field.
+field that is wrong, or a refusal from the runner (a directory that does not
+exist there), keeps the form open with one sentence saying what to fix, and the
+cursor in that field. The screen closes with the job the runner started.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Awaitable, Callable, Optional
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec
 from tui.app.job_form import FormError, JobForm, spec_from_form
+from tui.errors import TetherError
 
 FIELDS = ("command", "name", "cwd", "env", "gpus")
 
 
-class NewJobScreen(ModalScreen[Optional[JobSpec]]):
+class NewJobScreen(ModalScreen[Optional[JobInfo]]):
     CSS_PATH = "dialog.tcss"
     BINDINGS = [
         Binding("escape", "cancel", "Close"),
@@ -34,9 +37,12 @@ class NewJobScreen(ModalScreen[Optional[JobSpec]]):
         *,
         default_cwd: Optional[str],
         cwd_hint: str,
+        submit: Callable[[JobSpec], Awaitable[JobInfo]],
         rerun_of: Optional[JobInfo] = None,
     ) -> None:
         super().__init__()
+        self._submit = submit
+        self._sending = False
         self._host = host_label
         self._default_cwd = default_cwd
         self._cwd_hint = cwd_hint
@@ -45,22 +51,24 @@ class NewJobScreen(ModalScreen[Optional[JobSpec]]):
 
     def compose(self) -> ComposeResult:
         title = f"Rerun job {self._rerun_of.id}" if self._rerun_of else "New job"
+        form = self._form
         with VerticalScroll(classes="dialog") as dialog:
             dialog.border_title = f"{title} on {self._host}"
-            yield Label("Command (runs as bash -lc on the host)")
-            yield Input(self._form.command, placeholder="python train.py --epochs 3", id="command")
-            yield Label("Name")
-            yield Input(self._form.name, placeholder="shown instead of the command", id="name")
-            yield Label("Working directory")
-            yield Input(self._form.cwd, placeholder=self._cwd_hint, id="cwd")
-            yield Label("Environment")
-            yield Input(self._form.env, placeholder="KEY=VALUE OTHER='with spaces'", id="env")
-            yield Label("GPUs")
-            yield Input(self._form.gpus, placeholder="a count or all; empty: no GPU queue", id="gpus")
+            with Grid(classes="form"):
+                yield Label("Command")
+                yield _field(form.command, "python train.py --epochs 3  (bash -lc)", "command")
+                yield Label("Name")
+                yield _field(form.name, "shown instead of the command", "name")
+                yield Label("Directory")
+                yield _field(form.cwd, self._cwd_hint, "cwd")
+                yield Label("Environment")
+                yield _field(form.env, "KEY=VALUE OTHER='with spaces'", "env")
+                yield Label("GPUs")
+                yield _field(form.gpus, "a count or all; empty: no GPU queue", "gpus")
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Run (Enter)", id="run", variant="primary")
-                yield Button("Close (Esc)", id="close")
+                yield Button("Run (Enter)", id="run", variant="primary", compact=True)
+                yield Button("Close (Esc)", id="close", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#command", Input).focus()
@@ -70,16 +78,33 @@ class NewJobScreen(ModalScreen[Optional[JobSpec]]):
         return JobForm(**values)
 
     def action_submit(self) -> None:
+        if self._sending:
+            return
         try:
             spec = spec_from_form(
                 self.form(), default_cwd=self._default_cwd, rerun_of=self._rerun_of
             )
         except FormError as exc:
-            self.query_one("#form-error", Static).update(str(exc))
-            if exc.field in FIELDS:
-                self.query_one(f"#{exc.field}", Input).focus()
+            self._show_error(str(exc), exc.field)
             return
-        self.dismiss(spec)
+        self._sending = True
+        self._show_error("starting…", None)
+        self.run_worker(self._send(spec), exclusive=True)
+
+    async def _send(self, spec: JobSpec) -> None:
+        try:
+            job = await self._submit(spec)
+        except TetherError as exc:
+            self._sending = False
+            field = "cwd" if getattr(exc, "code", None) == ErrorCode.BAD_CWD else None
+            self._show_error(str(exc), field)
+            return
+        self.dismiss(job)
+
+    def _show_error(self, message: str, field: Optional[str]) -> None:
+        self.query_one("#form-error", Static).update(message)
+        if field in FIELDS:
+            self.query_one(f"#{field}", Input).focus()
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -93,3 +118,7 @@ class NewJobScreen(ModalScreen[Optional[JobSpec]]):
             self.action_submit()
         else:
             self.action_cancel()
+
+
+def _field(value: str, placeholder: str, name: str) -> Input:
+    return Input(value, placeholder=placeholder, id=name, compact=True)

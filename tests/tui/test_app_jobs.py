@@ -1,0 +1,250 @@
+"""Pilot tests of the job actions, against a real runner: new, cancel, rerun, filter,
+full-screen log, help, command palette, quit."""
+
+from __future__ import annotations
+
+import json
+
+from protocol.jobs import JobState
+from tests.conftest import UserEnv
+from tests.tui.conftest import PY
+from tests.tui.pilot_helpers import (
+    log_lines,
+    make_app,
+    notices,
+    run_job,
+    screen_text,
+    type_text,
+    until,
+    until_connected,
+)
+from tui.app.jobs_table import JobsTable
+from tui.app.log_panel import LogPanel
+from tui.app.screens.confirm import ConfirmScreen
+from tui.app.screens.help import HelpScreen
+from tui.app.screens.log_screen import LogScreen
+from tui.app.screens.new_job import NewJobScreen
+
+
+async def test_new_job_from_the_form_runs_and_its_output_shows_in_the_log(app_env: UserEnv) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until_connected(pilot, app)
+        job_id = await run_job(
+            pilot,
+            app,
+            "for i in 1 2 3; do echo hello $i $GREETING; done",
+            name="greeter",
+            env="GREETING=there",
+        )
+        panel = app.current_view.query_one(LogPanel)
+        await until(pilot, lambda: "hello 3 there" in log_lines(panel), what="the output")
+        assert log_lines(panel)[:3] == ["hello 1 there", "hello 2 there", "hello 3 there"]
+        await until(pilot, lambda: app.current_monitor.job(job_id).state is JobState.SUCCEEDED)
+        text = screen_text(app)
+        assert "greeter" in text and "succeeded" in text
+        # The job is on the runner exactly as the form described it.
+        listed = json.loads(app_env.tether("ls", "--json", check=True).stdout)
+        assert listed[0]["name"] == "greeter"
+        assert listed[0]["argv"] == [
+            "bash",
+            "-lc",
+            "for i in 1 2 3; do echo hello $i $GREETING; done",
+        ]
+        await app.action_quit()
+
+
+async def test_the_form_refuses_bad_fields_with_a_sentence_and_keeps_them(app_env: UserEnv) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_connected(pilot, app)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NewJobScreen))
+        await pilot.press("enter")
+        assert "type a command to run" in screen_text(app)
+        await type_text(pilot, "echo hi")
+        app.screen.query_one("#env").focus()
+        await type_text(pilot, "NOEQUALS")
+        await pilot.press("enter")
+        assert "environment takes KEY=VALUE pairs, got 'NOEQUALS'" in screen_text(app)
+        assert app.screen.focused is app.screen.query_one("#env")
+        app.screen.query_one("#env").value = ""
+        app.screen.query_one("#gpus").focus()
+        await type_text(pilot, "lots")
+        await pilot.press("enter")
+        assert "GPUs takes a count or 'all'" in screen_text(app)
+        app.screen.query_one("#gpus").value = ""
+        app.screen.query_one("#cwd").focus()
+        await type_text(pilot, "/no/such/dir")
+        await pilot.press("enter")
+        # The runner's own refusal shows in the form, which stays open; nothing started.
+        await until(pilot, lambda: "/no/such/dir does not exist on this host" in screen_text(app))
+        assert isinstance(app.screen, NewJobScreen)
+        assert app.screen.focused is app.screen.query_one("#cwd")
+        assert app.current_monitor.jobs == []
+        await pilot.press("escape")
+        assert not isinstance(app.screen, NewJobScreen)
+        await app.action_quit()
+
+
+async def test_cancel_asks_first_and_only_yes_stops_the_job(app_env: UserEnv) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_connected(pilot, app)
+        job_id = await run_job(pilot, app, "echo started; sleep 600")
+        await until(pilot, lambda: app.current_monitor.job(job_id).state is JobState.RUNNING)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert f"Cancel job {job_id}" in screen_text(app)
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert app.current_monitor.job(job_id).state is JobState.RUNNING
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(
+            pilot,
+            lambda: app.current_monitor.job(job_id).state is JobState.CANCELLED,
+            what="the job cancelled",
+        )
+        table = app.current_view.query_one(JobsTable)
+        await until(pilot, lambda: "cancelled" in screen_text(app))
+        assert table.selected_job.id == job_id
+        # A second cancel says why nothing happens, instead of asking again.
+        await pilot.press("c")
+        await until(pilot, lambda: "has already ended (cancelled)" in notices(app))
+        assert not isinstance(app.screen, ConfirmScreen)
+        await app.action_quit()
+
+
+async def test_rerun_opens_the_form_with_the_same_settings_and_runs_them(app_env: UserEnv) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until_connected(pilot, app)
+        first = await run_job(pilot, app, "echo $A-$B", name="pair", env="A=1 B='two words'")
+        await until(pilot, lambda: app.current_monitor.job(first).state is JobState.SUCCEEDED)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, NewJobScreen))
+        form = app.screen.form()
+        assert form.command == "echo $A-$B"
+        assert form.name == "pair"
+        assert form.env == "A=1 B='two words'"
+        await pilot.press("enter")
+        second = await until(
+            pilot, lambda: [j for j in app.current_monitor.jobs if j.id != first], what="rerun"
+        )
+        rerun = second[0]
+        original = app.current_monitor.job(first)
+        assert (rerun.argv, rerun.env, rerun.name, rerun.cwd) == (
+            original.argv,
+            original.env,
+            original.name,
+            original.cwd,
+        )
+        panel = app.current_view.query_one(LogPanel)
+        await until(pilot, lambda: panel.job_id == rerun.id and "1-two words" in log_lines(panel))
+        await app.action_quit()
+
+
+async def test_filter_cycles_through_states_and_shows_only_matching_jobs(app_env: UserEnv) -> None:
+    app_env.tether("run", "--name", "good", "--", "true", check=True)
+    app_env.tether("run", "--name", "bad", "--", "false", check=True)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until_connected(pilot, app)
+        table = app.current_view.query_one(JobsTable)
+        await until(
+            pilot,
+            lambda: (
+                {j.state for j in app.current_monitor.jobs} == {JobState.SUCCEEDED, JobState.FAILED}
+            ),
+        )
+        assert [j.name for j in table.shown_jobs] == ["bad", "good"]  # newest first
+        seen = {}
+        for _ in range(len(JobState) + 2):
+            await pilot.press("s")
+            seen[table.state_filter] = [j.name for j in table.shown_jobs]
+        assert seen["failed"] == ["bad"]
+        assert seen["succeeded"] == ["good"]
+        assert seen["active"] == []
+        assert seen[None] == ["bad", "good"]
+        while table.state_filter != "failed":
+            await pilot.press("s")
+        assert "jobs (failed) 1/2" in screen_text(app)
+        await app.action_quit()
+
+
+async def test_enter_or_f_opens_the_log_full_screen_and_escape_returns(app_env: UserEnv) -> None:
+    app_env.tether(
+        "run", "--", PY, "-c", "print('\\n'.join(f'row {i}' for i in range(500)))", check=True
+    )
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_connected(pilot, app)
+        await until(pilot, lambda: app.current_view.selected_job is not None)
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen))
+        panel = app.screen.query_one(LogPanel)
+        await until(pilot, lambda: log_lines(panel)[-1:] == ["row 499"], what="the tail")
+        assert len(log_lines(panel)) >= 20  # the full screen shows far more than the pane
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LogScreen)
+        app.current_view.query_one(JobsTable).focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen))
+        await pilot.press("escape")
+        await app.action_quit()
+
+
+async def test_help_lists_every_action_with_its_key(app_env: UserEnv) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 48)) as pilot:
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = await until(pilot, lambda: "Ctrl+P" in screen_text(app) and screen_text(app))
+        for key, words in [
+            ("n", "Start a job"),
+            ("c", "Cancel the highlighted job"),
+            ("r", "Run the highlighted"),
+            ("f", "full screen"),
+            ("h", "Switch to another"),
+            ("a", "Open another host"),
+            ("?", "Help"),
+            ("q", "Quit"),
+            ("/", "Search"),
+            ("m", "metric curves"),
+            ("s", "Filter jobs"),
+            ("End / G", "follow again"),
+        ]:
+            rows = [ln.split("│")[1].strip() for ln in text.splitlines() if ln.count("│") == 2]
+            assert any(row.startswith(key) and words in row for row in rows), (key, words)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await app.action_quit()
+
+
+async def test_command_palette_offers_the_actions_by_name(app_env: UserEnv) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_connected(pilot, app)
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "new job")
+        await until(pilot, lambda: "Start a job on this host" in screen_text(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, NewJobScreen))
+        await pilot.press("escape")
+        await app.action_quit()
+
+
+async def test_quit_closes_every_session_and_leaves_jobs_running(app_env: UserEnv) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_connected(pilot, app)
+        job_id = await run_job(pilot, app, "sleep 30")
+        monitor = app.current_monitor
+        await pilot.press("q")
+        await until(pilot, lambda: monitor.session is None or monitor.link.kind != "connected")
+    assert app.return_code == 0
+    listed = json.loads(app_env.tether("ls", "--json", check=True).stdout)
+    assert [(j["id"], j["state"]) for j in listed] == [(job_id, "running")]
+    app_env.tether("cancel", str(job_id), check=True)

@@ -1,0 +1,368 @@
+"""`TetherApp`: the hosts bar, one `HostView` per host, the footer, and the actions.
+
+The app composes and dispatches; what each part shows lives in its own module.
+It owns one `HostMonitor` per host (and so every session and background task),
+and closes them all when it quits. Actions work on the host on screen and the
+job highlighted in its table; each one is a key (footer, help screen) and a
+command in the palette (Ctrl+P).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, DataTable, Footer
+
+from protocol.jobs import JobInfo, JobSpec
+from tui.app.host_bar import HostBar
+from tui.app.host_list import HostListError, remember_host, ssh_config_aliases
+from tui.app.host_monitor import HostKeyQuestion, HostMonitor, SessionFactory
+from tui.app.host_view import HostView
+from tui.app.jobs_table import JobsTable
+from tui.app.log_lines import LogLines
+from tui.app.log_panel import LogPanel
+from tui.app.metrics_panel import MetricsPanel
+from tui.app.screens.add_host import AddHostScreen
+from tui.app.screens.confirm import ConfirmScreen
+from tui.app.screens.help import HelpScreen, Section, binding_rows
+from tui.app.screens.host_key import HostKeyScreen
+from tui.app.screens.host_picker import HostPickerScreen
+from tui.app.screens.log_screen import LogScreen
+from tui.app.screens.new_job import NewJobScreen
+from tui.errors import TetherError
+from tui.hosts import is_local, make_session
+
+_HERE = Path(__file__).resolve().parent
+
+#: Keys that move around, inherited from Textual's widgets (shown in the help).
+MOVEMENT_KEYS = [
+    ("↑ / ↓", "move in the jobs table, scroll the log"),
+    ("PgUp / PgDn", "scroll the log a page (up pauses follow)"),
+    ("Home / g", "top of the loaded log (loads earlier output)"),
+    ("End / G", "bottom of the log: follow again"),
+    ("Tab", "move between the jobs table, the log and the metrics"),
+    ("Enter", "on a job: its log full screen"),
+    ("Ctrl+P", "command palette: every action by name"),
+]
+
+
+class TetherApp(App[int]):
+    # Absolute, so that a subclass defined elsewhere (a test's) finds them too.
+    CSS_PATH = [
+        _HERE / name
+        for name in ("app.tcss", "host_view.tcss", "log_panel.tcss", "metrics_panel.tcss")
+    ]
+    TITLE = "tether"
+    BINDINGS = [
+        Binding("n", "new_job", "New", tooltip="Start a job on this host"),
+        Binding("c", "cancel_job", "Cancel", tooltip="Cancel the highlighted job"),
+        Binding("r", "rerun_job", "Rerun", tooltip="Run the highlighted job again"),
+        Binding("f", "full_log", "Log", tooltip="The highlighted job's log, full screen"),
+        Binding("h", "switch_host", "Host", tooltip="Switch to another open host"),
+        Binding(
+            "a",
+            "add_host",
+            "Add host",
+            show=False,
+            tooltip="Open another host (SSH aliases offered)",
+        ),
+        Binding("R", "retry_host", "Reconnect", show=False, tooltip="Try this host again now"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        hosts: Sequence[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        session_factory: SessionFactory = make_session,
+        watch_stats: bool = True,
+        remember_hosts: bool = True,
+        local_cwd: Optional[str] = None,
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self._factory = session_factory
+        self._watch_stats = watch_stats
+        self._remember = remember_hosts
+        self._local_cwd = local_cwd or os.getcwd()
+        self._ids = itertools.count()
+        self.monitors: List[HostMonitor] = []
+        for host in hosts:
+            if not any(_same_host(host, m.host) for m in self.monitors):
+                self.monitors.append(self._new_monitor(host))
+        # Kept by reference: a query from the app searches only the screen on top,
+        # and a dialog may be on top when a host changes.
+        self.host_bar = HostBar(self.clock, id="host-bar")
+        self.views: Dict[str, HostView] = {
+            m.host: HostView(m, self.clock, id=f"host-{next(self._ids)}") for m in self.monitors
+        }
+        self.switcher = ContentSwitcher(initial=self.views[self.monitors[0].host].id, id="hosts")
+        self.startup_notes: List[str] = []
+
+    def _new_monitor(self, host: str) -> HostMonitor:
+        monitor = HostMonitor(
+            host, session_factory=self._factory, clock=self.clock, watch_stats=self._watch_stats
+        )
+        monitor.ask_host_key = self._ask_host_key
+        return monitor
+
+    # -- composing --------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield self.host_bar
+        with self.switcher:
+            yield from self.views.values()
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        bar = self.host_bar
+        bar.current = self.monitors[0].host
+        bar.set_hosts(self.monitors)
+        for monitor in self.monitors:
+            self._start(monitor)
+        self.set_interval(1.0, bar.refresh_tabs)
+        self.current_view.table.focus()
+        for note in self.startup_notes:
+            self.notify(note, severity="warning", timeout=10)
+
+    def _start(self, monitor: HostMonitor) -> None:
+        monitor.listeners.append(self._monitor_changed)
+        monitor.start()
+
+    def _monitor_changed(self, change: str) -> None:
+        if change == "link":
+            self.host_bar.refresh_tabs()
+
+    # -- where actions apply ------------------------------------------------------------------
+
+    @property
+    def current_view(self) -> HostView:
+        current = self.switcher.current
+        return next(v for v in self.views.values() if v.id == current)
+
+    @property
+    def current_monitor(self) -> HostMonitor:
+        return self.current_view.monitor
+
+    def _selected(self, verb: str) -> Optional[JobInfo]:
+        job = self.current_view.selected_job
+        if job is None:
+            self.notify(f"no job to {verb}: pick one in the jobs table first", severity="warning")
+        return job
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def action_new_job(self) -> None:
+        self._open_form(None)
+
+    def action_rerun_job(self) -> None:
+        job = self._selected("rerun")
+        if job is not None:
+            self._open_form(job)
+
+    def _open_form(self, rerun_of: Optional[JobInfo]) -> None:
+        monitor = self.current_monitor
+        local = is_local(monitor.host)
+
+        async def submit(spec: JobSpec) -> JobInfo:
+            session = monitor.session
+            if session is None or not monitor.connected:
+                raise TetherError(f"{monitor.label} is not connected: {monitor.link.describe()}")
+            return await session.submit(spec)
+
+        def started(job: Optional[JobInfo]) -> None:
+            if job is None:
+                return
+            monitor.note_job(job)
+            view = self.views.get(monitor.host)
+            if view is not None:
+                view.table.select_job(job.id)
+            self.notify(f"job {job.id} started: {job.name}", timeout=4)
+
+        screen = NewJobScreen(
+            monitor.label,
+            default_cwd=self._local_cwd if local else None,
+            cwd_hint=self._local_cwd if local else "your home directory on the host",
+            submit=submit,
+            rerun_of=rerun_of,
+        )
+        self.push_screen(screen, started)
+
+    def action_cancel_job(self) -> None:
+        job = self._selected("cancel")
+        if job is None:
+            return
+        if not job.state.is_active:
+            self.notify(f"job {job.id} has already ended ({job.state.value})", severity="warning")
+            return
+        monitor = self.current_monitor
+
+        def answered(yes: Optional[bool]) -> None:
+            if yes:
+                self.run_worker(self._cancel(monitor, job), group="actions")
+
+        self.push_screen(
+            ConfirmScreen(
+                "Cancel job",
+                f"Cancel job {job.id} ({job.name}) on {monitor.label}? It gets SIGTERM, "
+                "then SIGKILL if it has not stopped after the grace period.",
+                yes="Cancel job",
+            ),
+            answered,
+        )
+
+    async def _cancel(self, monitor: HostMonitor, job: JobInfo) -> None:
+        try:
+            session = monitor.session
+            if session is None:
+                raise TetherError(f"{monitor.label} is not connected")
+            ended = await session.cancel(job.id)
+        except TetherError as exc:
+            self.notify(str(exc), title=f"job {job.id} not cancelled", severity="error", timeout=10)
+            return
+        self.notify(f"job {ended.id} {ended.state.value}", timeout=4)
+
+    def action_full_log(self) -> None:
+        job = self._selected("show")
+        if job is not None:
+            self.push_screen(LogScreen(self.current_monitor, job))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if isinstance(event.data_table, JobsTable):
+            self.action_full_log()
+
+    # -- hosts --------------------------------------------------------------------------------
+
+    def action_switch_host(self) -> None:
+        def picked(host: Optional[str]) -> None:
+            if host is not None:
+                self.show_host(host)
+
+        self.push_screen(
+            HostPickerScreen(self.monitors, self.current_monitor.host, self.clock()), picked
+        )
+
+    def on_host_bar_picked(self, event: HostBar.Picked) -> None:
+        self.show_host(event.host)
+
+    def show_host(self, host: str) -> None:
+        view = self.views.get(host)
+        if view is None:
+            return
+        self.switcher.current = view.id
+        bar = self.host_bar
+        bar.current = host
+        bar.refresh_tabs()
+        self.current_view.table.focus()
+
+    def action_add_host(self) -> None:
+        self.run_worker(self._add_host_dialog(), group="actions")
+
+    async def _add_host_dialog(self) -> None:
+        aliases = await asyncio.to_thread(ssh_config_aliases)
+
+        def chosen(host: Optional[str]) -> None:
+            if host is not None:
+                self.add_host(host)
+
+        self.push_screen(AddHostScreen(aliases, [m.host for m in self.monitors]), chosen)
+
+    def add_host(self, host: str) -> None:
+        """Open `host` beside the others, switch to it, and remember it for next time."""
+        monitor = self._new_monitor(host)
+        self.monitors.append(monitor)
+        view = HostView(monitor, self.clock, id=f"host-{next(self._ids)}")
+        self.views[host] = view
+        self.switcher.mount(view)
+        self.host_bar.set_hosts(self.monitors)
+        self._start(monitor)
+        self.call_after_refresh(self.show_host, host)
+        if self._remember:
+            try:
+                remember_host(host)
+            except (HostListError, OSError) as exc:
+                self.notify(f"{host} is open but not remembered: {exc}", severity="warning")
+
+    def action_retry_host(self) -> None:
+        self.current_monitor.retry_now()
+
+    async def _ask_host_key(self, question: HostKeyQuestion) -> bool:
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def answered(accepted: Optional[bool]) -> None:
+            if not answer.done():
+                answer.set_result(bool(accepted))
+
+        self.push_screen(HostKeyScreen(question), answered)
+        return await answer
+
+    # -- help, palette, quit ----------------------------------------------------------------
+
+    def help_sections(self) -> List[Section]:
+        return [
+            ("Anywhere", binding_rows(self.BINDINGS)),
+            ("On a host", binding_rows(HostView.BINDINGS)),
+            ("In the log", binding_rows([*LogPanel.BINDINGS, *LogLines.BINDINGS])),
+            ("In the metrics", binding_rows(MetricsPanel.BINDINGS)),
+            ("Moving around", MOVEMENT_KEYS),
+        ]
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_sections()))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield SystemCommand("New job", "Start a job on this host (n)", self.action_new_job)
+        yield SystemCommand("Cancel job", "Stop the highlighted job (c)", self.action_cancel_job)
+        yield SystemCommand("Rerun job", "Run the highlighted job again (r)", self.action_rerun_job)
+        yield SystemCommand(
+            "Full-screen log", "The highlighted job's log (f)", self.action_full_log
+        )
+        yield SystemCommand(
+            "Log or metrics",
+            "Show the job's log or its metric curves (m)",
+            self.current_view.action_toggle_metrics,
+        )
+        yield SystemCommand(
+            "Filter jobs by state",
+            "Cycle all, active, queued... (s)",
+            self.current_view.action_cycle_filter,
+        )
+        yield SystemCommand(
+            "All jobs or recent",
+            "Every job ever run, or active and recent ones (A)",
+            self.current_view.action_toggle_history,
+        )
+        yield SystemCommand(
+            "Overlay job metrics",
+            "Compare the highlighted job's curves (o)",
+            self.current_view.action_toggle_overlay,
+        )
+        yield SystemCommand("Switch host", "Show another open host (h)", self.action_switch_host)
+        yield SystemCommand("Add host", "Open another host over SSH (a)", self.action_add_host)
+        yield SystemCommand(
+            "Reconnect now", "Try the host again without waiting (R)", self.action_retry_host
+        )
+        yield SystemCommand("Help", "Every key (?)", self.action_help)
+        yield SystemCommand("Quit", "Leave tether; jobs keep running (q)", self.action_quit)
+
+    async def action_quit(self) -> None:
+        await self.close_monitors()
+        self.exit(0)
+
+    async def close_monitors(self) -> None:
+        monitors, self.monitors = self.monitors, []
+        await asyncio.gather(*(m.close() for m in monitors), return_exceptions=True)
+
+
+def _same_host(a: str, b: str) -> bool:
+    return a == b or (is_local(a) and is_local(b))

@@ -1,0 +1,164 @@
+"""`HostView`: everything about one host — its line, GPUs, jobs, and the selected
+job's log and metric curves (one or the other on a narrow screen, side by side
+on a wide one).
+
+It listens to its `HostMonitor` and passes what changed down to its children;
+the jobs table tells it which job is highlighted, and it tells the log and
+metrics panels. A one-second tick moves runtimes and stale ages along (the time
+comes from the clock it is given, so tests can freeze it).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual import events
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+
+from protocol.jobs import JobInfo
+from tui.app.gpu_panel import GpuPanel
+from tui.app.host_line import HostLine
+from tui.app.host_monitor import HostMonitor
+from tui.app.jobs_table import STATE_FILTERS, JobsTable
+from tui.app.log_panel import LogPanel
+from tui.app.metrics_panel import MetricsPanel
+
+TICK_S = 1.0
+#: From this width on, the log and the metric curves sit side by side.
+WIDE_COLUMNS = 140
+
+
+class HostView(Vertical):
+    BINDINGS = [
+        Binding("m", "toggle_metrics", "Metrics", tooltip="Show the log or the metric curves"),
+        Binding("s", "cycle_filter", "Filter", tooltip="Filter jobs by state"),
+        Binding("o", "toggle_overlay", "Overlay job metrics", show=False),
+        Binding("A", "toggle_history", "All jobs / recent jobs", show=False),
+    ]
+
+    class Changed(Message):
+        """The monitor reported a change (relayed so it is handled in order)."""
+
+        def __init__(self, change: str) -> None:
+            super().__init__()
+            self.change = change
+
+    def __init__(
+        self, monitor: HostMonitor, clock: Callable[[], float], *, id: Optional[str] = None
+    ) -> None:
+        super().__init__(id=id)
+        self.monitor = monitor
+        self.clock = clock
+
+    def compose(self) -> ComposeResult:
+        yield HostLine(self.monitor, id="host-line")
+        yield GpuPanel(id="gpus")
+        yield JobsTable(id="jobs")
+        with Horizontal(id="job-detail"):
+            yield LogPanel(self.monitor, id="log")
+            yield MetricsPanel(self.monitor, id="metrics")
+
+    def on_mount(self) -> None:
+        self.monitor.listeners.append(self._relay)
+        self.set_interval(TICK_S, self.tick)
+        self._show_jobs()
+        self._show_stats()
+        self.tick()
+
+    def on_unmount(self) -> None:
+        if self._relay in self.monitor.listeners:
+            self.monitor.listeners.remove(self._relay)
+
+    def _relay(self, change: str) -> None:
+        self.post_message(self.Changed(change))
+
+    # -- what the children are told --------------------------------------------------------
+
+    @property
+    def table(self) -> JobsTable:
+        return self.query_one(JobsTable)
+
+    @property
+    def selected_job(self) -> Optional[JobInfo]:
+        return self.table.selected_job
+
+    def on_host_view_changed(self, event: Changed) -> None:
+        event.stop()
+        if event.change == "jobs":
+            self._show_jobs()
+        elif event.change == "stats":
+            self._show_stats()
+        self._show_link()
+
+    def _show_jobs(self) -> None:
+        self.table.jobs = list(self.monitor.jobs)
+        self._title_table()
+
+    def _show_stats(self) -> None:
+        self.query_one(GpuPanel).show(self.monitor.gpu, self.monitor.history)
+
+    def _show_link(self) -> None:
+        self.set_class(self.monitor.stale_since is not None, "-stale")
+        self.query_one(HostLine).show(self.clock())
+
+    def tick(self) -> None:
+        now = self.clock()
+        self.table.now = now
+        self._show_link()
+
+    def _title_table(self) -> None:
+        table = self.table
+        shown, total = len(table.shown_jobs), len(self.monitor.jobs)
+        which = table.state_filter or "all"
+        span = ", all history" if self.monitor.include_finished else ""
+        title = f"jobs ({which}{span}) {shown}/{total}"
+        compare = self.query_one(MetricsPanel).compare
+        if compare:
+            title += " · overlay: " + ", ".join(map(str, sorted(compare)))
+        table.border_title = title
+
+    def on_jobs_table_job_highlighted(self, event: JobsTable.JobHighlighted) -> None:
+        event.stop()
+        job_id = event.job.id if event.job is not None else None
+        log = self.query_one(LogPanel)
+        if log.job_id != job_id:
+            log.job_id = job_id
+        self.query_one(MetricsPanel).job_id = job_id
+        title = f"job {event.job.id}: {event.job.name}" if event.job is not None else "log"
+        self.query_one("#job-detail").border_title = title
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width >= WIDE_COLUMNS, "-wide")
+
+    @property
+    def metrics_shown(self) -> bool:
+        if self.has_class("-wide"):
+            return not self.has_class("-no-metrics")
+        return self.has_class("-metrics")
+
+    def action_toggle_metrics(self) -> None:
+        """Narrow: the log or the metrics. Wide (both side by side): metrics on or off."""
+        self.toggle_class("-no-metrics" if self.has_class("-wide") else "-metrics")
+
+    def action_cycle_filter(self) -> None:
+        table = self.table
+        index = STATE_FILTERS.index(table.state_filter)
+        table.state_filter = STATE_FILTERS[(index + 1) % len(STATE_FILTERS)]
+        self._title_table()
+
+    def action_toggle_overlay(self) -> None:
+        job = self.selected_job
+        if job is None:
+            return
+        metrics = self.query_one(MetricsPanel)
+        metrics.compare = metrics.compare ^ {job.id}
+        self._title_table()
+
+    def action_toggle_history(self) -> None:
+        self.monitor.set_include_finished(not self.monitor.include_finished)
+        self._title_table()
