@@ -89,6 +89,7 @@ class FrameDecoder:
 
     def __init__(self, max_frame: int = MAX_FRAME_BYTES) -> None:
         self._buffer = bytearray()
+        self._pos = 0  # bytes of `_buffer` already consumed
         self._max_frame = max_frame
         self._expected: Optional[int] = None
         self._dead: Optional[FrameError] = None
@@ -96,11 +97,18 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes held that do not yet make a whole frame."""
-        return len(self._buffer)
+        return len(self._buffer) - self._pos
 
     def feed(self, data: bytes) -> None:
-        if self._dead is None:
-            self._buffer += data
+        if self._dead is not None:
+            return
+        if self._pos and self._pos == len(self._buffer):
+            self._buffer.clear()
+            self._pos = 0
+        elif self._pos > len(self._buffer) // 2:
+            del self._buffer[: self._pos]  # compact rarely, not once per frame
+            self._pos = 0
+        self._buffer += data
 
     def __iter__(self) -> Iterator[Message]:
         while True:
@@ -109,31 +117,37 @@ class FrameDecoder:
                 return
             yield message
 
+    def _die(self, error: FrameError) -> FrameError:
+        self._dead = error
+        self._buffer.clear()
+        self._pos = 0
+        return error
+
     def next_message(self) -> Optional[Message]:
         """The next complete message, or None when more bytes are needed."""
         if self._dead is not None:
             raise self._dead
         if self._expected is None:
-            if len(self._buffer) < FRAME_HEADER_BYTES:
+            if self.buffered < FRAME_HEADER_BYTES:
                 return None
-            (length,) = _HEADER.unpack_from(self._buffer)
+            (length,) = _HEADER.unpack_from(self._buffer, self._pos)
             if length > self._max_frame:
-                self._dead = FrameError(
-                    f"frame of {length} bytes is over the {self._max_frame}-byte limit",
-                    ErrorCode.FRAME_TOO_LARGE,
+                raise self._die(
+                    FrameError(
+                        f"frame of {length} bytes is over the {self._max_frame}-byte limit",
+                        ErrorCode.FRAME_TOO_LARGE,
+                    )
                 )
-                self._buffer.clear()
-                raise self._dead
-            del self._buffer[:FRAME_HEADER_BYTES]
+            self._pos += FRAME_HEADER_BYTES
             self._expected = length
-        if len(self._buffer) < self._expected:
+        if self.buffered < self._expected:
             return None
-        payload = bytes(self._buffer[: self._expected])
-        del self._buffer[: self._expected]
+        end = self._pos + self._expected
+        with memoryview(self._buffer) as view:
+            payload = bytes(view[self._pos : end])  # the one copy a frame costs
+        self._pos = end
         self._expected = None
         try:
             return decode_payload(payload)
         except FrameError as exc:
-            self._dead = exc
-            self._buffer.clear()
-            raise
+            raise self._die(exc) from None

@@ -28,7 +28,7 @@ MAX_LIST_JOBS = 2000
 #: Most lines `--tail` may ask for.
 MAX_TAIL_LINES = 10_000_000
 #: Seconds between heartbeats; a peer silent for `HEARTBEAT_TIMEOUT_S` is dead.
-HEARTBEAT_INTERVAL_S = 4.0
-HEARTBEAT_TIMEOUT_S = 12.0
+HEARTBEAT_INTERVAL_S = 3.0
+HEARTBEAT_TIMEOUT_S = 10.0
 #: The runner drops a client it has heard nothing from (not even a ping) this long.
 PEER_SILENCE_LIMIT_S = 30.0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine for tether: a .venv with the project and its dev tools,
-# plus the system parts the tests use (OpenSSH's sshd, tmux) where they are missing.
+# plus the system parts the tests use (OpenSSH's sshd, tmux, crontab) where they are missing.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ need_apt=()
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh >/dev/null || need_apt+=(openssh-client)
 command -v tmux >/dev/null || need_apt+=(tmux)
+command -v crontab >/dev/null || need_apt+=(cron)  # `tether-runner cron` and its tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need_apt[*]}"

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import REPO, UserEnv, make_user_env, wait_for
@@ -164,6 +165,15 @@ class FreshHost:
         status = self.runner_status(version)
         return int(status["pid"]) if status.get("running") else None  # type: ignore[arg-type]
 
+    def block_index(self) -> None:
+        """Point the account's own pip config at a dead index: installs then use the
+        wheels the client pushes (quick once they are cached), the offline-node path."""
+        dead = "http://127.0.0.1:9/simple"
+        self.write_file(
+            ".config/pip/pip.conf",
+            f"[global]\nindex-url = {dead}\nextra-index-url = {dead}\nfind-links = {dead}\n",
+        )
+
     def write_file(self, relative: str, text: str, mode: int = 0o644) -> Path:
         """A file in the account's home, owned by the account."""
         path = self.account.home / relative
@@ -172,6 +182,14 @@ class FreshHost:
         path.chmod(mode)
         subprocess.run(["chown", "-R", f"{self.account.name}:", str(self.account.home)], check=True)
         return path
+
+
+def alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie nobody reaped (PID 1 of a container may not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _client_ssh_config(servers: InstallServers, user: str) -> str:
@@ -224,6 +242,7 @@ def installed_host(
     """A host account where a first contact (`tether run -H gpu -- true`) installed the
     runner, shared by the tests of one module that only look at it."""
     host = make_fresh_host(install_servers, tmp_path_factory.mktemp("installed"))
+    host.block_index()
     try:
         first = host.tether("run", "-H", "gpu", "--", "true")
         assert first.returncode == 0, first.stderr
@@ -252,4 +271,4 @@ def old_client(tmp_path: Path) -> Callable[[str], Path]:
     return build
 
 
-__all__ = ["FreshHost", "InstallServers", "make_fresh_host", "wait_for"]
+__all__ = ["FreshHost", "InstallServers", "alive", "make_fresh_host", "wait_for"]

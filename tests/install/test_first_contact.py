@@ -56,11 +56,7 @@ def test_a_host_whose_pip_reaches_no_index_gets_the_wheels_from_the_client(
     fresh_host: FreshHost,
 ) -> None:
     host = fresh_host
-    dead = "http://127.0.0.1:9/simple"
-    host.write_file(
-        ".config/pip/pip.conf",
-        f"[global]\nindex-url = {dead}\nextra-index-url = {dead}\nfind-links = {dead}\n",
-    )
+    host.block_index()
     first = host.tether("run", "-H", "gpu", "--", "echo", "offline node")
     assert first.returncode == 0, first.stderr
     assert PROGRESS.search(first.stderr.decode()), first.stderr

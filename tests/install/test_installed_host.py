@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+
+import pytest
 
 from protocol.version import __version__
 from tests.conftest import wait_for
@@ -17,6 +20,7 @@ def _crontab(host: FreshHost) -> str:
     return done.stdout.decode() if done.returncode == 0 else ""
 
 
+@pytest.mark.skipif(shutil.which("crontab") is None, reason="no crontab (scripts/setup.sh)")
 def test_cron_install_twice_gives_one_entry_whose_runner_uses_the_login_shells_socket(
     installed_host: FreshHost,
 ) -> None:

@@ -17,11 +17,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
-
 from protocol.version import __version__
 from tests.conftest import wait_for
-from tests.install.conftest import FreshHost
+from tests.install.conftest import FreshHost, alive
 from tui.install.tags import HostPlatform
 from tui.install.wheelhouse import MANIFEST, wheelhouse_for
 
@@ -37,14 +35,6 @@ def _as_client(host: FreshHost, code: Path, *args: str, timeout: float = 180):  
     )
 
 
-def _alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie nobody has reaped (containers)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def _log(host: FreshHost, job: int) -> bytes:
     path = host.account.home / ".local/state/tether/jobs" / str(job) / "output.log"
     return path.read_bytes() if path.exists() else b""
@@ -54,6 +44,7 @@ def test_upgrade_while_a_job_runs_keeps_the_job_and_every_byte_of_its_log(
     fresh_host: FreshHost, old_client: Callable[[str], Path]
 ) -> None:
     host = fresh_host
+    host.block_index()  # the pushed wheelhouse: the quick path (the index path: first contact)
     yesterday = old_client(OLD)
     flag = host.account.home / "stop-now"
     counter = (
@@ -77,7 +68,7 @@ def test_upgrade_while_a_job_runs_keeps_the_job_and_every_byte_of_its_log(
     lines_at_upgrade = _log(host, job).count(b"\n")
     listed = {j["id"]: j for j in json.loads(upgraded.stdout)}
     assert listed[job]["state"] == "running"  # re-adopted by the new runner
-    assert not _alive(old_pid)
+    assert not alive(old_pid)
     new_pid = host.daemon_pid(__version__)
     assert new_pid is not None and new_pid != old_pid
     # The job's shim still runs from the old version's files: they stay until it ends.
@@ -128,18 +119,15 @@ def test_an_upload_cut_midway_leaves_the_old_runner_serving_and_the_retry_succee
     fresh_host: FreshHost, old_client: Callable[[str], Path]
 ) -> None:
     host = fresh_host
+    # The host's pip reaches no index, so the wheels travel from the client; a big
+    # extra file among them keeps the upload going long enough to cut it.
+    host.block_index()
     yesterday = old_client(OLD)
     first = _as_client(host, yesterday, "status", "-H", "gpu")
     assert first.returncode == 0, first.stderr
     old_pid = host.daemon_pid(OLD)
     assert old_pid is not None
 
-    # The host's pip reaches no index, so the wheels travel from the client; a big
-    # extra file among them keeps the upload going long enough to cut it.
-    dead = "http://127.0.0.1:9/simple"
-    host.write_file(
-        ".config/pip/pip.conf", f"[global]\nindex-url = {dead}\nextra-index-url = {dead}\n"
-    )
     cache = host.client.home / ".cache" / "tether" / "wheels"
     private = host.client.home / "wheels"
     shutil.copytree(cache, private)
@@ -188,5 +176,5 @@ def test_an_upload_cut_midway_leaves_the_old_runner_serving_and_the_retry_succee
     assert f"upgrading tether runner from {OLD} to {__version__} on gpu" in retry.stderr.decode()
     assert json.loads(retry.stdout)["runner_version"] == __version__
     assert host.marker(__version__)["source"] == "wheels"
-    assert not _alive(old_pid)
+    assert not alive(old_pid)
     assert host.installed_versions() == [__version__]  # nothing runs from the old one now

@@ -174,7 +174,9 @@ class HostMonitor:
         question = host_key_question(self.label, exc)
         if question is None or self.ask_host_key is None:
             return False
-        self._set_link(SessionState("offline", f"{self.label}: host key not trusted yet"))
+        self._set_link(
+            SessionState("connecting", "waiting for you to accept or refuse its host key")
+        )
         if not await self.ask_host_key(question):
             return False
         await accept_host_key(question)

@@ -57,7 +57,7 @@ def link_line(state: SessionState, now: float, stale_for: Optional[float]) -> Te
         text = Text(state.kind, style=style)
     if stale_for is not None:
         text.append(f" [stale {age(stale_for)}]", style="bold yellow")
-    if state.reason and state.kind in ("reconnecting", "offline"):
+    if state.reason and state.kind in ("reconnecting", "offline", "connecting"):
         text.append(f": {state.reason}", style="red" if state.kind == "offline" else "dim")
     return text
 

@@ -156,7 +156,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.verb is None:
         from tui.app.launch import run_app
 
-        return run_app(args.hosts or [resolve_host(None)])
+        # No -H: this machine (or $TETHER_HOST) plus the hosts added in the app before.
+        return run_app(args.hosts or [resolve_host(None)], with_remembered=not args.hosts)
     try:
         return asyncio.run(_run_verb(args))
     except TetherError as exc:

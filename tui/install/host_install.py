@@ -178,7 +178,8 @@ def _write_launcher(tmp: Path, final: Path, python: str) -> None:
         f"# tether's runner {final.name}, installed by tether; `tether uninstall` removes it.\n"
         f"PYTHONPATH={lib}\n"
         "export PYTHONPATH\n"
-        f'exec {shlex.quote(python)} -s -m runner "$@"\n'
+        "# From /: `-m` looks in the current directory first, and a runner/ there must not win.\n"
+        f'cd / && exec {shlex.quote(python)} -s -m runner "$@"\n'
     )
     launcher.chmod(0o755)
 

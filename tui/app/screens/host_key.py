@@ -37,7 +37,8 @@ class HostKeyScreen(ModalScreen[bool]):
                 "administrator gave you before accepting.",
                 classes="question",
             )
-            yield Static(f"{q.algorithm} key fingerprint is {q.fingerprint}", classes="fingerprint")
+            yield Static(f"Its {q.algorithm} key fingerprint is:")
+            yield Static(q.fingerprint, classes="fingerprint")
             with Horizontal(classes="buttons"):
                 yield Button(
                     "Accept and remember (a)", id="accept", variant="warning", compact=True

@@ -29,7 +29,7 @@ class LogScreen(Screen[None]):
             (f" {self.monitor.label} ", "bold reverse"),
             (f" job {self.job.id} ", "bold"),
             (self.job.name, ""),
-            (f"  {command_line(self.job)}", "dim"),
+            ("" if self.job.name == command_line(self.job) else f"  {command_line(self.job)}", "dim"),
             no_wrap=True,
             overflow="ellipsis",
         )

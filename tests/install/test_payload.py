@@ -1,0 +1,176 @@
+"""What travels to a host, and what the host-side installer does with it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import tomllib
+
+from tests.conftest import REPO
+from tui.install import host_facts, host_install
+from tui.install.errors import InstallError
+from tui.install.runner_archive import build_archive
+from tui.install.tags import HostPlatform
+from tui.install.wheelhouse import (
+    MANIFEST,
+    RUNNER_REQUIREMENTS,
+    Wheelhouse,
+    cached_wheelhouse,
+    wheelhouse_for,
+)
+
+
+def test_the_archive_holds_the_runner_and_protocol_code_and_nothing_else() -> None:
+    archive = build_archive()
+    names = zipfile.ZipFile(__import__("io").BytesIO(archive.data)).namelist()
+    assert {"runner/cli.py", "runner/shim.py", "protocol/version.py"} <= set(names)
+    assert all(n.split("/")[0] in ("runner", "protocol") and n.endswith(".py") for n in names)
+    assert len(archive.data) < 400_000
+    assert build_archive().data == archive.data  # reproducible: same code, same bytes
+
+
+def test_an_archive_can_state_another_version_but_not_a_malformed_one() -> None:
+    older = build_archive("0.0.1")
+    version_py = zipfile.ZipFile(__import__("io").BytesIO(older.data)).read("protocol/version.py")
+    assert b'__version__ = "0.0.1"' in version_py
+    with pytest.raises(InstallError, match="is not a version string"):
+        build_archive('1.0"; import os')
+
+
+def test_the_runner_requirements_are_pyprojects_minus_the_client_only_ones() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    runner_side = [d for d in project["dependencies"] if not d.startswith(("textual", "asyncssh"))]
+    assert list(RUNNER_REQUIREMENTS) == runner_side
+
+
+def test_a_wheel_cache_entry_counts_only_while_its_manifest_matches_every_wheel(
+    tmp_path: Path,
+) -> None:
+    kind = HostPlatform("x86_64", "glibc", (2, 36), (3, 11))
+    entry = tmp_path / kind.cache_key()
+    entry.mkdir()
+    wheel = entry / "msgpack-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    wheel.write_bytes(b"x" * 10)
+    manifest = {"requirements": list(RUNNER_REQUIREMENTS), "files": {wheel.name: 10}}
+    (entry / MANIFEST).write_text(json.dumps(manifest))
+    assert cached_wheelhouse(kind, tmp_path) == Wheelhouse(entry, (wheel,))
+    wheel.write_bytes(b"x" * 5)  # an interrupted copy
+    assert cached_wheelhouse(kind, tmp_path) is None
+    wheel.write_bytes(b"x" * 10)
+    (entry / MANIFEST).write_text(json.dumps({**manifest, "requirements": ["msgpack"]}))
+    assert cached_wheelhouse(kind, tmp_path) is None
+
+
+@pytest.mark.parametrize("script", [host_install, host_facts])
+def test_the_host_side_scripts_need_only_the_standard_library_of_python_3_9(script: object) -> None:
+    path = str(script.__file__)  # type: ignore[attr-defined]
+    bare = subprocess.run(  # -S: no site-packages at all, as on a bare host
+        [sys.executable, "-I", "-S", path, "--help"], capture_output=True, text=True
+    )
+    assert bare.returncode == 0, bare.stderr
+    vermin = Path(sys.executable).parent / "vermin"
+    if not vermin.exists():
+        pytest.skip("vermin is not installed (pip install -e '.[dev]')")
+    checked = subprocess.run(
+        [str(vermin), "--no-tips", "--violations", "-t=3.9-", path], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _zip(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_wheels_unpack_with_their_data_dirs_and_unsafe_paths_are_refused(tmp_path: Path) -> None:
+    wheel = _zip(
+        tmp_path / "pkg-1.0-py3-none-any.whl",
+        {
+            "pkg/__init__.py": b"X = 1\n",
+            "pkg-1.0.dist-info/METADATA": b"Name: pkg\n",
+            "pkg-1.0.data/purelib/extra.py": b"Y = 2\n",
+            "pkg-1.0.data/scripts/tool": b"#!/bin/sh\n",
+        },
+    )
+    lib = tmp_path / "lib"
+    host_install._unpack_wheel(wheel, lib)
+    assert (lib / "pkg" / "__init__.py").read_bytes() == b"X = 1\n"
+    assert (lib / "extra.py").exists() and not (lib / "tool").exists()
+    evil = _zip(tmp_path / "evil-1.0-py3-none-any.whl", {"../../outside.py": b"boom"})
+    with pytest.raises(host_install.Failure, match="unsafe path"):
+        host_install._unpack_wheel(evil, tmp_path / "lib2")
+    assert not (tmp_path / "outside.py").exists()
+
+
+@pytest.fixture(scope="session")
+def local_wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
+    """Wheels of the runner's dependencies for this machine's own python (one download)."""
+    said = subprocess.run(
+        [sys.executable, "-c", "import os, sys; print(sys.version_info[0], sys.version_info[1], "
+         "os.confstr('CS_GNU_LIBC_VERSION').split()[1])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    libc = [int(p) for p in said[2].split(".")[:2]]
+    python = (int(said[0]), int(said[1]))
+    kind = HostPlatform(platform.machine(), "glibc", (libc[0], libc[1]), python)
+    return asyncio.run(wheelhouse_for(kind, root=tmp_path_factory.mktemp("wheels")))
+
+
+def _host_step(home: Path, *argv: str) -> dict[str, object]:
+    source = Path(host_install.__file__).read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-I", "-", *argv], input=source, capture_output=True,
+        env={**os.environ, "HOME": str(home)}, cwd=home, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.decode().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _stage(root: Path, name: str, wheels: Wheelhouse, archive: bytes) -> None:
+    staging = root / name
+    staging.mkdir(parents=True)
+    for wheel in wheels.wheels:
+        (staging / wheel.name).symlink_to(wheel)
+    (staging / "runner.zip").write_bytes(archive)
+
+
+def test_an_install_that_fails_verification_leaves_the_previous_version_untouched(
+    tmp_path: Path, local_wheels: Wheelhouse
+) -> None:
+    root = tmp_path / ".local" / "share" / "tether" / "runner"
+    common = ["--python", sys.executable, "--archive", "runner.zip", "--source", "wheels"]
+    _stage(root, ".upload-a", local_wheels, build_archive("1.0.0").data)
+    done = _host_step(tmp_path, "install", "--version", "1.0.0", "--staging", ".upload-a", *common)
+    assert done["result"] == "installed"
+    launcher = root / "1.0.0" / "bin" / "tether-runner"
+    said = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
+                          env={**os.environ, "HOME": str(tmp_path)})
+    assert said.stdout.strip() == "tether-runner 1.0.0"
+
+    broken = zipfile.ZipFile(__import__("io").BytesIO(build_archive("2.0.0").data))
+    files = {n: broken.read(n) for n in broken.namelist()}
+    files["runner/daemon.py"] = b"def broken(:\n"
+    _stage(root, ".upload-b", local_wheels, b"")
+    _zip(root / ".upload-b" / "runner.zip", files)
+    failed = _host_step(
+        tmp_path, "install", "--version", "2.0.0", "--staging", ".upload-b", *common
+    )
+    assert failed["result"] == "failed"
+    assert "the new runner does not load" in str(failed["detail"])
+    assert "SyntaxError" in str(failed["detail"])
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == [
+        "1.0.0", "current"
+    ]
+    assert os.readlink(root / "current") == "1.0.0"
+    assert not list(root.glob(".tmp-*"))
+    assert launcher.exists() and (root / "1.0.0" / "installed.json").exists()
