@@ -85,6 +85,15 @@ class FrameClock:
         return await asyncio.wait_for(future, timeout)
 
 
+async def until(pilot: Any, predicate: Callable[[], Any], timeout: float = 60.0) -> None:
+    """Let the app run until `predicate()` holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the app never reached: {predicate}")
+        await pilot.pause(0.02)
+
+
 def setup_home(root: Path) -> dict[str, str]:
     home = root / "home"
     home.mkdir()
@@ -145,7 +154,6 @@ def summary(values: List[float]) -> tuple[float, float]:
 async def stream_bench(
     env: dict[str, str], rate: int, seconds: float, presses: int
 ) -> dict[str, Any]:
-    from tests.tui.pilot_helpers import until
     from tui.app.app import TetherApp
     from tui.app.log_panel import LogPanel
 
@@ -170,7 +178,8 @@ async def stream_bench(
         job = tether(
             env, "run", "--name", "streamer", "--", PY, "-c", STREAMER, str(rate), str(seconds)
         )
-        panel = app.current_view.query_one(LogPanel)
+        await until(pilot, lambda: app.current_monitor.job(int(job)) is not None)
+        app.current_view.table.select_job(int(job))
         await until(pilot, lambda: panel.job_id == int(job) and panel.window.line_count > rate // 2)
         cpu0, t0 = me.cpu_times(), time.perf_counter()
         taken0 = panel.log_size
@@ -189,7 +198,6 @@ async def stream_bench(
 
 async def open_bench(env: dict[str, str], job: int, last_line: str) -> dict[str, Any]:
     """Seconds from selecting `job` to the first frame showing `last_line`."""
-    from tests.tui.pilot_helpers import until
     from tui.app.app import TetherApp
     from tui.app.log_panel import LogPanel
 
@@ -214,12 +222,13 @@ async def open_bench(env: dict[str, str], job: int, last_line: str) -> dict[str,
         out["rss"] = me.memory_info().rss
         out["rss_before"] = rss0
         out["held_bytes"] = panel.window.end - panel.window.start
-        panel.lines.focus()
         start_offset = panel.window.start
-        start = time.perf_counter()
-        await pilot.press("home")
-        await until(pilot, lambda: panel.window.start < start_offset)
-        out["scroll_back_s"] = time.perf_counter() - start
+        if start_offset > 0:
+            panel.lines.focus()
+            start = time.perf_counter()
+            await pilot.press("home")
+            await until(pilot, lambda: panel.window.start < start_offset)
+            out["scroll_back_s"] = time.perf_counter() - start
         await app.action_quit()
     return out
 

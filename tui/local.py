@@ -29,6 +29,8 @@ async def start_local_runner() -> None:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # Not the caller's directory: a `runner/` folder there would shadow ours.
+        cwd="/",
     )
     out, err = await proc.communicate()
     if proc.returncode != 0:

@@ -123,7 +123,6 @@ class Sampler:
         self._seq = 0
         self._ended: List[EndedJob] = []
         self._leaking: Dict[int, Dict[int, int]] = {}
-        self.samples_taken = 0
 
     @classmethod
     def from_env(cls, state_dir: Path, jobs: JobManager) -> Sampler:
@@ -192,9 +191,9 @@ class Sampler:
             )
         except Exception:
             log.exception("a stats sample failed; the next one will be tried as usual")
+            self._ended = ended + self._ended
             return
         self._seq += 1
-        self.samples_taken += 1
         self._publish(tick)
         self._leaking = tick.leaking
         for job_id, pids in tick.leak_changes.items():

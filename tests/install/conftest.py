@@ -46,7 +46,7 @@ def _sshd_config(directory: Path, port: int, sftp: bool) -> str:
     return textwrap.dedent(f"""\
         Port {port}
         ListenAddress 127.0.0.1
-        HostKey {directory / 'host_key'}
+        HostKey {directory / "host_key"}
         PidFile none
         UsePAM no
         AuthenticationMethods publickey
@@ -74,7 +74,9 @@ def _start_sshd(base: Path, name: str, sftp: bool) -> SshServer:
         (directory / "sshd_config").write_text(_sshd_config(directory, port, sftp))
         process = subprocess.Popen(
             [SSHD, "-D", "-f", str(directory / "sshd_config"), "-E", str(directory / "sshd.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         if _wait_for_banner(port, process):
             return SshServer(name, port, directory, " ".join(public.split()[:2]), process)
@@ -139,7 +141,9 @@ class FreshHost:
         """`script` in the account's login shell, as ``ssh HOST cmd`` then ``bash -l`` sees it."""
         return subprocess.run(
             ["runuser", "-l", self.account.name, "-c", script],
-            capture_output=True, timeout=timeout, cwd="/",
+            capture_output=True,
+            timeout=timeout,
+            cwd="/",
         )
 
     def installed_versions(self) -> list[str]:
@@ -258,12 +262,14 @@ def old_client(tmp_path: Path) -> Callable[[str], Path]:
     def build(version: str) -> Path:
         root = tmp_path / f"tether-{version}"
         for package in ("protocol", "runner", "tui"):
-            shutil.copytree(REPO / package, root / package,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
+            )
         version_file = root / "protocol" / "version.py"
         text = version_file.read_text()
-        stamped, count = re.subn(r'^__version__ = "[^"]*"$', f'__version__ = "{version}"', text,
-                                 flags=re.MULTILINE)
+        stamped, count = re.subn(
+            r'^__version__ = "[^"]*"$', f'__version__ = "{version}"', text, flags=re.MULTILINE
+        )
         assert count == 1
         version_file.write_text(stamped)
         return root

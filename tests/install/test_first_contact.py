@@ -7,7 +7,6 @@ import re
 import psutil
 
 from protocol.version import __version__
-from tests.conftest import wait_for
 from tests.install.conftest import FreshHost
 
 PROGRESS = re.compile(
@@ -76,7 +75,7 @@ def test_a_python3_without_venv_or_ensurepip_still_gets_the_runner_over_sftp_les
         'case "$1 $2" in\n'
         '  "-m venv"|"-m ensurepip")\n'
         '    echo "The virtual environment was not created successfully because ensurepip is '
-        'not available.  On Debian/Ubuntu systems, you need to install the python3-venv '
+        "not available.  On Debian/Ubuntu systems, you need to install the python3-venv "
         'package" >&2; exit 1 ;;\n'
         "esac\n"
         'exec /usr/bin/python3 "$@"\n',
@@ -95,6 +94,3 @@ def _job_output_via(host: FreshHost, alias: str, job: str) -> str:
     done = host.tether("logs", "-H", alias, "-f", job)
     assert done.returncode == 0, done.stderr
     return done.stdout.decode()
-
-
-__all__ = ["wait_for"]

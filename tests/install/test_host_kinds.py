@@ -28,7 +28,12 @@ def test_an_arm_host_on_rhel9_gets_aarch64_tags_from_glibc_2_17_up() -> None:
     assert not [t for t in tags if "manylinux1" in t or "2010" in t]
     args = rhel9.pip_download_args()
     assert args[:7] == [
-        "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.9", "--abi",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.9",
+        "--abi",
         "cp39",
     ]
     assert args.count("--platform") == len(tags)

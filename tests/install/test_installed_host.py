@@ -43,8 +43,15 @@ def test_cron_install_twice_gives_one_entry_whose_runner_uses_the_login_shells_s
     host.as_account(str(host.launcher(__version__)), "stop")
     wait_for(lambda: host.daemon_pid(__version__) is None, timeout=30)
     as_cron = host.as_account(
-        "env", "-i", f"HOME={host.account.home}", f"LOGNAME={host.account.name}",
-        f"PATH={CRON_PATH}", "SHELL=/bin/sh", "/bin/sh", "-c", command,
+        "env",
+        "-i",
+        f"HOME={host.account.home}",
+        f"LOGNAME={host.account.name}",
+        f"PATH={CRON_PATH}",
+        "SHELL=/bin/sh",
+        "/bin/sh",
+        "-c",
+        command,
     )
     assert as_cron.returncode == 0, as_cron.stderr
     cron_pid = wait_for(lambda: host.daemon_pid(__version__), timeout=30)
@@ -78,8 +85,9 @@ def test_doctor_reports_python_runner_socket_state_gpus_logout_and_cron(
     assert checks["python"]["verdict"] == "ok"
     assert checks["python"]["summary"].startswith("/usr/bin/python3")
     assert checks["runner"]["verdict"] == "ok"
-    assert f"tether {__version__} at {host.launcher(__version__)}, running" in (
-        checks["runner"]["summary"]
+    assert (
+        f"tether {__version__} at {host.launcher(__version__)}, running"
+        in (checks["runner"]["summary"])
     )
     socket = report["facts"]["host"]["runner"]["status"]["socket_path"]
     assert socket.endswith("runner.sock") and socket in checks["socket"]["summary"]

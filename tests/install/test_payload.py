@@ -116,9 +116,15 @@ def test_wheels_unpack_with_their_data_dirs_and_unsafe_paths_are_refused(tmp_pat
 def local_wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
     """Wheels of the runner's dependencies for this machine's own python (one download)."""
     said = subprocess.run(
-        [sys.executable, "-c", "import os, sys; print(sys.version_info[0], sys.version_info[1], "
-         "os.confstr('CS_GNU_LIBC_VERSION').split()[1])"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; print(sys.version_info[0], sys.version_info[1], "
+            "os.confstr('CS_GNU_LIBC_VERSION').split()[1])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     libc = [int(p) for p in said[2].split(".")[:2]]
     python = (int(said[0]), int(said[1]))
@@ -129,8 +135,12 @@ def local_wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
 def _host_step(home: Path, *argv: str) -> dict[str, object]:
     source = Path(host_install.__file__).read_bytes()
     done = subprocess.run(
-        [sys.executable, "-I", "-", *argv], input=source, capture_output=True,
-        env={**os.environ, "HOME": str(home)}, cwd=home, timeout=300,
+        [sys.executable, "-I", "-", *argv],
+        input=source,
+        capture_output=True,
+        env={**os.environ, "HOME": str(home)},
+        cwd=home,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.decode().splitlines()[-1])  # type: ignore[no-any-return]
@@ -153,8 +163,12 @@ def test_an_install_that_fails_verification_leaves_the_previous_version_untouche
     done = _host_step(tmp_path, "install", "--version", "1.0.0", "--staging", ".upload-a", *common)
     assert done["result"] == "installed"
     launcher = root / "1.0.0" / "bin" / "tether-runner"
-    said = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
-                          env={**os.environ, "HOME": str(tmp_path)})
+    said = subprocess.run(
+        [str(launcher), "--version"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert said.stdout.strip() == "tether-runner 1.0.0"
 
     broken = zipfile.ZipFile(__import__("io").BytesIO(build_archive("2.0.0").data))
@@ -169,7 +183,8 @@ def test_an_install_that_fails_verification_leaves_the_previous_version_untouche
     assert "the new runner does not load" in str(failed["detail"])
     assert "SyntaxError" in str(failed["detail"])
     assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == [
-        "1.0.0", "current"
+        "1.0.0",
+        "current",
     ]
     assert os.readlink(root / "current") == "1.0.0"
     assert not list(root.glob(".tmp-*"))

@@ -31,7 +31,10 @@ def _as_client(host: FreshHost, code: Path, *args: str, timeout: float = 180):  
     env = {**host.client.env, "PYTHONPATH": str(code)}
     return subprocess.run(
         [sys.executable, "-m", "tui.cli", *args],
-        env=env, capture_output=True, timeout=timeout, cwd=host.client.home,
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+        cwd=host.client.home,
     )
 
 
@@ -96,13 +99,20 @@ def test_upgrade_while_a_job_runs_keeps_the_job_and_every_byte_of_its_log(
 
 def _host_platform() -> HostPlatform:
     said = subprocess.run(
-        ["/usr/bin/python3", "-c", "import sys, os; print(sys.version_info[0], "
-         "sys.version_info[1], os.confstr('CS_GNU_LIBC_VERSION').split()[1])"],
-        capture_output=True, text=True, check=True,
+        [
+            "/usr/bin/python3",
+            "-c",
+            "import sys, os; print(sys.version_info[0], "
+            "sys.version_info[1], os.confstr('CS_GNU_LIBC_VERSION').split()[1])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     libc = tuple(int(p) for p in said[2].split(".")[:2])
-    return HostPlatform(platform.machine(), "glibc", (libc[0], libc[1]),
-                        (int(said[0]), int(said[1])))
+    return HostPlatform(
+        platform.machine(), "glibc", (libc[0], libc[1]), (int(said[0]), int(said[1]))
+    )
 
 
 def _uploading(host: FreshHost, at_least: int) -> bool:
@@ -145,12 +155,17 @@ def test_an_upload_cut_midway_leaves_the_old_runner_serving_and_the_retry_succee
 
     client = subprocess.Popen(
         [sys.executable, "-m", "tui.cli", "status", "-H", "gpu"],
-        env=host.client.env, cwd=host.client.home,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=host.client.env,
+        cwd=host.client.home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
-        wait_for(lambda: _uploading(host, 1024 * 1024) or client.poll() is not None, timeout=120,
-                 interval=0.005)
+        wait_for(
+            lambda: _uploading(host, 1024 * 1024) or client.poll() is not None,
+            timeout=120,
+            interval=0.005,
+        )
         assert client.poll() is None, client.communicate()
         assert host.servers.sftp.kill_connections() > 0
         _, err = client.communicate(timeout=60)

@@ -20,7 +20,9 @@ def test_an_older_client_meeting_a_newer_runner_is_told_to_upgrade_itself(
     tomorrow = old_client("9.9.9")
     started = subprocess.run(
         [sys.executable, "-m", "runner", "serve", "--daemon"],
-        env={**user_env.env, "PYTHONPATH": str(tomorrow)}, capture_output=True, timeout=60,
+        env={**user_env.env, "PYTHONPATH": str(tomorrow)},
+        capture_output=True,
+        timeout=60,
         cwd=user_env.home,
     )
     assert started.returncode == 0, started.stderr

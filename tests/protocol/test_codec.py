@@ -37,9 +37,25 @@ from protocol.messages import (
     Submit,
     TailOffset,
     Unsubscribe,
+    WatchJobs,
     Welcome,
 )
 from protocol.metrics import FollowMetrics, MetricRecord, MetricsChunk, MetricsEnd, ReadMetrics
+from protocol.stats import (
+    GetStats,
+    GpuDevice,
+    GpuInventory,
+    GpuProcess,
+    GpuReading,
+    HostReading,
+    JobUsage,
+    StatsHistory,
+    StatsInfo,
+    StatsSample,
+    StatsSnapshot,
+    StatsUpdate,
+    SubscribeStats,
+)
 
 JOB = JobInfo(
     id=7,
@@ -54,7 +70,71 @@ JOB = JobInfo(
     log_bytes=10,
 )
 
+_GPU = GpuInventory(
+    source="replay",
+    available=True,
+    driver_version="580.159.04",
+    cuda_version="13.0",
+    devices=[GpuDevice(index=0, name="NVIDIA H100 80GB HBM3", memory_total_bytes=85520809984)],
+)
+_SAMPLE = StatsSample(
+    seq=5,
+    t=1.7e9,
+    gpus=[
+        GpuReading(
+            index=0,
+            util_pct=97.0,
+            mem_used_bytes=1525481472,
+            power_w=689.9,
+            processes=[GpuProcess(pid=401, gpu_memory_bytes=1012924416, job_id=7, name="python3")],
+            missing={"fan_pct": "not supported by this GPU"},
+        )
+    ],
+    host=HostReading(
+        cpu_pct=12.5,
+        cpu_per_core_pct=[10.0, 15.0],
+        load_avg=[0.5, 0.4, 0.3],
+        mem_total_bytes=16,
+        mem_used_bytes=8,
+        mem_available_bytes=8,
+        swap_total_bytes=0,
+        swap_used_bytes=0,
+        disk_path="/s",
+        disk_total_bytes=100,
+        disk_free_bytes=50,
+    ),
+    jobs=[
+        JobUsage(
+            job_id=7,
+            cpu_pct=101.5,
+            rss_bytes=2**30,
+            processes=3,
+            gpu_memory_bytes=1012924416,
+            gpus=[0],
+        )
+    ],
+)
+
+STATS_EXAMPLES = [
+    SubscribeStats(id=14, interval_s=0.5, history_s=60, epoch="ab12", after_seq=4),
+    GetStats(id=15),
+    StatsInfo(
+        id=14,
+        epoch="ab12",
+        interval_s=0.5,
+        sampler_interval_s=0.5,
+        floor_s=0.25,
+        history_s=900,
+        gpu=_GPU,
+    ),
+    StatsHistory(id=14, samples=[_SAMPLE], last=True),
+    StatsUpdate(id=14, sample=_SAMPLE),
+    StatsSnapshot(id=15, epoch="ab12", interval_s=1.0, gpu=_GPU, sample=_SAMPLE),
+]
+
 EXAMPLES = [
+    *STATS_EXAMPLES,
+    WatchJobs(id=16, include_finished=True),
     Hello(protocol=1, client_version="0.1.0"),
     Welcome(protocol=1, runner_version="0.1.0", pid=4, hostname="gpu1"),
     Ping(id=1),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
 import pytest
 
 from tests.conftest import UserEnv, make_user_env

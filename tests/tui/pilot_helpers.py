@@ -21,7 +21,7 @@ async def type_text(pilot: Pilot[Any], text: str) -> None:
 
 
 async def until(
-    pilot: Pilot[Any], predicate: Callable[[], Any], timeout: float = 20.0, what: str = ""
+    pilot: Pilot[Any], predicate: Callable[[], Any], timeout: float = 30.0, what: str = ""
 ) -> Any:
     """Let the app run until `predicate()` is truthy (polling, never a fixed sleep)."""
     deadline = time.monotonic() + timeout
@@ -71,3 +71,12 @@ async def run_job(pilot: Pilot[Any], app: TetherApp, command: str, **fields: str
 def notices(app: TetherApp) -> str:
     """The text of the notifications on show (toasts wrap, so read them whole)."""
     return "\n".join(n.message for n in app._notifications)
+
+
+async def shows(pilot: Pilot[Any], app: TetherApp, text: str, timeout: float = 30.0) -> str:
+    """Wait until `text` is on screen; returns the screen."""
+    return str(
+        await until(
+            pilot, lambda: text in screen_text(app) and screen_text(app), timeout, what=repr(text)
+        )
+    )

@@ -13,7 +13,7 @@ import textwrap
 from protocol.jobs import JobState
 from tests.conftest import UserEnv
 from tests.tui.conftest import PY
-from tests.tui.pilot_helpers import make_app, screen_text, type_text, until, until_connected
+from tests.tui.pilot_helpers import make_app, screen_text, shows, type_text, until, until_connected
 from tui.app.host_bar import HostTab
 from tui.app.host_list import hosts_path, load_hosts
 from tui.app.launch import hosts_to_open
@@ -116,7 +116,7 @@ async def test_add_host_offers_ssh_aliases_checks_the_name_and_remembers_it(
         assert "gpu-a" in text and "gpu-b" in text and ".corp" not in text
         await type_text(pilot, "localhost")
         await pilot.press("enter")
-        assert "this machine is already open" in screen_text(app)
+        await shows(pilot, app, "this machine is already open")
         app.screen.query_one("#host").value = ""
         await type_text(pilot, "b")  # filters the list as one types
         await until(pilot, lambda: "gpu-a" not in screen_text(app))
@@ -130,7 +130,7 @@ async def test_add_host_offers_ssh_aliases_checks_the_name_and_remembers_it(
         # Switch back with the picker, which shows each host's state.
         await pilot.press("h")
         await until(pilot, lambda: isinstance(app.screen, HostPickerScreen))
-        assert "● local" in screen_text(app)
+        await shows(pilot, app, "● local")
         await pilot.press("up", "enter")
         await until(pilot, lambda: app.current_monitor.label == "local")
         # And with the mouse, on the host bar.

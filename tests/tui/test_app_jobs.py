@@ -14,6 +14,7 @@ from tests.tui.pilot_helpers import (
     notices,
     run_job,
     screen_text,
+    shows,
     type_text,
     until,
     until_connected,
@@ -41,8 +42,11 @@ async def test_new_job_from_the_form_runs_and_its_output_shows_in_the_log(app_en
         await until(pilot, lambda: "hello 3 there" in log_lines(panel), what="the output")
         assert log_lines(panel)[:3] == ["hello 1 there", "hello 2 there", "hello 3 there"]
         await until(pilot, lambda: app.current_monitor.job(job_id).state is JobState.SUCCEEDED)
-        text = screen_text(app)
-        assert "greeter" in text and "succeeded" in text
+        await until(
+            pilot,
+            lambda: "greeter" in screen_text(app) and "succeeded" in screen_text(app),
+            what="the table showing the job's end",
+        )
         # The job is on the runner exactly as the form described it.
         listed = json.loads(app_env.tether("ls", "--json", check=True).stdout)
         assert listed[0]["name"] == "greeter"
@@ -61,18 +65,18 @@ async def test_the_form_refuses_bad_fields_with_a_sentence_and_keeps_them(app_en
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, NewJobScreen))
         await pilot.press("enter")
-        assert "type a command to run" in screen_text(app)
+        await shows(pilot, app, "type a command to run")
         await type_text(pilot, "echo hi")
         app.screen.query_one("#env").focus()
         await type_text(pilot, "NOEQUALS")
         await pilot.press("enter")
-        assert "environment takes KEY=VALUE pairs, got 'NOEQUALS'" in screen_text(app)
+        await shows(pilot, app, "environment takes KEY=VALUE pairs, got 'NOEQUALS'")
         assert app.screen.focused is app.screen.query_one("#env")
         app.screen.query_one("#env").value = ""
         app.screen.query_one("#gpus").focus()
         await type_text(pilot, "lots")
         await pilot.press("enter")
-        assert "GPUs takes a count or 'all'" in screen_text(app)
+        await shows(pilot, app, "GPUs takes a count or 'all'")
         app.screen.query_one("#gpus").value = ""
         app.screen.query_one("#cwd").focus()
         await type_text(pilot, "/no/such/dir")
@@ -95,7 +99,7 @@ async def test_cancel_asks_first_and_only_yes_stops_the_job(app_env: UserEnv) ->
         await until(pilot, lambda: app.current_monitor.job(job_id).state is JobState.RUNNING)
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert f"Cancel job {job_id}" in screen_text(app)
+        await shows(pilot, app, f"Cancel job {job_id}")
         await pilot.press("n")
         await pilot.pause(0.3)
         assert app.current_monitor.job(job_id).state is JobState.RUNNING
@@ -170,7 +174,7 @@ async def test_filter_cycles_through_states_and_shows_only_matching_jobs(app_env
         assert seen[None] == ["bad", "good"]
         while table.state_filter != "failed":
             await pilot.press("s")
-        assert "jobs (failed) 1/2" in screen_text(app)
+        await shows(pilot, app, "jobs (failed) 1/2")
         await app.action_quit()
 
 

@@ -12,7 +12,7 @@ import pytest
 from protocol.jobs import JobState
 from tests.conftest import UserEnv, make_user_env
 from tests.tui.conftest import PY
-from tests.tui.pilot_helpers import make_app, screen_text, until, until_connected
+from tests.tui.pilot_helpers import make_app, screen_text, shows, until, until_connected
 from tui.app.gpu_panel import GpuPanel
 from tui.app.jobs_table import JobsTable
 from tui.app.metrics_panel import MetricsPanel
@@ -26,7 +26,8 @@ def metrics_job(env: UserEnv, name: str, scale: float, malformed: bool = False) 
         import json, os
         with open(os.environ['TETHER_METRICS'], 'a') as out:
             for step in range(200):
-                out.write(json.dumps({{'step': step, 'loss': {scale} / (step + 1), 'acc': step / 200}}) + '\\n')
+                record = {{'step': step, 'loss': {scale} / (step + 1), 'acc': step / 200}}
+                out.write(json.dumps(record) + '\\n')
             if {malformed}:
                 out.write('not json at all\\n')
         """
@@ -115,7 +116,7 @@ async def test_metric_curves_show_latest_values_and_overlay_other_jobs(app_env: 
             lambda: [s.label for s in metrics.plot_series()] == [f"{second}:loss", f"{first}:loss"],
             what="both jobs' loss",
         )
-        assert f"overlay: {first}" in screen_text(app)
+        await shows(pilot, app, f"overlay: {first}")
         # Pick another series: acc, from the list on the left.
         series = metrics.query_one("#metric-series")
         series.focus()

@@ -49,14 +49,18 @@ TRAIN = textwrap.dedent(
         out.write(f'\\x1b[1mepoch {epoch}/3\\x1b[0m  lr=3.0e-04\\n')
         for pct in range(0, 101, 5):
             out.write(f'\\rtrain: {pct:3d}%|' + '#' * (pct // 5) + ' ' * (20 - pct // 5) + '|')
-        out.write(f'\\n  loss \\x1b[33m{0.9 / epoch:.4f}\\x1b[0m  acc \\x1b[32m{0.7 + epoch / 12:.3f}\\x1b[0m\\n')
+        loss, acc = 0.9 / epoch, 0.7 + epoch / 12
+        out.write(f'\\n  loss \\x1b[33m{loss:.4f}\\x1b[0m  acc \\x1b[32m{acc:.3f}\\x1b[0m\\n')
     out.flush()
     sys.stdout.buffer.write(b'checkpoint saved: \\xffckpt-3.pt (bad byte shown, not fatal)\\n')
     sys.stdout.buffer.flush()
     time.sleep(600)
     """
 )
-FAIL = "import sys; print('Traceback (most recent call last):'); print('ValueError: loss is NaN'); sys.exit(1)"
+FAIL = (
+    "import sys; print('Traceback (most recent call last):'); "
+    "print('ValueError: loss is NaN'); sys.exit(1)"
+)
 PREP = "print('downloaded 1797 digits'); print('\\x1b[32mok\\x1b[0m')"
 #: Shown times of each job (created, started, finished) relative to NOW.
 TIMES = {1: (-3700.0, -3600.0, -3541.0), 2: (-1900.0, -1800.0, -1750.0), 3: (-800.0, -754.0, None)}
@@ -211,6 +215,7 @@ def test_new_job_form(snapshot_runner: UserEnv, snap_compare: Any, size: tuple[i
         await settled(pilot)
         await pilot.press("n")
         app = pilot.app
+        app.screen.query_one("#command").value = "python train.py --epochs 3"
         app.screen.query_one("#env").value = "BROKEN"
         await pilot.press("enter")
         await pilot.pause(0.2)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.sshd import SshClient, SshWorld, ssh_client, ssh_world  # noqa: F401 (fixtures)
+from tests.sshd import SshClient, SshWorld
 
-LINES = 400
-JOB = f"for i in $(seq 0 {LINES - 1}); do echo line $i; sleep 0.03; done"
+LINES = 300
+JOB = f"for i in $(seq 0 {LINES - 1}); do echo line $i; sleep 0.02; done"
 
 
 class Tmux:
@@ -42,7 +42,10 @@ class Tmux:
     def tmux(self, *args: str, check: bool = True) -> str:
         result = subprocess.run(
             ["tmux", "-S", str(self.socket), "-f", str(self.config), *args],
-            capture_output=True, text=True, timeout=30, env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=self.env,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"tmux {' '.join(args)}: {result.stderr}")
@@ -66,7 +69,7 @@ class Tmux:
         text = ""
         while time.monotonic() < deadline:
             text = self.screen()
-            if (check(text) if callable(check) else check in text):  # type: ignore[operator]
+            if check(text) if callable(check) else check in text:  # type: ignore[operator]
                 return text
             time.sleep(0.02)
         raise AssertionError(f"tmux pane never showed {what or check!r}; last screen:\n{text}")

@@ -359,6 +359,10 @@ class TetherApp(App[int]):
         await self.close_monitors()
         self.exit(0)
 
+    async def on_unmount(self) -> None:
+        # However the app ends (q, Ctrl+Q, an error), its sessions and tasks end with it.
+        await self.close_monitors()
+
     async def close_monitors(self) -> None:
         monitors, self.monitors = self.monitors, []
         await asyncio.gather(*(m.close() for m in monitors), return_exceptions=True)

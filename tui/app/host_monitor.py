@@ -266,9 +266,12 @@ class HostMonitor:
             history.popleft()
 
     def note_job(self, job: JobInfo) -> None:
-        """Show a job this app just submitted before the runner's next table arrives."""
-        others = [j for j in self.jobs if j.id != job.id]
-        self.jobs = sorted([*others, job], key=lambda j: j.id, reverse=True)
+        """Show a job this app just submitted, unless the runner's table has it
+        already: that one is newer (a short job may have ended before the reply
+        to its submit was read)."""
+        if any(j.id == job.id for j in self.jobs):
+            return
+        self.jobs = sorted([*self.jobs, job], key=lambda j: j.id, reverse=True)
         self._notify("jobs")
 
     def _notify(self, change: str) -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual import events
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 

@@ -80,6 +80,7 @@ class JobsTable(DataTable[Text]):
     def on_mount(self) -> None:
         for label, key in _COLUMNS:
             self.add_column(label, key=key)
+        self._rebuild()
 
     @property
     def selected_job(self) -> Optional[JobInfo]:
@@ -110,8 +111,8 @@ class JobsTable(DataTable[Text]):
                 self.update_cell(str(job.id), "runtime", Text(runtime(job, self.now)))
 
     def _rebuild(self) -> None:
-        if not self.is_mounted:
-            return
+        if not self.columns:
+            return  # before on_mount: it rebuilds then
         keep = self._selected_id
         self._shown = [j for j in self.jobs if passes(j, self.state_filter)]
         self.clear()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
 from textual.cache import LRUCache
@@ -232,14 +231,10 @@ class LogLines(ScrollView, can_focus=True):
         return strip
 
     def render_lines_text(self) -> list[str]:
-        """The plain text of the lines on screen (what a person reads; for tests)."""
+        """The plain text of the lines on screen, as a person reads them."""
         start = self.first_visible
         end = min(len(self.window.lines), self.last_visible + 1)
-        out = []
-        for index in range(start, end):
-            segments = self._line_strip(index, Style()).__iter__()
-            out.append("".join(s.text for s in segments if isinstance(s, Segment)))
-        return out
+        return [styled_line(line).plain for line in self.window.lines[start:end]]
 
 
 class _Adjusting:

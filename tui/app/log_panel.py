@@ -16,6 +16,7 @@ offline resumes the follow when the monitor reports it connected again.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Optional
 
 from rich.text import Text
@@ -32,10 +33,10 @@ from protocol.limits import MAX_LOG_CHUNK_BYTES
 from protocol.messages import LogChunk
 from tui.app.host_monitor import HostMonitor
 from tui.app.log_lines import EDGE_ROWS, LogLines
-from tui.app.log_text import Query
+from tui.app.log_status import state_badge, status_line
+from tui.app.log_text import Query, find_line
 from tui.app.log_window import LogWindow
 from tui.app.units import human_bytes
-from tui.cli.format import exit_text
 from tui.errors import ConnectError, TetherError
 from tui.session import HostSession
 
@@ -52,6 +53,7 @@ SEARCH_READ_LIMIT_BYTES = 64 * 1024 * 1024
 
 _FOLLOW_GROUP = "log-follow"
 _LOAD_GROUP = "log-load"
+_SEARCH_GROUP = "log-search"
 
 
 class LogPanel(Vertical):
@@ -121,11 +123,11 @@ class LogPanel(Vertical):
         self.detached = False
         self.problem = ""
         self.note = ""
-        if self.is_mounted:
+        if self.children:
             self.lines.reset()
             self.lines.set_search(self.lines.search)
         if self.job_id is not None:
-            self._start_follow(self.job_id, at_tail=True)
+            self._follow(self.job_id, at_tail=True)
         self._show_status()
 
     def _on_host_change(self, change: str) -> None:
@@ -138,7 +140,7 @@ class LogPanel(Vertical):
             if self.window.end == 0 and not self.window.lines:
                 self.reopen()
             elif not self.detached:
-                self._start_follow(self.job_id, at_tail=False)
+                self._follow(self.job_id, at_tail=False)
 
     def _session(self) -> HostSession:
         session = self.monitor.session
@@ -147,9 +149,6 @@ class LogPanel(Vertical):
         return session
 
     # -- following ------------------------------------------------------------------------
-
-    def _start_follow(self, job_id: int, *, at_tail: bool) -> None:
-        self._follow(job_id, at_tail)
 
     @work(group=_FOLLOW_GROUP, exclusive=True, exit_on_error=False)
     async def _follow(self, job_id: int, at_tail: bool) -> None:
@@ -191,7 +190,7 @@ class LogPanel(Vertical):
 
     def _flush(self) -> None:
         self._flush_pending = False
-        if self.is_mounted:
+        if self.children:
             self.lines.sync(scroll_end=True)
             self._show_status()
 
@@ -263,7 +262,7 @@ class LogPanel(Vertical):
             self.lines.sync(scroll_end=False)
             if self.window.end >= chunk.size:
                 self.detached = False
-                self._start_follow(job_id, at_tail=False)
+                self._follow(job_id, at_tail=False)
         except TetherError as exc:
             self.note = f"cannot load later output: {exc}"
         finally:
@@ -326,51 +325,51 @@ class LogPanel(Vertical):
         index = self.window.index_of_offset(offset)
         return index if self.window.starts[index] == offset else None
 
-    def _step(self, *, forward: bool, start: int) -> None:
-        found = self._find(forward, start)
+    @work(group=_SEARCH_GROUP, exclusive=True, exit_on_error=False)
+    async def _step(self, *, forward: bool, start: int) -> None:
+        """Find the next match from line `start`, reading earlier output when the
+        loaded lines have none above. The loaded lines are searched in a thread (a
+        full window is tens of MB), over a copy, since following goes on meanwhile."""
+        query = self.lines.search
+        if query is None:
+            return
+        lines, starts = list(self.window.lines), list(self.window.starts)
+        found = await asyncio.to_thread(find_line, lines, query, forward, start)
         if found is not None:
-            self._show_match(found)
+            self._show_match(starts[found])
         elif not forward and self.window.start > 0 and self.job_id is not None:
             self.note = "searching earlier output…"
-            job_id = self.job_id
-            self._search_earlier(job_id)
+            self._show_status()
+            await self._search_earlier(self.job_id, query)
         else:
-            self.note = f"no {'later' if forward else 'earlier'} match for {self._query_text()!r}"
-        self._show_status()
+            self.note = f"no {'later' if forward else 'earlier'} match for {query.text!r}"
+            self._show_status()
 
-    def _find(self, forward: bool, start: int) -> Optional[int]:
-        query = self.lines.search
-        lines = self.window.lines
-        if query is None or not lines:
-            return None
-        if forward:
-            indexes = range(max(0, start), len(lines))
-        else:
-            indexes = range(min(start, len(lines) - 1), -1, -1)
-        return next((i for i in indexes if query.matches(lines[i])), None)
-
-    @work(group=_LOAD_GROUP, exclusive=True, exit_on_error=False)
-    async def _search_earlier(self, job_id: int) -> None:
+    async def _search_earlier(self, job_id: int, query: Query) -> None:
         read = 0
         try:
             while self.window.start > 0 and read < SEARCH_READ_LIMIT_BYTES:
                 before = self.window.start
                 added = await self._read_earlier(job_id)
                 read += before - self.window.start
-                found = self._find(False, added - 1)
+                found = find_line(self.window.lines[:added], query, False, added - 1)
                 if found is not None:
-                    self._show_match(found)
+                    self._show_match(self.window.starts[found])
                     return
             where = "in the log" if self.window.start == 0 else f"in the last {human_bytes(read)}"
-            self.note = f"no earlier match for {self._query_text()!r} {where}"
+            self.note = f"no earlier match for {query.text!r} {where}"
         except TetherError as exc:
             self.note = f"search stopped: {exc}"
         finally:
             self._show_status()
 
-    def _show_match(self, index: int) -> None:
+    def _show_match(self, offset: int) -> None:
+        """Show the line at byte `offset` as the match, if it is still loaded."""
+        index = self.window.index_of_offset(offset)
+        if not self.window.starts or self.window.starts[index] != offset:
+            return
         self.note = ""
-        self.lines.show_line(index, self.window.starts[index])
+        self.lines.show_line(index, offset)
         self._show_status()
 
     def _query_text(self) -> str:
@@ -384,40 +383,20 @@ class LogPanel(Vertical):
             self._show_status()
 
     def _show_status(self) -> None:
-        if not self.is_mounted:
-            return
-        self.query_one("#log-status", Static).update(self.status_text())
+        # Composed children are there from before the mount event ends.
+        if self.children:
+            self.query_one("#log-status", Static).update(self.status_text())
 
     def status_text(self) -> Text:
-        """One line: follow state, then what needs reading (problems, search notes),
-        then what part of the log is loaded (the first to go when the line is short)."""
-        text = Text(no_wrap=True, overflow="ellipsis")
+        """The line under the log (see `tui.app.log_status`)."""
         if self.job_id is None:
-            text.append("no job selected", style="dim")
-            return text
-        text.append_text(self._state_badge())
-        if self.problem:
-            text.append(f"  {self.problem}", style="bold red")
-        if self.lines.search is not None:
-            text.append(f"  /{self.lines.search.text}", style="bold")
-        if self.note:
-            text.append(f"  {self.note}", style="italic")
-        held = self.window.end - self.window.start
-        text.append(f"  {self.window.line_count:,} lines", style="dim")
-        text.append(f" {human_bytes(held)}", style="dim")
-        if self.log_size > held:
-            text.append(f" of {human_bytes(self.log_size)}", style="dim")
-        if self.window.start > 0:
-            text.append(f"  ↑ {human_bytes(self.window.start)} earlier", style="dim")
-        return text
-
-    def _state_badge(self) -> Text:
-        if self.ended is not None and not self.detached:
-            state = self.ended.state.value
-            style = "green" if state == "succeeded" else "red"
-            return Text(f"■ {state} ({exit_text(self.ended)})", style=style)
-        if self.detached:
-            return Text("◆ reading back (End: newest)", style="yellow")
-        if self.lines.following:
-            return Text("● following", style="green")
-        return Text("‖ paused (End: follow)", style="yellow")
+            return Text("no job selected", style="dim")
+        search = self.lines.search
+        return status_line(
+            self.window,
+            self.log_size,
+            badge=state_badge(self.ended, self.detached, self.lines.following),
+            problem=self.problem,
+            search=search.text if search is not None else None,
+            note=self.note,
+        )

@@ -9,6 +9,7 @@ UTF-8 (shown as U+FFFD, never an exception).
 from __future__ import annotations
 
 import re
+from typing import Iterable, Optional, Sequence
 
 from rich.style import Style
 from rich.text import Text
@@ -82,3 +83,14 @@ class Query:
         """Mark every match in `text` (a rendered line) with `style`."""
         for column in self.find_all(text.plain):
             text.stylize(style, column, column + len(self.text))
+
+
+def find_line(lines: Sequence[bytes], query: Query, forward: bool, start: int) -> Optional[int]:
+    """The index of the first line matching `query` from `start` on (or back)."""
+    if not lines:
+        return None
+    if forward:
+        indexes: Iterable[int] = range(max(0, start), len(lines))
+    else:
+        indexes = range(min(start, len(lines) - 1), -1, -1)
+    return next((i for i in indexes if query.matches(lines[i])), None)

@@ -136,7 +136,7 @@ class MetricsPanel(Vertical):
 
     def _draw(self) -> None:
         self._flush_pending = False
-        if not self.is_mounted:
+        if not self.children:
             return
         self._sync_series_list()
         self.query_one("#metric-latest", Static).update(self.latest_text())

@@ -114,13 +114,9 @@ def python_check(facts: HostFacts) -> Check:
         "ensurepip" if facts.ensurepip else "no ensurepip",
     ]
     summary = f"{facts.python} ({version}), {facts.describe()}; {', '.join(extras)}"
-    if facts.pip and facts.index_reachable:
-        return Check("python", "ok", summary)
-    return Check(
-        "python",
-        "ok",
-        summary + " (tether pushes the runner's wheels from this machine instead)",
-    )
+    if not (facts.pip and facts.index_reachable):
+        summary += " (tether sends the runner's wheels from this machine instead)"
+    return Check("python", "ok", summary)
 
 
 def runner_check(host_flag: str, runner: Dict[str, Any]) -> Check:

@@ -43,8 +43,9 @@ from typing import Any, Dict, Iterator, List, Optional
 ROOT = Path.home() / ".local" / "share" / "tether" / "runner"
 MARKER = "installed.json"
 CURRENT = "current"
-#: An upload or install directory untouched this long belongs to a dead client.
-STALE_AFTER_S = 600.0
+#: An upload directory none of whose files changed for this long belongs to a
+#: client whose link died (a live upload writes every few milliseconds).
+STALE_AFTER_S = 180.0
 VERIFY_TIMEOUT_S = 180.0
 PIP_TIMEOUT_S = 600.0
 #: What the verification imports: everything the daemon needs at start.

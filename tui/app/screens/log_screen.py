@@ -25,11 +25,12 @@ class LogScreen(Screen[None]):
         self.job = job
 
     def compose(self) -> ComposeResult:
+        command = command_line(self.job)
         title = Text.assemble(
             (f" {self.monitor.label} ", "bold reverse"),
             (f" job {self.job.id} ", "bold"),
             (self.job.name, ""),
-            ("" if self.job.name == command_line(self.job) else f"  {command_line(self.job)}", "dim"),
+            ("" if self.job.name == command else f"  {command}", "dim"),
             no_wrap=True,
             overflow="ellipsis",
         )

@@ -1,0 +1,61 @@
+"""`HostSession.watch_jobs`: the runner pushes the job table on every change, and a
+watch survives the runner being killed (the new runner sends the whole table)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from protocol.jobs import JobInfo, JobSpec, JobState
+from tests.conftest import UserEnv
+from tui.hosts import make_session
+
+
+@pytest.fixture
+def home(local_runner: UserEnv, monkeypatch: pytest.MonkeyPatch) -> UserEnv:
+    monkeypatch.setenv("HOME", str(local_runner.home))
+    monkeypatch.setenv("PYTHONPATH", local_runner.env["PYTHONPATH"])
+    return local_runner
+
+
+async def next_table(
+    tables: AsyncIterator[list[JobInfo]], until: object, timeout: float = 30.0
+) -> list[JobInfo]:
+    async def wait() -> list[JobInfo]:
+        async for jobs in tables:
+            if until(jobs):  # type: ignore[operator]
+                return jobs
+        raise AssertionError("the watch ended")
+
+    return await asyncio.wait_for(wait(), timeout)
+
+
+async def test_job_table_is_pushed_on_each_change_and_after_the_runner_restarts(
+    home: UserEnv,
+) -> None:
+    session = make_session("local")
+    await session.start()
+    tables = session.watch_jobs(include_finished=True)
+    assert await next_table(tables, lambda jobs: jobs == []) == []
+    job = await session.submit(JobSpec(argv=[sys.executable, "-c", "import time; time.sleep(1)"]))
+    running = await next_table(tables, lambda jobs: jobs and jobs[0].state is JobState.RUNNING)
+    assert [j.id for j in running] == [job.id]
+    done = await next_table(tables, lambda jobs: jobs[0].state is JobState.SUCCEEDED)
+    assert done[0].exit_code == 0
+    pid = home.runner_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # the session restarts the runner and the watch asks again
+    again = await next_table(tables, lambda jobs: jobs and home.runner_pid() not in (None, pid))
+    assert [(j.id, j.state) for j in again] == [(job.id, JobState.SUCCEEDED)]
+    second = await session.submit(JobSpec(argv=["true"]))
+    both = await next_table(
+        tables, lambda jobs: len(jobs) == 2 and jobs[0].state.value != "running"
+    )
+    assert {j.id for j in both} == {job.id, second.id}
+    await tables.aclose()
+    await session.close()
