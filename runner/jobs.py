@@ -192,6 +192,8 @@ class JobManager:
         self._finished[record.id] = asyncio.Event()
         if ready_now:
             await self.launch(record)
+        else:
+            self._notify(record)  # queued: watchers of the job table see it now
         return record
 
     def _resolve_cwd(self, cwd: Optional[str]) -> str:

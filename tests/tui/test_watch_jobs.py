@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from protocol.jobs import JobInfo, JobSpec, JobState
-from tests.conftest import UserEnv
+from tests.conftest import UserEnv, make_user_env
 from tui.hosts import make_session
 
 
@@ -57,5 +57,38 @@ async def test_job_table_is_pushed_on_each_change_and_after_the_runner_restarts(
         tables, lambda jobs: len(jobs) == 2 and jobs[0].state.value != "running"
     )
     assert {j.id for j in both} == {job.id, second.id}
+    await tables.aclose()
+    await session.close()
+
+
+@pytest.fixture
+def one_gpu_home(tmp_path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A runner whose GPU inventory is one GPU (TETHER_GPUS), so a second job queues."""
+    env = make_user_env(tmp_path)
+    env.env["TETHER_GPUS"] = "0"
+    env.env["TETHER_GPUS_ALLOW_BUSY"] = "1"
+    assert env.runner("serve", "--daemon").returncode == 0
+    monkeypatch.setenv("HOME", str(env.home))
+    monkeypatch.setenv("PYTHONPATH", env.env["PYTHONPATH"])
+    yield env
+    env.stop_runner()
+
+
+async def test_a_job_waiting_for_gpus_is_pushed_as_queued_at_once(one_gpu_home: UserEnv) -> None:
+    session = make_session("local")
+    await session.start()
+    tables = session.watch_jobs()
+    await next_table(tables, lambda jobs: jobs == [])
+    holder = await session.submit(JobSpec(argv=["sleep", "30"], gpus="1"))
+    await next_table(tables, lambda jobs: [j.state for j in jobs] == [JobState.RUNNING])
+    # Nothing else changes while the holder sleeps: only the queued job's own news.
+    waiter = await session.submit(JobSpec(argv=["true"], gpus="1"))
+    table = await next_table(tables, lambda jobs: len(jobs) == 2, timeout=5)
+    states = {j.id: (j.state, j.queue_position) for j in table}
+    assert states[holder.id][0] is JobState.RUNNING
+    assert states[waiter.id] == (JobState.QUEUED, 1)
+    await session.cancel(holder.id)
+    done = await next_table(tables, lambda jobs: all(not j.state.is_active for j in jobs))
+    assert {j.id: j.state for j in done}[waiter.id] is JobState.SUCCEEDED
     await tables.aclose()
     await session.close()

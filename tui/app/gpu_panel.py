@@ -60,10 +60,6 @@ def temperature_style(celsius: Optional[float]) -> str:
 
 
 class GpuPanel(Widget):
-    DEFAULT_CSS = """
-    GpuPanel { height: auto; }
-    """
-
     def __init__(self, *, id: Optional[str] = None) -> None:
         super().__init__(id=id)
         self.inventory: Optional[GpuInventory] = None

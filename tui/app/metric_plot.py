@@ -128,10 +128,6 @@ def _x_text(x: float) -> str:
 class MetricPlot(Widget):
     """Draws `series` to fit its size; the parent sets `series` and calls `refresh`."""
 
-    DEFAULT_CSS = """
-    MetricPlot { height: 1fr; min-height: 4; }
-    """
-
     def __init__(self, *, id: Optional[str] = None) -> None:
         super().__init__(id=id)
         self.series: List[PlotSeries] = []
