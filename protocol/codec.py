@@ -23,7 +23,7 @@ _HEADER = struct.Struct(">I")
 def encode(message: Message) -> bytes:
     """One framed message. Raises `FrameError` if it would break the frame cap,
     which is a bug on the sending side, never something to put on the wire."""
-    payload = msgpack.packb(message.model_dump(mode="python"), use_bin_type=True)
+    payload: bytes = msgpack.packb(message.model_dump(mode="python"), use_bin_type=True)
     if len(payload) > MAX_FRAME_BYTES:
         raise FrameError(
             f"refusing to send a {len(payload)}-byte frame (limit {MAX_FRAME_BYTES})",

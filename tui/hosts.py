@@ -26,12 +26,43 @@ def is_local(host: str) -> bool:
     return host in LOCAL_NAMES
 
 
-def make_session(host: str, *, reconnect: bool = True) -> HostSession:
+class _ProgressInState:
+    """Install progress shown as the session's connecting state (for the app, where
+    stderr is not on screen) instead of a line on stderr (for the CLI)."""
+
+    def __init__(self, session: HostSession) -> None:
+        self._session = session
+        self._step = ""
+
+    def begin(self, text: str) -> None:
+        self._step = text.strip()
+        self._session.report_progress(self._step)
+
+    def end(self, text: str) -> None:
+        self._session.report_progress(f"{self._step} {text.strip()}".strip())
+
+    def note(self, text: str) -> None:
+        self._session.report_progress(text.strip())
+
+
+def make_session(
+    host: str, *, reconnect: bool = True, progress_in_state: bool = False
+) -> HostSession:
+    """A session for `host`. With `progress_in_state`, a runner install on first
+    contact is reported through the session's state rather than on stderr."""
     if is_local(host):
         return HostSession("local", open_local, reconnect=reconnect)
     from tui.ssh.opener import ssh_opener
 
-    return HostSession(host, ssh_opener(host), reconnect=reconnect)
+    opener = ssh_opener(host)
+    session = HostSession(host, opener, reconnect=reconnect)
+    if progress_in_state:
+        opener.install_progress = _ProgressInState(session)
+    return session
 
 
-__all__ = ["ConnectError", "is_local", "make_session", "resolve_host"]
+def make_app_session(host: str) -> HostSession:
+    return make_session(host, progress_in_state=True)
+
+
+__all__ = ["ConnectError", "is_local", "make_app_session", "make_session", "resolve_host"]

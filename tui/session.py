@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
 from dataclasses import dataclass
@@ -107,6 +108,14 @@ class HostSession:
     @property
     def welcome(self) -> Optional[Welcome]:
         return self._conn.welcome if self._conn is not None else None
+
+    def report_progress(self, text: str) -> None:
+        """Show a step of getting connected (installing the runner...) as the
+        state's reason, so a screen shows it where it shows the link."""
+        kind = (
+            self._state.kind if self._state.kind in ("connecting", "reconnecting") else "connecting"
+        )
+        self._set_state(dataclasses.replace(self._state, kind=kind, reason=text))
 
     def _set_state(self, state: SessionState) -> None:
         self._state = state

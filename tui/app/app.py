@@ -38,7 +38,7 @@ from tui.app.screens.host_picker import HostPickerScreen
 from tui.app.screens.log_screen import LogScreen
 from tui.app.screens.new_job import NewJobScreen
 from tui.errors import TetherError
-from tui.hosts import is_local, make_session
+from tui.hosts import is_local, make_app_session
 
 _HERE = Path(__file__).resolve().parent
 
@@ -84,7 +84,7 @@ class TetherApp(App[int]):
         hosts: Sequence[str],
         *,
         clock: Callable[[], float] = time.time,
-        session_factory: SessionFactory = make_session,
+        session_factory: SessionFactory = make_app_session,
         watch_stats: bool = True,
         remember_hosts: bool = True,
         local_cwd: Optional[str] = None,

@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Deque, List, Optional
 from protocol.jobs import JobInfo
 from protocol.stats import GpuInventory, StatsHistory, StatsInfo, StatsSample, StatsUpdate
 from tui.errors import ConnectError, TetherError
-from tui.hosts import is_local, make_session
+from tui.hosts import is_local, make_app_session
 from tui.session import BACKOFF_S, HostSession, SessionState
 
 #: Seconds of stats history kept for the sparklines (what the runner keeps too).
@@ -54,7 +54,7 @@ class HostMonitor:
         self,
         host: str,
         *,
-        session_factory: SessionFactory = make_session,
+        session_factory: SessionFactory = make_app_session,
         clock: Clock = time.time,
         watch_stats: bool = True,
     ) -> None:

@@ -10,7 +10,7 @@ from typing import Optional
 
 from rich.text import Text
 
-from tui.app.units import age
+from tui.cli.format import duration as age
 from tui.session import SessionState
 
 LINK_STYLES = {

@@ -26,17 +26,3 @@ def gib(count: Optional[float]) -> str:
     if count is None:
         return "n/a"
     return f"{count / 2**30:.1f}"
-
-
-def age(seconds: float) -> str:
-    """``42s``, ``3m05s``, ``2h10m``: how long ago, to the second while it matters."""
-    seconds = int(max(0.0, seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    return f"{hours // 24}d{hours % 24:02d}h"
