@@ -70,13 +70,19 @@ TIMES = {1: (-3700.0, -3600.0, -3541.0), 2: (-1900.0, -1800.0, -1750.0), 3: (-80
 def snapshot_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UserEnv]:
     env = make_user_env(tmp_path_factory.mktemp("snapshots"))
     env.env["TETHER_GPU_SOURCE"] = "none"
+    # Jobs run `python` from the login PATH, so the command on screen does not
+    # carry the checkout's path (which differs between a clone and CI).
+    bin_dir = env.home / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(PY)
+    (env.home / ".profile").write_text('PATH="$HOME/bin:$PATH"\n')
     saved = {key: os.environ.get(key) for key in env.env}
     os.environ.update(env.env)
     try:
         assert env.runner("serve", "--daemon").returncode == 0
-        env.tether("run", "--name", "prepare-data", "--", PY, "-c", PREP, check=True)
-        env.tether("run", "--name", "lr-sweep-3e-2", "--", PY, "-c", FAIL, check=True)
-        env.tether("run", "--name", "train-digits", "--", PY, "-c", TRAIN, check=True)
+        env.tether("run", "--name", "prepare-data", "--", "python", "-c", PREP, check=True)
+        env.tether("run", "--name", "lr-sweep-3e-2", "--", "python", "-c", FAIL, check=True)
+        env.tether("run", "--name", "train-digits", "--", "python", "-c", TRAIN, check=True)
         wait_for(lambda: b"checkpoint saved" in env.job_dir(3).joinpath("output.log").read_bytes())
         yield env
     finally:
