@@ -31,7 +31,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
   touch "$stamp"
 fi
-if [ "${TETHER_WITH_TORCH:-0}" = 1 ] && ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+if [ "${TETHER_WITH_TORCH:-0}" = 1 ] && ! .venv/bin/python -c 'import torch, sklearn, lightning' 2>/dev/null; then
   echo "setup: installing torch (CPU build) for the example trainer"
-  .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 scikit-learn
+  .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 scikit-learn lightning==2.6.6
 fi

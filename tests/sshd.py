@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import psutil
 import pytest
@@ -197,8 +198,12 @@ class SshServer:
             self.process.wait(10)
 
 
-def _sshd_config(server_dir: Path, port: int, user: str, streamlocal: bool) -> str:
-    return textwrap.dedent(f"""\
+def _sshd_config(
+    server_dir: Path, port: int, user: Optional[str], streamlocal: bool, sftp: bool
+) -> str:
+    allow_users = f"AllowUsers {user}\n" if user else ""
+    return (
+        textwrap.dedent(f"""\
         Port {port}
         ListenAddress 127.0.0.1
         HostKey {server_dir / "host_key"}
@@ -209,7 +214,6 @@ def _sshd_config(server_dir: Path, port: int, user: str, streamlocal: bool) -> s
         PasswordAuthentication no
         KbdInteractiveAuthentication no
         PermitRootLogin no
-        AllowUsers {user}
         AllowTcpForwarding yes
         AllowStreamLocalForwarding {"yes" if streamlocal else "no"}
         X11Forwarding no
@@ -219,9 +223,20 @@ def _sshd_config(server_dir: Path, port: int, user: str, streamlocal: bool) -> s
         MaxSessions 100
         LogLevel VERBOSE
         """)
+        + allow_users
+        + ("Subsystem sftp internal-sftp\n" if sftp else "")
+    )
 
 
-def start_sshd(base: Path, name: str, user: str, *, streamlocal: bool = True) -> SshServer:
+def start_sshd(
+    base: Path,
+    name: str,
+    user: Optional[str],
+    *,
+    streamlocal: bool = True,
+    sftp: bool = False,
+) -> SshServer:
+    """A real sshd on a free loopback port; `user` alone may log in (None: anyone)."""
     server_dir = base / f"sshd-{name}"
     server_dir.mkdir()
     public = _keygen(server_dir / "host_key", f"tether-test-{name}")
@@ -230,7 +245,7 @@ def start_sshd(base: Path, name: str, user: str, *, streamlocal: bool = True) ->
     for _ in range(5):
         port = _free_port()
         config = server_dir / "sshd_config"
-        config.write_text(_sshd_config(server_dir, port, user, streamlocal))
+        config.write_text(_sshd_config(server_dir, port, user, streamlocal, sftp))
         log = server_dir / "sshd.log"
         process = subprocess.Popen(
             [SSHD, "-D", "-f", str(config), "-E", str(log)],

@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,58 +30,18 @@ from tests.sshd import (
     SSHD,
     RemoteAccount,
     SshServer,
-    _free_port,
     _keygen,
-    _wait_for_banner,
     create_account,
     delete_account,
+    start_sshd,
 )
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 INSTALL_ROOT = ".local/share/tether/runner"
 
 
-def _sshd_config(directory: Path, port: int, sftp: bool) -> str:
-    return textwrap.dedent(f"""\
-        Port {port}
-        ListenAddress 127.0.0.1
-        HostKey {directory / "host_key"}
-        PidFile none
-        UsePAM no
-        AuthenticationMethods publickey
-        PubkeyAuthentication yes
-        PasswordAuthentication no
-        KbdInteractiveAuthentication no
-        PermitRootLogin no
-        AllowStreamLocalForwarding yes
-        X11Forwarding no
-        PrintMotd no
-        PrintLastLog no
-        MaxStartups 100
-        MaxSessions 100
-        LogLevel VERBOSE
-        """) + ("Subsystem sftp internal-sftp\n" if sftp else "")
-
-
 def _start_sshd(base: Path, name: str, sftp: bool) -> SshServer:
-    directory = base / f"sshd-{name}"
-    directory.mkdir()
-    public = _keygen(directory / "host_key", f"tether-install-{name}")
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    for _ in range(5):
-        port = _free_port()
-        (directory / "sshd_config").write_text(_sshd_config(directory, port, sftp))
-        process = subprocess.Popen(
-            [SSHD, "-D", "-f", str(directory / "sshd_config"), "-E", str(directory / "sshd.log")],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        if _wait_for_banner(port, process):
-            return SshServer(name, port, directory, " ".join(public.split()[:2]), process)
-        process.kill()
-        process.wait()
-    raise RuntimeError(f"sshd {name} did not start; see {directory / 'sshd.log'}")
+    return start_sshd(base, f"install-{name}", None, sftp=sftp)
 
 
 @dataclass
