@@ -178,7 +178,12 @@ class RunnerConnection:
 
     async def _heartbeat(self) -> None:
         while self.alive:
+            slept_from = time.monotonic()
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+            if time.monotonic() - slept_from > 2 * HEARTBEAT_INTERVAL_S:
+                # Our own loop was held up (a stalled stdout, a suspended process):
+                # that says nothing about the link, so judge it afresh from now.
+                self._last_heard = time.monotonic()
             silent = time.monotonic() - self._last_heard
             if silent > HEARTBEAT_TIMEOUT_S and not self._reader_blocked:
                 self._lose(f"{self.label}: no answer for {silent:.0f} s (link dead?)")

@@ -10,13 +10,13 @@ the first one's position and reason, so the script's author can fix them.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import Dict, List, Optional
 
 from protocol.metrics import MetricRecord, MetricsChunk
 from tui.cli.format import shell_exit_code
+from tui.cli.output import write_text
 from tui.session import HostSession
 
 #: Narrowest value column: room for ``-1.2345e-05``.
@@ -94,7 +94,7 @@ class MetricsPrinter:
             lines = [json.dumps(record_json(r)) for r in chunk.records]
         else:
             lines = self.table.lines(chunk.records)
-        await asyncio.to_thread(_write, "\n".join(lines) + "\n")
+        write_text("\n".join(lines) + "\n")
 
     def summary(self, job_id: int) -> Optional[str]:
         """What to tell the person on stderr at the end, if anything."""
@@ -110,11 +110,6 @@ class MetricsPrinter:
                 "JSON lines to $TETHER_METRICS, e.g. with runner.report.report)"
             )
         return None
-
-
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
 
 
 async def metrics(session: HostSession, job_id: int, as_json: bool, follow: bool) -> int:

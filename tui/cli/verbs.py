@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -12,6 +11,7 @@ from typing import List, Optional
 from protocol.jobs import JobInfo, JobSpec, JobState
 from protocol.messages import LogChunk
 from tui.cli.format import command_line, duration, job_json, jobs_table, shell_exit_code
+from tui.cli.output import write_bytes
 from tui.errors import TetherError
 from tui.session import HostSession, SessionState
 
@@ -87,14 +87,6 @@ async def ls(session: HostSession, include_all: bool, as_json: bool) -> int:
     return 0
 
 
-async def _write_out(data: bytes) -> None:
-    def write() -> None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-
-    await asyncio.to_thread(write)
-
-
 async def logs(session: HostSession, job_id: int, follow: bool, tail: Optional[int]) -> int:
     await session.get_job(job_id)  # an unknown job fails here, before any output
     offset = 0
@@ -104,14 +96,14 @@ async def logs(session: HostSession, job_id: int, follow: bool, tail: Optional[i
         return await _follow(session, job_id, offset)
     async for message in session.follow_log(job_id, offset, until_eof=True):
         if isinstance(message, LogChunk):
-            await _write_out(message.data)
+            write_bytes(message.data)
     return 0
 
 
 async def _follow(session: HostSession, job_id: int, offset: int) -> int:
     async for message in session.follow_log(job_id, offset):
         if isinstance(message, LogChunk):
-            await _write_out(message.data)
+            write_bytes(message.data)
         else:
             return shell_exit_code(message.job)
     return 1
