@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 
 pytest_plugins = ["tests.sshd"]
@@ -110,6 +111,14 @@ def local_runner(user_env: UserEnv) -> UserEnv:
     result = user_env.runner("serve", "--daemon")
     assert result.returncode == 0, result.stderr
     return user_env
+
+
+def alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie nobody reaped (PID 1 of a container may not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]

@@ -22,10 +22,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.conftest import REPO, UserEnv, make_user_env, wait_for
+from tests.conftest import REPO, UserEnv, alive, make_user_env, wait_for
 from tests.sshd import (
     SSHD,
     RemoteAccount,
@@ -145,14 +144,6 @@ class FreshHost:
         path.chmod(mode)
         subprocess.run(["chown", "-R", f"{self.account.name}:", str(self.account.home)], check=True)
         return path
-
-
-def alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie nobody reaped (PID 1 of a container may not)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _client_ssh_config(servers: InstallServers, user: str) -> str:

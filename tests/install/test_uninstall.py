@@ -6,8 +6,8 @@ import json
 import shutil
 
 from protocol.version import __version__
-from tests.conftest import wait_for
-from tests.install.conftest import FreshHost, alive
+from tests.conftest import alive, wait_for
+from tests.install.conftest import FreshHost
 
 
 def test_uninstall_refuses_to_purge_running_jobs_then_removes_everything_when_told(

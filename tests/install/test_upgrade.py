@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from protocol.version import __version__
-from tests.conftest import wait_for
-from tests.install.conftest import FreshHost, alive
+from tests.conftest import alive, wait_for
+from tests.install.conftest import FreshHost
 from tui.install.tags import HostPlatform
 from tui.install.wheelhouse import MANIFEST, wheelhouse_for
 

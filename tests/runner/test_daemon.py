@@ -19,7 +19,7 @@ from protocol.errors import ErrorCode
 from protocol.messages import Error, FollowLog, Hello, LogChunk, LogEnd, Welcome
 from protocol.socket_path import MAX_SOCKET_PATH_BYTES, socket_path
 from protocol.version import PROTOCOL_VERSION
-from tests.conftest import PYTHON, REPO, UserEnv, make_user_env, wait_for
+from tests.conftest import PYTHON, REPO, UserEnv, alive, make_user_env, wait_for
 
 
 def _run(env: UserEnv, *args: str) -> int:
@@ -90,12 +90,7 @@ def test_runner_sigkilled_while_jobs_run_then_restarted_reports_truth(
     killed_pid = local_runner.runner_pid()
     assert killed_pid is not None
     os.kill(killed_pid, signal.SIGKILL)
-    wait_for(
-        lambda: (
-            not psutil.pid_exists(killed_pid)
-            or psutil.Process(killed_pid).status() == psutil.STATUS_ZOMBIE
-        )
-    )
+    wait_for(lambda: not alive(killed_pid))
     gate.touch()
     wait_for(lambda: local_runner.job_dir(finishes_while_down).joinpath("status.json").exists())
     os.kill(_shim(local_runner, shim_dies)["shim_pid"], signal.SIGKILL)

@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from tests.conftest import UserEnv, wait_for
+from tests.conftest import UserEnv, alive, wait_for
 
 
 def _run(env: UserEnv, *args: str) -> int:
@@ -70,7 +70,7 @@ def test_cancel_kills_the_whole_process_group_even_a_child_ignoring_sigterm(
     result = local_runner.tether("cancel", str(job_id), check=True)
     assert f"cancelled job {job_id}" in result.stdout.decode()
     assert time.monotonic() - started < 15  # grace is 3 s in tests
-    assert not [p for p in psutil.process_iter() if _pgid(p.pid) == pgid and _alive(p)]
+    assert not [p for p in psutil.process_iter() if _pgid(p.pid) == pgid and alive(p.pid)]
     job = _job(local_runner, job_id)
     assert job["state"] == "cancelled"
     assert job["signal"] == "SIGTERM" and job["exit_code"] is None
@@ -81,13 +81,6 @@ def _pgid(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
-
-
-def _alive(p: psutil.Process) -> bool:
-    try:
-        return p.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_job_gets_login_shell_environment_cwd_and_requested_env(local_runner: UserEnv) -> None:
@@ -178,9 +171,7 @@ def test_sigterm_stops_the_daemon_and_leaves_jobs_running(local_runner: UserEnv)
     pid = local_runner.runner_pid()
     assert pid is not None
     os.kill(pid, signal.SIGTERM)
-    wait_for(
-        lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    )
+    wait_for(lambda: not alive(pid))
     assert not local_runner.socket.exists()
     job_pid = _shim(local_runner, job_id)["job_pid"]
     assert psutil.pid_exists(job_pid)

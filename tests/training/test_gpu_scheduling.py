@@ -7,10 +7,9 @@ import json
 import os
 import signal
 
-import psutil
 import pytest
 
-from tests.conftest import UserEnv, wait_for
+from tests.conftest import UserEnv, alive, wait_for
 
 #: Prints what CUDA would see, then holds its GPUs until the test lets it go.
 HOLD = (
@@ -69,7 +68,7 @@ def _kill_runner(env: UserEnv) -> None:
     pid = env.runner_pid()
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie")
+    wait_for(lambda: not alive(pid))
 
 
 def test_jobs_asking_1_2_4_get_disjoint_gpus_in_fcfs_order_across_runner_crashes(
