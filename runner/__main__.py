@@ -1,3 +1,3 @@
-from runner.cli import main
+from runner.host.cli import main
 
 raise SystemExit(main())

@@ -7,7 +7,7 @@ machine, and the ratio between them, so the numbers mean something on any host:
 - import: importing `runner.report` against importing ``json`` alone, each in a
   fresh interpreter (the helper must cost a training script nothing);
 - report(): one call against writing the same JSON line by hand (open, write, close);
-- reading: `runner.metrics.read_metrics` over a file of records, against a bare
+- reading: `runner.logs.metrics.read_metrics` over a file of records, against a bare
   ``json.loads`` per line (the runner adds validation, bounds and offsets).
 """
 
@@ -92,7 +92,7 @@ def bench_report(calls: int, directory: Path) -> None:
 
 
 def bench_read(records: int, directory: Path) -> None:
-    from runner.metrics import read_metrics
+    from runner.logs.metrics import read_metrics
 
     path = directory / "read.jsonl"
     with path.open("w") as f:

@@ -39,10 +39,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from protocol.stats import StatsUpdate  # noqa: E402
+from runner.gpu.source import source_from_env  # noqa: E402
 from runner.stats.host import HostProbe  # noqa: E402
 from runner.stats.jobtree import JobTrees, RunningJob  # noqa: E402
 from runner.stats.measure import Measurer  # noqa: E402
-from runner.stats.source import source_from_env  # noqa: E402
 
 RECORDING = REPO / "tests" / "fixtures" / "nvml_h100.json"
 NVIDIA_SMI_QUERY = [

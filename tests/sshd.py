@@ -136,7 +136,8 @@ def _runner_for(account: RemoteAccount, base: Path) -> str:
     (site / "tether-dev.pth").write_text(f"{REPO}\n{sysconfig.get_paths()['purelib']}\n")
     runner = venv / "bin" / "tether-runner"
     runner.write_text(
-        f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom runner.cli import main\nsys.exit(main())\n"
+        f"#!{venv / 'bin' / 'python'}\nimport sys\n"
+        "from runner.host.cli import main\nsys.exit(main())\n"
     )
     runner.chmod(0o755)
     check = account.run(str(runner), "--version")

@@ -21,11 +21,13 @@ def test_cli_verbs_never_pay_for_textual() -> None:
 
 
 def test_runner_never_imports_the_client_side() -> None:
-    loaded = _modules_after("import runner.cli, runner.daemon, runner.handlers, runner.shim")
+    loaded = _modules_after(
+        "import runner.host.cli, runner.server.daemon, runner.server.handlers, runner.jobs.shim"
+    )
     assert not {m for m in loaded if m == "tui" or m.startswith("tui.")}
     assert not {"textual", "asyncssh"} & loaded
 
 
 def test_the_job_shim_starts_without_pydantic_or_msgpack() -> None:
-    loaded = _modules_after("import runner.shim")
+    loaded = _modules_after("import runner.jobs.shim")
     assert not {"pydantic", "msgpack", "psutil"} & loaded

@@ -21,11 +21,11 @@ from protocol.stats import (
     StatsSample,
     StatsUpdate,
 )
+from runner.gpu.source import GpuRead, GpuSource, clip
 from runner.stats import procfs
 from runner.stats.host import HostProbe
 from runner.stats.jobtree import JobMeasure, JobTrees, RunningJob
 from runner.stats.leaks import EndedJob, LeakTracker
-from runner.stats.source import GpuRead, GpuSource, clip
 
 log = logging.getLogger(__name__)
 

@@ -33,14 +33,14 @@ from protocol.errors import ErrorCode
 from protocol.jobs import JobState
 from protocol.stats import GpuInventory, StatsSample
 from runner.errors import RunnerError
-from runner.jobs import JobManager
+from runner.gpu.source import GpuSource, source_from_env
+from runner.jobs.store import JobRecord
+from runner.jobs.table import JobManager
 from runner.stats.history import SampleHistory
 from runner.stats.host import HostProbe
 from runner.stats.jobtree import JobTrees, RunningJob
 from runner.stats.leaks import EndedJob, kill_leaked
 from runner.stats.measure import Measurer, Tick
-from runner.stats.source import GpuSource, source_from_env
-from runner.store import JobRecord
 from runner.tasks import TaskSet
 
 log = logging.getLogger(__name__)

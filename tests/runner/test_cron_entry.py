@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.cron import BEGIN, END, current_entry, with_entry, without_entry
+from runner.host.cron import BEGIN, END, current_entry, with_entry, without_entry
 
 COMMAND = "/home/me/.local/share/tether/runner/current/bin/tether-runner"
 THEIRS = "MAILTO=me@example.org\n# nightly backup\n0 3 * * * /usr/local/bin/backup\n"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from runner.logind import LogindFacts, configured_kill_user_processes, in_session_scope, needs_scope
+from runner.host.logind import (
+    LogindFacts,
+    configured_kill_user_processes,
+    in_session_scope,
+    needs_scope,
+)
 
 SSH_SESSION = "0::/user.slice/user-1000.slice/session-42.scope\n"
 CRON = "0::/system.slice/cron.service\n"

@@ -1,7 +1,7 @@
 """A stand-in for the NVIDIA driver behind the pynvml API, answering with the
 readings recorded on the H100 (the GPU is the one part these tests cannot have).
 
-It speaks exactly the calls `runner.stats.nvml.NvmlSource` makes, raises
+It speaks exactly the calls `runner.gpu.nvml.NvmlSource` makes, raises
 pynvml's own exception classes (fields the H100 recorded as "Not Supported"
 raise `NVMLError_NotSupported`), counts every call, and can lose a GPU after a
 number of readings, as a GPU that falls off the bus does.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pynvml
 import pytest
 
-from runner.stats.nvml import NvmlSource
+from runner.gpu.nvml import NvmlSource
 from tests.stats.conftest import RECORDED_LOAD_MEMORY, RECORDED_LOAD_PID
 from tests.stats.nvml_standin import RecordedNvml
 

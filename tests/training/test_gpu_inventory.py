@@ -12,9 +12,9 @@ import pytest
 
 from protocol.jobs import JobSpec, JobState
 from runner.errors import RunnerError
-from runner.gpu_inventory import ForeignGpuProbe, gpu_inventory, started_by_tether
-from runner.gpu_scheduler import GpuScheduler
-from runner.jobs import JobManager
+from runner.gpu.inventory import ForeignGpuProbe, gpu_inventory, started_by_tether
+from runner.gpu.scheduler import GpuScheduler
+from runner.jobs.table import JobManager
 from runner.paths import RunnerPaths
 
 

@@ -16,7 +16,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from runner.gpu_queue import GpuQueue, GpuRequestError, Grant
+from runner.gpu.queue import GpuQueue, GpuRequestError, Grant
 
 
 def test_jobs_get_disjoint_gpus_lowest_first_and_a_big_head_blocks_the_rest() -> None:

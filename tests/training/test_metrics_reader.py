@@ -18,7 +18,7 @@ from protocol.metrics import (
     MetricsChunk,
 )
 from runner.errors import RunnerError
-from runner.metrics import read_metrics
+from runner.logs.metrics import read_metrics
 
 
 def _all(path: Path, final: bool = True, offset: int = 0):  # type: ignore[no-untyped-def]

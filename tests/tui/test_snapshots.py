@@ -23,7 +23,7 @@ import pytest
 
 from protocol.jobs import JobInfo, JobState
 from protocol.stats import GpuInventory, HostReading, StatsSample
-from runner.stats.replay import ReplaySource
+from runner.gpu.replay import ReplaySource
 from tests.conftest import UserEnv, make_user_env, wait_for
 from tests.tui.conftest import H100, PY
 from tests.tui.pilot_helpers import until

@@ -50,7 +50,7 @@ VERIFY_TIMEOUT_S = 180.0
 PIP_TIMEOUT_S = 600.0
 #: What the verification imports: everything the daemon needs at start.
 _VERIFY = (
-    "import runner.cli, runner.daemon, msgpack, pydantic, psutil, pynvml; "
+    "import runner.host.cli, runner.server.daemon, msgpack, pydantic, psutil, pynvml; "
     "from protocol.version import __version__; print(__version__)"
 )
 
@@ -388,7 +388,12 @@ def _own_processes() -> Iterator[tuple[int, str]]:
 
 
 def uninstall(args: argparse.Namespace) -> Dict[str, Any]:
-    shims = [pid for pid, text in _own_processes() if "runner.shim" in text and str(ROOT) in text]
+    # `runner.shim` is where releases before 0.2 kept the shim; their jobs may still run.
+    shims = [
+        pid
+        for pid, text in _own_processes()
+        if ("runner.jobs.shim" in text or "runner.shim" in text) and str(ROOT) in text
+    ]
     if args.purge and shims:
         raise Failure(
             f"{len(shims)} job(s) still run from tether's runner; cancel them first "

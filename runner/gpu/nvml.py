@@ -29,7 +29,7 @@ from protocol.stats import (
     GpuProcess,
     GpuReading,
 )
-from runner.stats.source import (
+from runner.gpu.source import (
     DEVICE_LOST_ERRORS,
     GpuRead,
     GpuSource,

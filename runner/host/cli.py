@@ -59,7 +59,7 @@ def _serve_foreground(paths: RunnerPaths, ready_fd: Optional[int] = None) -> int
             return 0
         print(f"{exc}; nothing to do")
         return 0
-    from runner.daemon import serve
+    from runner.server.daemon import serve
 
     def ready() -> None:
         if ready_fd is not None:
@@ -121,8 +121,8 @@ def _serve_daemon(paths: RunnerPaths) -> int:
 
 def _serve_in_user_scope() -> bool:
     """Where logind would kill the runner at logout, start it in a user scope instead
-    (`runner.logind`); False when that is not needed or did not work."""
-    from runner.logind import scope_env, scoped_argv
+    (`runner.host.logind`); False when that is not needed or did not work."""
+    from runner.host.logind import scope_env, scoped_argv
 
     wrapped = scoped_argv([sys.executable, "-m", "runner", "serve", "--daemon"])
     if wrapped is None:
@@ -133,7 +133,7 @@ def _serve_in_user_scope() -> bool:
 
 
 def _status(paths: RunnerPaths, as_json: bool) -> int:
-    from runner.local_client import fetch_status
+    from runner.host.local_client import fetch_status
 
     pid = read_holder(paths.lock)
     if pid is None:
@@ -175,7 +175,7 @@ def _stop(paths: RunnerPaths) -> int:
 
 
 def _bridge(paths: RunnerPaths) -> int:
-    from runner.bridge import bridge
+    from runner.host.bridge import bridge
 
     if read_holder(paths.lock) is None and _serve_daemon_quietly(paths) != 0:
         return 1
@@ -211,7 +211,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.verb == "status":
             return _status(paths, args.json)
         if args.verb == "cron":
-            from runner.cron import run_verb
+            from runner.host.cron import run_verb
 
             return run_verb(args.action, args.json)
         if args.verb == "stop":

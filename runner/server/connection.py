@@ -20,11 +20,11 @@ from protocol.limits import PEER_SILENCE_LIMIT_S
 from protocol.messages import Error, Hello, Message, Ok, Unsubscribe, Welcome
 from protocol.version import PROTOCOL_VERSION, __version__
 from runner.errors import RunnerError
-from runner.handlers import HANDLERS, STREAMS
+from runner.server.handlers import HANDLERS, STREAMS
 from runner.tasks import TaskSet
 
 if TYPE_CHECKING:
-    from runner.daemon import Runner
+    from runner.server.daemon import Runner
 
 log = logging.getLogger(__name__)
 _READ_SIZE = 256 * 1024

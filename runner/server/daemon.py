@@ -11,14 +11,14 @@ import time
 from typing import Callable, Optional, Set
 
 from protocol.jobs import JobSpec
-from runner.connection import Connection
-from runner.file_watch import FileWatcher
-from runner.gpu_scheduler import GpuScheduler
-from runner.jobs import JobManager
+from runner.gpu.scheduler import GpuScheduler
+from runner.jobs.store import JobRecord
+from runner.jobs.table import JobManager
 from runner.lock import RunnerLock
+from runner.logs.file_watch import FileWatcher
 from runner.paths import RunnerPaths
+from runner.server.connection import Connection
 from runner.stats.sampler import Sampler
-from runner.store import JobRecord
 
 log = logging.getLogger(__name__)
 

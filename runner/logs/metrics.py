@@ -37,7 +37,7 @@ from protocol.metrics import (
     ReadMetrics,
 )
 from runner.errors import RunnerError
-from runner.jobs import JobManager
+from runner.jobs.table import JobManager
 
 #: Poll interval right after new records, and the most it backs off to when quiet.
 #: Metrics arrive at training-step pace and feed curves, not a terminal: a tenth

@@ -32,13 +32,13 @@ from protocol.messages import (
 from protocol.metrics import FollowMetrics, ReadMetrics
 from protocol.stats import GetStats, SubscribeStats
 from protocol.version import PROTOCOL_VERSION, __version__
-from runner.follow import Send, follow_log
-from runner.logs import read_slice, tail_offset
-from runner.metrics import follow_metrics, read_metrics_chunk
+from runner.logs.follow import Send, follow_log
+from runner.logs.metrics import follow_metrics, read_metrics_chunk
+from runner.logs.read import read_slice, tail_offset
 from runner.stats.stream import stats_snapshot, stream_stats
 
 if TYPE_CHECKING:
-    from runner.daemon import Runner
+    from runner.server.daemon import Runner
 
 
 async def ping(runner: Runner, msg: Ping) -> Message:

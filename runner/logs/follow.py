@@ -18,9 +18,9 @@ from protocol.errors import ErrorCode
 from protocol.limits import FOLLOW_BATCH_BYTES, MAX_LOG_CHUNK_BYTES
 from protocol.messages import FollowLog, LogChunk, LogEnd, Message
 from runner.errors import RunnerError
-from runner.file_watch import FileWatcher
-from runner.jobs import JobManager
-from runner.store import JobRecord
+from runner.jobs.store import JobRecord
+from runner.jobs.table import JobManager
+from runner.logs.file_watch import FileWatcher
 
 #: Pause after a small chunk so the next writes travel together.
 BATCH_WINDOW_S = 0.004

@@ -9,7 +9,7 @@ numbers on machines without a GPU. Which one a runner uses is configuration:
 - ``TETHER_GPU_SOURCE=replay:PATH`` or ``replay:PATH#PHASE``: replay the JSON
   recording at PATH (only its samples of PHASE, e.g. ``load``), one recorded
   instant per sample, looping; ``TETHER_GPU_REPLAY_PID_MAP`` maps recorded GPU
-  pids onto real ones (see `runner.stats.replay`);
+  pids onto real ones (see `runner.gpu.replay`);
 - ``TETHER_GPU_SOURCE=none``: no GPU sampling at all.
 
 A source never raises for a GPU problem: no driver is an unavailable inventory
@@ -106,13 +106,13 @@ def source_from_env(env: Optional[Mapping[str, str]] = None) -> GpuSource:
     env = os.environ if env is None else env
     spec = env.get("TETHER_GPU_SOURCE", "").strip()
     if spec in ("", "nvml"):
-        from runner.stats.nvml import NvmlSource
+        from runner.gpu.nvml import NvmlSource
 
         return NvmlSource()
     if spec in ("none", "off"):
         return UnavailableSource("none", f"GPU sampling is turned off (TETHER_GPU_SOURCE={spec})")
     if spec.startswith("replay:"):
-        from runner.stats.replay import ReplaySource
+        from runner.gpu.replay import ReplaySource
 
         return ReplaySource.from_spec(spec[len("replay:") :], env.get("TETHER_GPU_REPLAY_PID_MAP"))
     return UnavailableSource(

@@ -13,7 +13,7 @@ notebook) are passed in as ``busy`` and are not handed out; a GPU some tether jo
 holds is never handed out twice. Jobs without ``--gpus`` are not the queue's
 business at all, and ``--gpus 0`` needs nothing from it.
 
-The runner drives this from its event loop (`runner.gpu_scheduler`); tests drive
+The runner drives this from its event loop (`runner.gpu.scheduler`); tests drive
 it directly, so every rule here is a plain unit or property test.
 """
 

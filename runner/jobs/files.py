@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from runner.atomic import read_json, write_json_atomic
+from runner.jobs.atomic import read_json, write_json_atomic
 
 FORMAT = 1
 

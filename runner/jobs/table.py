@@ -22,10 +22,10 @@ from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec, JobState
 from protocol.limits import MAX_LIST_JOBS
 from runner.errors import RunnerError
-from runner.jobfiles import JobFiles, LaunchSpec
+from runner.jobs.files import JobFiles, LaunchSpec
+from runner.jobs.proc import boot_id, is_same_process, pidfd_open
+from runner.jobs.store import JobRecord, JobStore
 from runner.paths import RunnerPaths, home_dir
-from runner.proc import boot_id, is_same_process, pidfd_open
-from runner.store import JobRecord, JobStore
 from runner.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ class JobManager:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "runner.shim",
+            "runner.jobs.shim",
             str(files.dir),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,

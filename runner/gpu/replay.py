@@ -32,7 +32,7 @@ from protocol.stats import (
     GpuProcess,
     GpuReading,
 )
-from runner.stats.source import (
+from runner.gpu.source import (
     GpuRead,
     GpuSource,
     UnavailableSource,

@@ -1,6 +1,6 @@
 """The GPU queue at work in the runner: submit, grant, launch, free, rebuild.
 
-`runner.gpu_queue` decides; this module feeds it the runner's events and acts on
+`runner.gpu.queue` decides; this module feeds it the runner's events and acts on
 its grants. A job with ``--gpus N`` (or ``all``) is recorded as queued, waits
 for its turn, and is launched with ``CUDA_VISIBLE_DEVICES`` set to the GPUs it
 was granted (and ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so CUDA counts GPUs as NVML
@@ -24,10 +24,10 @@ from typing import Dict, Iterable, Optional, Set
 from protocol.errors import ErrorCode
 from protocol.jobs import JobSpec, JobState
 from runner.errors import RunnerError
-from runner.gpu_inventory import ForeignGpuProbe, gpu_inventory
-from runner.gpu_queue import GpuQueue, GpuRequestError, Grant
-from runner.jobs import JobManager
-from runner.store import JobRecord
+from runner.gpu.inventory import ForeignGpuProbe, gpu_inventory
+from runner.gpu.queue import GpuQueue, GpuRequestError, Grant
+from runner.jobs.store import JobRecord
+from runner.jobs.table import JobManager
 from runner.tasks import TaskSet
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The per-job supervisor: the one process that owns a job's life and exit status.
 
-The runner launches ``python -m runner.shim JOB_DIR``. That process forks the
+The runner launches ``python -m runner.jobs.shim JOB_DIR``. That process forks the
 shim proper into a session of its own and returns as soon as the job is running,
 so the shim belongs to neither the runner nor any SSH connection: the runner can
 be killed, upgraded or restarted and the job carries on. The shim starts the job
@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from runner.jobfiles import ExitRecord, JobFiles, LaunchSpec, ShimRecord
-from runner.proc import boot_id, start_ticks
+from runner.jobs.files import ExitRecord, JobFiles, LaunchSpec, ShimRecord
+from runner.jobs.proc import boot_id, start_ticks
 
 _ENV_MARKER = b"__TETHER_LOGIN_ENV__"
 _LOGIN_TIMEOUT_S = 15.0
@@ -206,7 +206,7 @@ def _detach_stdio() -> None:
 
 def main(argv: List[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m runner.shim JOB_DIR", file=sys.stderr)
+        print("usage: python -m runner.jobs.shim JOB_DIR", file=sys.stderr)
         return 2
     files = JobFiles(Path(argv[1]))
     spec = files.read_spec()
