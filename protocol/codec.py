@@ -13,6 +13,7 @@ from typing import Any, Iterator, List, Optional
 import msgpack
 from pydantic import ValidationError
 
+from protocol.envelope import WireModel
 from protocol.errors import ErrorCode, FrameError, MessageError
 from protocol.limits import FRAME_HEADER_BYTES, MAX_FRAME_BYTES
 from protocol.messages import MESSAGE_ADAPTER, Message
@@ -20,7 +21,7 @@ from protocol.messages import MESSAGE_ADAPTER, Message
 _HEADER = struct.Struct(">I")
 
 
-def encode(message: Message) -> bytes:
+def encode(message: WireModel) -> bytes:
     """One framed message. Raises `FrameError` if it would break the frame cap,
     which is a bug on the sending side, never something to put on the wire."""
     payload: bytes = msgpack.packb(message.model_dump(mode="python"), use_bin_type=True)

@@ -53,3 +53,9 @@ class MessageError(ProtocolError):
     def __init__(self, message: str, code: ErrorCode, request_id: Optional[int] = None) -> None:
         super().__init__(message, code)
         self.request_id = request_id
+
+
+class LocalProtocolError(ProtocolError):
+    """This side was about to break the connection's rules (send before hello,
+    answer a request that is not open): a bug in the caller, never the peer's
+    doing, so it is raised rather than put on the wire."""

@@ -32,3 +32,46 @@ HEARTBEAT_INTERVAL_S = 3.0
 HEARTBEAT_TIMEOUT_S = 10.0
 #: The runner drops a client it has heard nothing from (not even a ping) this long.
 PEER_SILENCE_LIMIT_S = 30.0
+
+# -- training metrics (`protocol.metrics`) ---------------------------------------
+
+#: Raw bytes of the metrics file one chunk covers at most.
+MAX_METRICS_CHUNK_BYTES = 256 * 1024
+#: Most records one chunk carries. With the byte cap above this keeps the worst
+#: case (many tiny lines, each growing when parsed) well inside one frame.
+MAX_METRICS_RECORDS = 2048
+#: A longer line is skipped as malformed: a record is a handful of numbers.
+MAX_METRICS_LINE_BYTES = 64 * 1024
+#: Largest step (msgpack carries 64-bit integers).
+MAX_METRIC_STEP = 2**63 - 1
+#: Longest explanation of a skipped line.
+MAX_MALFORMED_TEXT = 200
+
+# -- GPU, host and job stats (`protocol.stats`) ------------------------------------
+
+#: Most GPUs one sample describes.
+MAX_GPUS = 32
+#: Most processes listed per GPU (largest GPU memory first); the rest are counted
+#: in `GpuReading.processes_omitted`.
+MAX_GPU_PROCESSES = 256
+#: Most CPU cores listed in `HostReading.cpu_per_core_pct`.
+MAX_CPU_CORES = 1024
+#: Most running jobs listed per sample; the rest are counted in `jobs_omitted`.
+MAX_STATS_JOBS = 256
+#: Longest error text, reason a field is missing, GPU name, and process name
+#: (Linux keeps 15 characters of a process's name).
+MAX_STATS_TEXT = 256
+MAX_REASON = 128
+MAX_GPU_NAME = 96
+MAX_PROCESS_NAME = 16
+#: Most entries in `GpuReading.missing` (there are fewer fields than this).
+MAX_MISSING = 16
+#: A client may ask for any rate in this range; the runner then applies its own
+#: floor (it never samples faster than it is configured to allow).
+MIN_STATS_INTERVAL_S = 0.01
+MAX_STATS_INTERVAL_S = 3600.0
+#: Most history a client may ask for, in seconds.
+MAX_HISTORY_S = 24 * 3600.0
+#: Most samples one `StatsHistory` batch carries (the runner also keeps each
+#: batch well under the frame limit by size).
+MAX_HISTORY_BATCH = 1000

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Dict, List, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
+from protocol.envelope import Reply, Request, WireModel
 from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec
 from protocol.limits import MAX_LOG_CHUNK_BYTES, MAX_TAIL_LINES
@@ -24,26 +25,16 @@ from protocol.stats import (
     SubscribeStats,
 )
 
-
-class _Message(BaseModel):
-    # Unknown fields are ignored so that a newer peer can add fields safely.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Request(_Message):
-    id: int = Field(ge=0)
-
-
 # -- handshake ---------------------------------------------------------------
 
 
-class Hello(_Message):
+class Hello(WireModel):
     type: Literal["hello"] = "hello"
     protocol: int
     client_version: str
 
 
-class Welcome(_Message):
+class Welcome(WireModel):
     type: Literal["welcome"] = "welcome"
     protocol: int
     runner_version: str
@@ -54,35 +45,35 @@ class Welcome(_Message):
 # -- requests ----------------------------------------------------------------
 
 
-class Ping(_Request):
+class Ping(Request):
     type: Literal["ping"] = "ping"
 
 
-class Submit(_Request):
+class Submit(Request):
     type: Literal["submit"] = "submit"
     spec: JobSpec
 
 
-class ListJobs(_Request):
+class ListJobs(Request):
     type: Literal["list_jobs"] = "list_jobs"
     include_finished: bool = False
 
 
-class GetJob(_Request):
+class GetJob(Request):
     type: Literal["get_job"] = "get_job"
     job_id: int
 
 
-class Cancel(_Request):
+class Cancel(Request):
     type: Literal["cancel"] = "cancel"
     job_id: int
 
 
-class GetStatus(_Request):
+class GetStatus(Request):
     type: Literal["get_status"] = "get_status"
 
 
-class ReadLog(_Request):
+class ReadLog(Request):
     """One slice of a log, from ``offset``; the reply says the log's size then."""
 
     type: Literal["read_log"] = "read_log"
@@ -91,7 +82,7 @@ class ReadLog(_Request):
     max_bytes: int = Field(default=MAX_LOG_CHUNK_BYTES, ge=1, le=MAX_LOG_CHUNK_BYTES)
 
 
-class TailOffset(_Request):
+class TailOffset(Request):
     """Where the last ``lines`` lines of a log start (for ``--tail``)."""
 
     type: Literal["tail_offset"] = "tail_offset"
@@ -99,7 +90,7 @@ class TailOffset(_Request):
     lines: int = Field(ge=0, le=MAX_TAIL_LINES)
 
 
-class FollowLog(_Request):
+class FollowLog(Request):
     """Stream a log from ``offset`` until the job ends (then ``log_end``).
 
     With ``until_eof`` the stream ends at the end of what is written now (``cat``
@@ -112,7 +103,7 @@ class FollowLog(_Request):
     until_eof: bool = False
 
 
-class WatchJobs(_Request):
+class WatchJobs(Request):
     """Stream the job table: a `job_list` now and another after every change.
 
     The stream has no end; a client that reconnects asks again and gets the
@@ -123,14 +114,14 @@ class WatchJobs(_Request):
     include_finished: bool = False
 
 
-class Unsubscribe(_Request):
+class Unsubscribe(Request):
     """Stop the stream started by request ``stream_id``."""
 
     type: Literal["unsubscribe"] = "unsubscribe"
     stream_id: int
 
 
-class Shutdown(_Request):
+class Shutdown(Request):
     """Stop the daemon; running jobs are untouched (their shims own them)."""
 
     type: Literal["shutdown"] = "shutdown"
@@ -139,25 +130,25 @@ class Shutdown(_Request):
 # -- replies -----------------------------------------------------------------
 
 
-class Pong(_Request):
+class Pong(Reply):
     type: Literal["pong"] = "pong"
 
 
-class Ok(_Request):
+class Ok(Reply):
     type: Literal["ok"] = "ok"
 
 
-class JobReply(_Request):
+class JobReply(Reply):
     type: Literal["job"] = "job"
     job: JobInfo
 
 
-class JobList(_Request):
+class JobList(Reply):
     type: Literal["job_list"] = "job_list"
     jobs: List[JobInfo]
 
 
-class StatusReply(_Request):
+class StatusReply(Reply):
     type: Literal["status"] = "status"
     runner_version: str
     protocol: int
@@ -171,7 +162,7 @@ class StatusReply(_Request):
     clients: int
 
 
-class LogChunk(_Request):
+class LogChunk(Reply):
     """Raw log bytes (not necessarily UTF-8) that start at byte ``offset``."""
 
     type: Literal["log_chunk"] = "log_chunk"
@@ -181,14 +172,14 @@ class LogChunk(_Request):
     size: int
 
 
-class LogOffset(_Request):
+class LogOffset(Reply):
     type: Literal["log_offset"] = "log_offset"
     job_id: int
     offset: int
     size: int
 
 
-class LogEnd(_Request):
+class LogEnd(Reply):
     """The followed job has ended and every byte up to ``offset`` was sent."""
 
     type: Literal["log_end"] = "log_end"
@@ -196,7 +187,7 @@ class LogEnd(_Request):
     job: JobInfo
 
 
-class Error(_Message):
+class Error(WireModel):
     type: Literal["error"] = "error"
     id: Optional[int] = None
     code: ErrorCode
@@ -243,6 +234,3 @@ Message = Annotated[
 ]
 
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
-
-#: Message types after which the runner sends nothing more on that stream.
-STREAM_END_TYPES = frozenset({"log_end", "metrics_end"})

@@ -21,35 +21,18 @@ from __future__ import annotations
 
 from typing import Dict, List, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from protocol.envelope import Reply, Request, WireModel
 from protocol.jobs import JobInfo
-
-#: Raw bytes of the metrics file one chunk covers at most.
-MAX_METRICS_CHUNK_BYTES = 256 * 1024
-#: Most records one chunk carries. With the byte cap above this keeps the worst
-#: case (many tiny lines, each growing when parsed) well inside one frame.
-MAX_METRICS_RECORDS = 2048
-#: A longer line is skipped as malformed: a record is a handful of numbers.
-MAX_METRICS_LINE_BYTES = 64 * 1024
-#: Largest step (msgpack carries 64-bit integers).
-MAX_METRIC_STEP = 2**63 - 1
-#: Longest explanation of a skipped line.
-MAX_MALFORMED_TEXT = 200
+from protocol.limits import (
+    MAX_MALFORMED_TEXT,
+    MAX_METRIC_STEP,
+    MAX_METRICS_RECORDS,
+)
 
 
-class _Metrics(BaseModel):
-    # Unknown fields are ignored so that a newer peer can add fields safely.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _MetricsRequest(_Metrics):
-    # The same envelope as `protocol.messages._Request` (kept here to avoid an
-    # import cycle: messages.py imports this module for its union).
-    id: int = Field(ge=0)
-
-
-class MetricRecord(_Metrics):
+class MetricRecord(WireModel):
     """One reported line: its step and time when given, and its numeric values.
 
     Fields of the line that are not numbers (a phase name, a nested object) are
@@ -62,7 +45,7 @@ class MetricRecord(_Metrics):
     values: Dict[str, float]
 
 
-class ReadMetrics(_MetricsRequest):
+class ReadMetrics(Request):
     """The records of the complete lines from ``offset`` (one chunk's worth)."""
 
     type: Literal["read_metrics"] = "read_metrics"
@@ -70,7 +53,7 @@ class ReadMetrics(_MetricsRequest):
     offset: int = Field(default=0, ge=0)
 
 
-class FollowMetrics(_MetricsRequest):
+class FollowMetrics(Request):
     """Stream records from ``offset`` as they are written, until the job ends."""
 
     type: Literal["follow_metrics"] = "follow_metrics"
@@ -78,7 +61,7 @@ class FollowMetrics(_MetricsRequest):
     offset: int = Field(default=0, ge=0)
 
 
-class MetricsChunk(_MetricsRequest):
+class MetricsChunk(Reply):
     """Records parsed from bytes ``offset`` to ``next_offset`` of the metrics file.
 
     ``size`` is the file's size when it was read, so a client can tell how much
@@ -101,7 +84,7 @@ class MetricsChunk(_MetricsRequest):
         return self
 
 
-class MetricsEnd(_MetricsRequest):
+class MetricsEnd(Reply):
     """The followed job has ended and every record up to ``offset`` was sent."""
 
     type: Literal["metrics_end"] = "metrics_end"

@@ -15,6 +15,8 @@ import os
 import pwd
 from pathlib import Path
 
+from protocol.host_layout import preferred_run_dir
+
 #: sun_path holds 108 bytes on Linux including the NUL; keep a margin.
 MAX_SOCKET_PATH_BYTES = 100
 SOCKET_NAME = "runner.sock"
@@ -30,7 +32,7 @@ def home_dir() -> Path:
 def run_dir(home: Path | None = None) -> Path:
     """The 0700 directory holding the runner's socket, lock and log of starts."""
     home = home or home_dir()
-    preferred = home / ".local" / "state" / "tether" / "run"
+    preferred = preferred_run_dir(home)
     if len(os.fsencode(str(preferred / SOCKET_NAME))) <= MAX_SOCKET_PATH_BYTES:
         return preferred
     digest = hashlib.sha256(os.fsencode(str(home))).hexdigest()[:10]

@@ -30,55 +30,34 @@ from __future__ import annotations
 
 from typing import Annotated, Dict, List, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-#: Most GPUs one sample describes.
-MAX_GPUS = 32
-#: Most processes listed per GPU (largest GPU memory first); the rest are counted
-#: in `GpuReading.processes_omitted`.
-MAX_GPU_PROCESSES = 256
-#: Most CPU cores listed in `HostReading.cpu_per_core_pct`.
-MAX_CPU_CORES = 1024
-#: Most running jobs listed per sample; the rest are counted in `jobs_omitted`.
-MAX_STATS_JOBS = 256
-#: Longest error text, reason a field is missing, GPU name, and process name
-#: (Linux keeps 15 characters of a process's name).
-MAX_STATS_TEXT = 256
-MAX_REASON = 128
-MAX_GPU_NAME = 96
-MAX_PROCESS_NAME = 16
-#: Most entries in `GpuReading.missing` (there are fewer fields than this).
-MAX_MISSING = 16
-#: A client may ask for any rate in this range; the runner then applies its own
-#: floor (it never samples faster than it is configured to allow).
-MIN_STATS_INTERVAL_S = 0.01
-MAX_STATS_INTERVAL_S = 3600.0
-#: Most history a client may ask for, in seconds.
-MAX_HISTORY_S = 24 * 3600.0
-#: Most samples one `StatsHistory` batch carries (the runner also keeps each
-#: batch well under the frame limit by size).
-MAX_HISTORY_BATCH = 1000
-
+from protocol.envelope import Reply, Request, WireModel
+from protocol.limits import (
+    MAX_CPU_CORES,
+    MAX_GPU_NAME,
+    MAX_GPU_PROCESSES,
+    MAX_GPUS,
+    MAX_HISTORY_BATCH,
+    MAX_HISTORY_S,
+    MAX_MISSING,
+    MAX_PROCESS_NAME,
+    MAX_REASON,
+    MAX_STATS_INTERVAL_S,
+    MAX_STATS_JOBS,
+    MAX_STATS_TEXT,
+    MIN_STATS_INTERVAL_S,
+)
 
 #: A field name, and the reason it is missing, in `GpuReading.missing`.
 FieldName = Annotated[str, StringConstraints(max_length=32)]
 Reason = Annotated[str, StringConstraints(max_length=MAX_REASON)]
 
 
-class _Stats(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _StatsRequest(_Stats):
-    # The same envelope as `protocol.messages._Request` (kept here to avoid an
-    # import cycle: messages.py imports this module for its union).
-    id: int = Field(ge=0)
-
-
 # -- what a sample holds -------------------------------------------------------
 
 
-class GpuDevice(_Stats):
+class GpuDevice(WireModel):
     """What does not change while the runner runs: sent once per stream."""
 
     index: int = Field(ge=0)
@@ -88,7 +67,7 @@ class GpuDevice(_Stats):
     memory_total_bytes: Optional[int] = Field(default=None, ge=0)
 
 
-class GpuInventory(_Stats):
+class GpuInventory(WireModel):
     """The host's GPUs, or why there are none to show.
 
     ``available`` False with a ``reason`` ("no NVIDIA driver: ...") is a normal
@@ -105,7 +84,7 @@ class GpuInventory(_Stats):
     devices: List[GpuDevice] = Field(default_factory=list, max_length=MAX_GPUS)
 
 
-class GpuProcess(_Stats):
+class GpuProcess(WireModel):
     """A process holding memory on one GPU, and the tether job it belongs to
     (``None``: not a process of any running job of this runner)."""
 
@@ -115,7 +94,7 @@ class GpuProcess(_Stats):
     name: Optional[str] = Field(default=None, max_length=MAX_PROCESS_NAME)
 
 
-class GpuReading(_Stats):
+class GpuReading(WireModel):
     """One GPU at one instant. ``None`` means not available; see ``missing``.
 
     ``error`` is set when the GPU could not be read at all this time (fallen off
@@ -143,7 +122,7 @@ class GpuReading(_Stats):
     error: Optional[str] = Field(default=None, max_length=MAX_STATS_TEXT)
 
 
-class HostReading(_Stats):
+class HostReading(WireModel):
     """The host's CPU (total and per core), load, memory, swap, and the free
     space of the disk holding the runner's state (where logs grow)."""
 
@@ -161,7 +140,7 @@ class HostReading(_Stats):
     disk_free_bytes: int = Field(ge=0)
 
 
-class JobUsage(_Stats):
+class JobUsage(WireModel):
     """What one running job uses, its whole process tree counted as one job.
 
     ``cpu_pct`` is of one core (a job busy on four cores shows about 400).
@@ -176,7 +155,7 @@ class JobUsage(_Stats):
     gpus: List[int] = Field(default_factory=list, max_length=MAX_GPUS)
 
 
-class StatsSample(_Stats):
+class StatsSample(WireModel):
     """Everything measured at one instant ``t``.
 
     ``seq`` grows by one per sample within one runner ``epoch``; a client uses
@@ -196,7 +175,7 @@ class StatsSample(_Stats):
 # -- messages --------------------------------------------------------------------
 
 
-class SubscribeStats(_StatsRequest):
+class SubscribeStats(Request):
     """Open the stats stream.
 
     ``interval_s``: how often to deliver samples (``None``: the runner's rate).
@@ -215,13 +194,13 @@ class SubscribeStats(_StatsRequest):
     after_seq: Optional[int] = Field(default=None, ge=0)
 
 
-class GetStats(_StatsRequest):
+class GetStats(Request):
     """One snapshot: the newest sample, for ``tether top --once``."""
 
     type: Literal["get_stats"] = "get_stats"
 
 
-class StatsInfo(_StatsRequest):
+class StatsInfo(Reply):
     """First message of a stats stream: what it will deliver and what the host has.
 
     ``interval_s`` is this stream's delivery interval; ``sampler_interval_s`` is
@@ -238,7 +217,7 @@ class StatsInfo(_StatsRequest):
     gpu: GpuInventory
 
 
-class StatsHistory(_StatsRequest):
+class StatsHistory(Reply):
     """A batch of recorded samples, oldest first; ``last`` ends the history."""
 
     type: Literal["stats_history"] = "stats_history"
@@ -246,14 +225,14 @@ class StatsHistory(_StatsRequest):
     last: bool = False
 
 
-class StatsUpdate(_StatsRequest):
+class StatsUpdate(Reply):
     """One new sample on a stats stream."""
 
     type: Literal["stats_update"] = "stats_update"
     sample: StatsSample
 
 
-class StatsSnapshot(_StatsRequest):
+class StatsSnapshot(Reply):
     """The answer to `GetStats`: the GPU inventory and the newest sample."""
 
     type: Literal["stats_snapshot"] = "stats_snapshot"

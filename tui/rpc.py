@@ -1,29 +1,45 @@
-"""One live connection to a runner: handshake, requests by id, streams, heartbeat.
+"""One live connection to a runner: the asyncio loop around `ClientConnection`.
 
-It works over any pair of byte streams (a local unix socket, an SSH-forwarded
-socket, an exec channel), so the same code serves every transport. A connection
-that dies fails every waiter with `ConnectionLost`; reconnecting is the session's
-job (`tui.session`), not this one's.
+The rules (handshake, ids, what answers what, the heartbeat's deadlines) live
+in `protocol.connection.client`; this module only moves bytes and wakes the
+waiters. It works over any pair of byte streams (a local unix socket, an
+SSH-forwarded socket, an exec channel), so every transport shares it. A
+connection that dies fails every waiter with `ConnectionLost`; reconnecting is
+the session's job (`tui.session`), not this one's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
-from typing import Any, AsyncIterator, Callable, Dict, Optional, Protocol
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Protocol, TypeVar
 
-from protocol.codec import FrameDecoder, encode
-from protocol.errors import ErrorCode, ProtocolError
-from protocol.limits import HEARTBEAT_INTERVAL_S, HEARTBEAT_TIMEOUT_S
-from protocol.messages import STREAM_END_TYPES, Error, Hello, Message, Ping, Unsubscribe, Welcome
-from protocol.version import PROTOCOL_VERSION, __version__
+from protocol.connection.client import ClientConnection
+from protocol.connection.events import (
+    DEFAULT_HEARTBEAT,
+    Answered,
+    ClientEvent,
+    Failed,
+    Heartbeat,
+    Refused,
+    Streamed,
+    Welcomed,
+)
+from protocol.envelope import Reply, Request
+from protocol.errors import ErrorCode
+from protocol.exchanges import Stream, Unary
+from protocol.messages import Error, Message, Welcome
+from protocol.version import __version__
 from tui.errors import ConnectionLost, IncompatibleRunner, RemoteError
 from tui.install.versions import runner_is_newer, runner_too_new_message
 
 _READ_SIZE = 256 * 1024
 _STREAM_QUEUE = 64
+
+Req = TypeVar("Req", bound=Request)
+Rep = TypeVar("Rep", bound=Reply)
+Item = TypeVar("Item", bound=Reply)
 
 
 class ByteReader(Protocol):
@@ -37,160 +53,176 @@ class ByteWriter(Protocol):
 
 
 class RunnerConnection:
-    def __init__(self, reader: ByteReader, writer: ByteWriter, label: str) -> None:
+    """A connection that has said hello; `call` and `stream` are safe to use
+    from many tasks at once (writes are serialised, answers routed by id)."""
+
+    def __init__(
+        self,
+        reader: ByteReader,
+        writer: ByteWriter,
+        label: str,
+        heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
+    ) -> None:
         self._reader = reader
         self._writer = writer
         self.label = label
-        self._decoder = FrameDecoder()
-        self._ids = itertools.count(1)
+        self._protocol = ClientConnection(__version__, time.monotonic(), heartbeat)
         self._pending: Dict[int, asyncio.Future[Message]] = {}
-        self._streams: Dict[int, asyncio.Queue[Optional[Message]]] = {}
+        self._streams: Dict[int, asyncio.Queue[Optional[Streamed]]] = {}
+        self._welcomed: Optional[asyncio.Future[Welcome]] = None
         self._send_lock = asyncio.Lock()
         self._closed: Optional[ConnectionLost] = None
-        self._last_heard = time.monotonic()
         self._reader_blocked = False
-        self._tasks: list[asyncio.Task[Any]] = []
-        self.welcome: Optional[Welcome] = None
+        self._tasks: List[asyncio.Task[Any]] = []
         self.on_lost: Optional[Callable[[ConnectionLost], None]] = None
 
     @property
     def alive(self) -> bool:
         return self._closed is None
 
+    @property
+    def welcome(self) -> Optional[Welcome]:
+        return self._protocol.welcome
+
     async def open(self, timeout: float) -> Welcome:
-        """Say hello and start reading; raises if the runner is not one we can talk to."""
-        await self._send(Hello(protocol=PROTOCOL_VERSION, client_version=__version__))
-        reply = await asyncio.wait_for(self._read_one(), timeout)
-        if isinstance(reply, Error):
-            if reply.code == ErrorCode.INCOMPATIBLE:
-                raise IncompatibleRunner(f"{self.label}: {reply.message}")
-            raise RemoteError(reply.code, f"{self.label}: {reply.message}")
-        if not isinstance(reply, Welcome):
-            raise ConnectionLost(f"{self.label}: runner answered hello with {reply.type}")
-        if runner_is_newer(reply.runner_version):
+        """Say hello and start reading. Raises `IncompatibleRunner` for a runner
+        of another protocol or a newer release, `RemoteError` for any other
+        refusal, `ConnectionLost` when the link fails, `asyncio.TimeoutError`
+        when no answer comes within `timeout` seconds."""
+        self._welcomed = asyncio.get_running_loop().create_future()
+        # Retrieved here too, so a refusal that comes after a timeout is not "never retrieved".
+        self._welcomed.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._tasks = [asyncio.ensure_future(self._read_forever())]
+        await self._write(self._protocol.hello())
+        welcome = await asyncio.wait_for(asyncio.shield(self._welcomed), timeout)
+        if runner_is_newer(welcome.runner_version):
             raise IncompatibleRunner(
-                runner_too_new_message(self.label, reply.runner_version), reply.runner_version
+                runner_too_new_message(self.label, welcome.runner_version), welcome.runner_version
             )
-        self.welcome = reply
-        self._tasks = [
-            asyncio.ensure_future(self._read_forever()),
-            asyncio.ensure_future(self._heartbeat()),
-        ]
-        return reply
+        self._tasks.append(asyncio.ensure_future(self._heartbeat()))
+        return welcome
 
-    async def _read_one(self) -> Message:
-        while True:
-            message = self._decoder.next_message()
-            if message is not None:
-                return message
-            data = await self._reader.read(_READ_SIZE)
-            if not data:
-                raise ConnectionLost(f"{self.label}: the runner closed the connection")
-            self._decoder.feed(data)
-
-    async def request(
-        self, build: Callable[[int], Message], timeout: Optional[float] = None
-    ) -> Message:
-        """Send the message `build(id)` and return its reply; an `error` reply raises."""
+    async def call(
+        self,
+        exchange: Unary[Req, Rep],
+        build: Callable[[int], Req],
+        timeout: Optional[float] = None,
+    ) -> Rep:
+        """Send ``build(id)`` and return its reply; an `error` reply raises
+        `RemoteError`, a lost link `ConnectionLost`."""
         self._raise_if_closed()
-        request_id = next(self._ids)
+        request_id, data = self._protocol.request(exchange, build)
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            await self._send(build(request_id))
+            await self._write(data)
             reply = await asyncio.wait_for(future, timeout)
+        except BaseException:
+            self._protocol.forget(request_id)
+            raise
         finally:
             self._pending.pop(request_id, None)
         if isinstance(reply, Error):
             raise RemoteError(reply.code, reply.message)
+        assert isinstance(reply, exchange.reply)  # the protocol checked it against the table
         return reply
 
-    async def stream(self, build: Callable[[int], Message]) -> AsyncIterator[Message]:
-        """Messages of one stream until its terminal message (yielded too) or an error."""
+    async def stream(
+        self, exchange: Stream[Req, Item], build: Callable[[int], Req]
+    ) -> AsyncIterator[Item]:
+        """The messages of one stream, its end message included, until it ends;
+        an `error` raises `RemoteError`. A caller that stops iterating early
+        unsubscribes: the runner stops sending."""
         self._raise_if_closed()
-        request_id = next(self._ids)
-        queue: asyncio.Queue[Optional[Message]] = asyncio.Queue(_STREAM_QUEUE)
+        request_id, data = self._protocol.request(exchange, build)
+        queue: asyncio.Queue[Optional[Streamed]] = asyncio.Queue(_STREAM_QUEUE)
         self._streams[request_id] = queue
         finished = False
         try:
-            await self._send(build(request_id))
+            await self._write(data)
             while True:
-                message = await queue.get()
-                if message is None:
+                event = await queue.get()
+                if event is None:
                     self._raise_if_closed()
                     return
-                if isinstance(message, Error):
-                    finished = True
-                    raise RemoteError(message.code, message.message)
-                yield message
-                if message.type in STREAM_END_TYPES:
-                    finished = True
+                finished = event.last
+                if isinstance(event.message, Error):
+                    raise RemoteError(event.message.code, event.message.message)
+                yield event.message  # type: ignore[misc]  # checked against the table
+                if finished:
                     return
         finally:
             self._streams.pop(request_id, None)
             if not finished and self.alive:
-                # The consumer walked away: tell the runner to stop sending.
                 with contextlib.suppress(ConnectionLost):
-                    await self._send(Unsubscribe(id=next(self._ids), stream_id=request_id))
+                    await self._write(self._protocol.unsubscribe(request_id))
 
-    async def _send(self, message: Message) -> None:
+    async def _write(self, data: bytes) -> None:
+        if not data:
+            return
         self._raise_if_closed()
         async with self._send_lock:
             try:
-                self._writer.write(encode(message))
+                self._writer.write(data)
                 await self._writer.drain()
             except (ConnectionError, OSError) as exc:
-                self._lose(f"{self.label}: connection lost while sending ({exc})")
-                self._raise_if_closed()
+                self._protocol.connection_lost(f"connection lost while sending ({exc})")
+                await self._dispatch_events()
+        self._raise_if_closed()
 
     async def _read_forever(self) -> None:
         try:
-            while True:
-                message = await self._read_one()
-                self._last_heard = time.monotonic()
-                await self._deliver(message)
-        except ConnectionLost as exc:
-            self._lose(str(exc))
-        except ProtocolError as exc:
-            self._lose(f"{self.label}: the runner sent a bad frame ({exc})")
+            while self._protocol.failure is None:
+                data = await self._reader.read(_READ_SIZE)
+                self._protocol.receive_data(data, time.monotonic())
+                await self._dispatch_events()
         except (ConnectionError, OSError) as exc:
-            self._lose(f"{self.label}: connection lost ({exc})")
+            self._protocol.connection_lost(f"connection lost ({exc})")
+            await self._dispatch_events()
 
-    async def _deliver(self, message: Message) -> None:
-        request_id = getattr(message, "id", None)
-        if request_id is None:
-            if isinstance(message, Error):
-                self._lose(f"{self.label}: {message.message}")
+    async def _dispatch_events(self) -> None:
+        while True:
+            event = self._protocol.next_event()
+            if event is None:
+                return
+            await self._dispatch(event)
+
+    async def _dispatch(self, event: ClientEvent) -> None:
+        if isinstance(event, Welcomed):
+            if self._welcomed is not None and not self._welcomed.done():
+                self._welcomed.set_result(event.welcome)
+        elif isinstance(event, Refused):
+            self._refused(event.error)
+        elif isinstance(event, Answered):
+            future = self._pending.get(event.request_id)
+            if future is not None and not future.done():
+                future.set_result(event.message)
+        elif isinstance(event, Streamed):
+            queue = self._streams.get(event.stream_id)
+            if queue is not None:
+                self._reader_blocked = queue.full()
+                await queue.put(event)
+                self._reader_blocked = False
+        elif isinstance(event, Failed):
+            self._lose(f"{self.label}: {event.reason}")
+
+    def _refused(self, error: Error) -> None:
+        if self._welcomed is None or self._welcomed.done():
             return
-        future = self._pending.get(request_id)
-        if future is not None:
-            if not future.done():
-                future.set_result(message)
-            return
-        queue = self._streams.get(request_id)
-        if queue is None:
-            return  # a stream we have stopped listening to
-        self._reader_blocked = queue.full()
-        await queue.put(message)
-        self._reader_blocked = False
-        if message.type in STREAM_END_TYPES or isinstance(message, Error):
-            self._streams.pop(request_id, None)
+        text = f"{self.label}: {error.message}"
+        if error.code == ErrorCode.INCOMPATIBLE:
+            self._welcomed.set_exception(IncompatibleRunner(text))
+        else:
+            self._welcomed.set_exception(RemoteError(error.code, text))
 
     async def _heartbeat(self) -> None:
+        interval = self._protocol.heartbeat.interval_s
         while self.alive:
-            slept_from = time.monotonic()
-            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
-            if time.monotonic() - slept_from > 2 * HEARTBEAT_INTERVAL_S:
-                # Our own loop was held up (a stalled stdout, a suspended process):
-                # that says nothing about the link, so judge it afresh from now.
-                self._last_heard = time.monotonic()
-            silent = time.monotonic() - self._last_heard
-            if silent > HEARTBEAT_TIMEOUT_S and not self._reader_blocked:
-                self._lose(f"{self.label}: no answer for {silent:.0f} s (link dead?)")
-                return
-            with contextlib.suppress(ConnectionLost, RemoteError):
-                request_id = next(self._ids)
-                await self._send(Ping(id=request_id))
+            await asyncio.sleep(interval)
+            data = self._protocol.tick(time.monotonic(), receiving_paused=self._reader_blocked)
+            await self._dispatch_events()
+            with contextlib.suppress(ConnectionLost):
+                await self._write(data)
 
     def _raise_if_closed(self) -> None:
         if self._closed is not None:
@@ -200,6 +232,8 @@ class RunnerConnection:
         if self._closed is not None:
             return
         self._closed = ConnectionLost(reason)
+        if self._welcomed is not None and not self._welcomed.done():
+            self._welcomed.set_exception(self._closed)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(self._closed)
@@ -219,6 +253,7 @@ class RunnerConnection:
             self.on_lost(self._closed)
 
     async def close(self) -> None:
+        self._protocol.connection_lost("connection closed")
         self._lose(f"{self.label}: connection closed")
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from typing import Awaitable, Callable, Optional
+from typing import Optional
 
 from protocol.errors import ErrorCode
 from protocol.limits import FOLLOW_BATCH_BYTES, MAX_LOG_CHUNK_BYTES
-from protocol.messages import FollowLog, LogChunk, LogEnd, Message
+from protocol.messages import FollowLog, LogChunk, LogEnd
 from runner.errors import RunnerError
 from runner.jobs.store import JobRecord
 from runner.jobs.table import JobManager
 from runner.logs.file_watch import FileWatcher
+from runner.streams import Send
 
 #: Pause after a small chunk so the next writes travel together.
 BATCH_WINDOW_S = 0.004
@@ -28,8 +29,6 @@ BATCH_WINDOW_S = 0.004
 #: missed wake-up; where it does not, this is the poll interval.
 SAFETY_POLL_S = 1.0
 FALLBACK_POLL_S = 0.02
-
-Send = Callable[[Message], Awaitable[None]]
 
 
 class _LogReader:

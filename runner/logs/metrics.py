@@ -20,32 +20,26 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, List, Optional
+from typing import Any, List, Optional
 
 from protocol.errors import ErrorCode
-from protocol.messages import Message
-from protocol.metrics import (
+from protocol.limits import (
     MAX_MALFORMED_TEXT,
     MAX_METRIC_STEP,
     MAX_METRICS_CHUNK_BYTES,
     MAX_METRICS_LINE_BYTES,
     MAX_METRICS_RECORDS,
-    FollowMetrics,
-    MetricRecord,
-    MetricsChunk,
-    MetricsEnd,
-    ReadMetrics,
 )
+from protocol.metrics import FollowMetrics, MetricRecord, MetricsChunk, MetricsEnd, ReadMetrics
 from runner.errors import RunnerError
 from runner.jobs.table import JobManager
+from runner.streams import Send
 
 #: Poll interval right after new records, and the most it backs off to when quiet.
 #: Metrics arrive at training-step pace and feed curves, not a terminal: a tenth
 #: of a second is live enough and costs nothing.
 POLL_MIN_S = 0.05
 POLL_MAX_S = 0.5
-
-Send = Callable[[Message], Awaitable[None]]
 
 
 class MalformedLine(ValueError):

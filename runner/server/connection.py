@@ -1,8 +1,9 @@
-"""One client connection: handshake, requests served concurrently, streams, heartbeat.
+"""One client connection: the asyncio loop around `ServerConnection`.
 
-A bad message gets an error reply naming it; a broken stream of bytes gets an
-error reply and the connection is closed. Nothing a client sends can take the
-daemon or any other client down with it.
+The rules (handshake, ids, what may answer what, silence) live in
+`protocol.connection.server`; this module reads bytes, runs each request's
+handler as its own task and writes the answers. Nothing a client sends can take
+the daemon or any other client down with it.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ import logging
 import os
 import socket
 import struct
-from typing import TYPE_CHECKING, Any, Dict, Optional
+import time
+from typing import Any, Dict, Optional, Union
 
-from protocol.codec import FrameDecoder, encode
-from protocol.errors import ErrorCode, FrameError, MessageError
-from protocol.limits import PEER_SILENCE_LIMIT_S
-from protocol.messages import Error, Hello, Message, Ok, Unsubscribe, Welcome
+from protocol.connection.events import Closed, RequestReceived, StreamCancelled
+from protocol.connection.server import ServerConnection
+from protocol.envelope import Reply, Request
+from protocol.errors import ErrorCode
+from protocol.messages import Error, Welcome
 from protocol.version import PROTOCOL_VERSION, __version__
 from runner.errors import RunnerError
-from runner.server.handlers import HANDLERS, STREAMS
+from runner.server.handlers import STREAMS, UNARY
+from runner.server.routes import AnswersOnce, AnswersStream
+from runner.server.services import Services
 from runner.tasks import TaskSet
-
-if TYPE_CHECKING:
-    from runner.server.daemon import Runner
 
 log = logging.getLogger(__name__)
 _READ_SIZE = 256 * 1024
@@ -40,15 +42,23 @@ def peer_uid(writer: asyncio.StreamWriter) -> Optional[int]:
     return int(uid)
 
 
+def _welcome() -> Welcome:
+    return Welcome(
+        protocol=PROTOCOL_VERSION,
+        runner_version=__version__,
+        pid=os.getpid(),
+        hostname=socket.gethostname(),
+    )
+
+
 class Connection:
     def __init__(
-        self, runner: Runner, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, services: Services, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        self.runner = runner
-        self.reader = reader
-        self.writer = writer
-        self.decoder = FrameDecoder()
-        self.greeted = False
+        self._services = services
+        self._reader = reader
+        self._writer = writer
+        self._protocol = ServerConnection(_welcome(), time.monotonic())
         self._send_lock = asyncio.Lock()
         self._requests = TaskSet("request")
         self._streams: Dict[int, asyncio.Task[Any]] = {}
@@ -56,18 +66,14 @@ class Connection:
         # between drains; beyond that, drain() makes a slow reader wait.
         writer.transport.set_write_buffer_limits(high=_WRITE_BUFFER_HIGH)
 
-    async def send(self, message: Message) -> None:
-        async with self._send_lock:
-            self.writer.write(encode(message))
-            await self.writer.drain()
-
     async def serve(self) -> None:
         try:
-            uid = peer_uid(self.writer)
+            uid = peer_uid(self._writer)
             if uid is not None and uid != os.getuid():
-                await self.send(
-                    Error(code=ErrorCode.FORBIDDEN, message="this runner serves its own user only")
+                refusal = Error(
+                    code=ErrorCode.FORBIDDEN, message="this runner serves its own user only"
                 )
+                await self._write(self._protocol.refuse(refusal))
                 return
             await self._read_loop()
         except (ConnectionError, BrokenPipeError):
@@ -75,122 +81,85 @@ class Connection:
         finally:
             await self.close()
 
+    async def send(self, message: Reply) -> None:
+        """Send one answer; a slow reader makes this wait (that is the backpressure)."""
+        await self._write(self._protocol.send(message))
+
+    async def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        async with self._send_lock:
+            self._writer.write(data)
+            await self._writer.drain()
+
     async def _read_loop(self) -> None:
         while True:
+            wait = max(0.0, self._protocol.silence_left(time.monotonic()))
             try:
-                data = await asyncio.wait_for(self.reader.read(_READ_SIZE), PEER_SILENCE_LIMIT_S)
+                data = await asyncio.wait_for(self._reader.read(_READ_SIZE), wait)
             except asyncio.TimeoutError:
-                log.info("dropping a client silent for %.0f s", PEER_SILENCE_LIMIT_S)
+                log.info("dropping a client silent for %.0f s", self._protocol.silence_limit_s)
                 return
-            if not data:
+            self._protocol.receive_data(data, time.monotonic())
+            await self._write(self._protocol.data_to_send())
+            if not self._handle_events():
                 return
-            self.decoder.feed(data)
-            while True:
-                try:
-                    message = self.decoder.next_message()
-                except MessageError as exc:
-                    await self.send(Error(id=exc.request_id, code=exc.code, message=str(exc)))
-                    continue
-                except FrameError as exc:
-                    await self.send(Error(code=exc.code, message=f"{exc}; closing the connection"))
-                    return
-                if message is None:
-                    break
-                if not await self._dispatch(message):
-                    return
 
-    async def _dispatch(self, message: Message) -> bool:
-        """Handle one message; False means the connection must close."""
-        if isinstance(message, Hello):
-            return await self._hello(message)
-        request_id = getattr(message, "id", None)
-        if not self.greeted:
-            await self.send(
-                Error(id=request_id, code=ErrorCode.NOT_READY, message="say hello first")
-            )
-            return True
-        streamer = STREAMS.get(type(message))
-        if streamer is not None:
-            self._streams[request_id or 0] = self._requests.spawn(self._stream(streamer, message))
-            return True
-        if isinstance(message, Unsubscribe):
-            task = self._streams.pop(message.stream_id, None)
-            if task is not None:
-                task.cancel()
-            await self.send(Ok(id=message.id))
-            return True
-        handler = HANDLERS.get(type(message))
-        if handler is None:
-            await self.send(
-                Error(
-                    id=request_id,
-                    code=ErrorCode.BAD_REQUEST,
-                    message=f"{message.type} is not a request",
-                )
-            )
-            return True
-        self._requests.spawn(self._answer(handler, message))
-        return True
+    def _handle_events(self) -> bool:
+        """Start what the client asked for; False once the connection must close."""
+        while True:
+            event = self._protocol.next_event()
+            if event is None:
+                return True
+            if isinstance(event, RequestReceived):
+                self._start(event.request)
+            elif isinstance(event, StreamCancelled):
+                task = self._streams.pop(event.stream_id, None)
+                if task is not None:
+                    task.cancel()
+            elif isinstance(event, Closed):
+                return False
 
-    async def _hello(self, hello: Hello) -> bool:
-        if hello.protocol != PROTOCOL_VERSION:
-            await self.send(
-                Error(
-                    code=ErrorCode.INCOMPATIBLE,
-                    message=(
-                        f"client tether {hello.client_version} speaks protocol {hello.protocol}, "
-                        f"this runner (tether {__version__}) speaks protocol {PROTOCOL_VERSION}: "
-                        + (
-                            "upgrade tether on this machine"
-                            if hello.protocol < PROTOCOL_VERSION
-                            else "connect again and tether upgrades the runner"
-                        )
-                    ),
-                )
-            )
-            return False
-        self.greeted = True
-        await self.send(
-            Welcome(
-                protocol=PROTOCOL_VERSION,
-                runner_version=__version__,
-                pid=os.getpid(),
-                hostname=socket.gethostname(),
-            )
+    def _start(self, request: Request) -> None:
+        route = UNARY.get(type(request))
+        if route is not None:
+            self._requests.spawn(self._answer(route, request))
+            return
+        self._streams[request.id] = self._requests.spawn(
+            self._stream(STREAMS[type(request)], request)
         )
-        return True
 
-    async def _answer(self, handler: Any, message: Message) -> None:
-        request_id = getattr(message, "id", None)
+    async def _answer(self, route: AnswersOnce, request: Request) -> None:
+        reply: Union[Reply, Error]
         try:
-            reply = await handler(self.runner, message)
+            reply = await route.answer(self._services, request)
         except RunnerError as exc:
-            reply = Error(id=request_id, code=exc.code, message=str(exc))
+            reply = Error(id=request.id, code=exc.code, message=str(exc))
         except Exception as exc:
-            log.exception("request %s failed", message.type)
-            reply = Error(id=request_id, code=ErrorCode.INTERNAL, message=f"runner error: {exc!r}")
-        await self.send(reply)
+            log.exception("request %s failed", type(request).__name__)
+            reply = Error(id=request.id, code=ErrorCode.INTERNAL, message=f"runner error: {exc!r}")
+        await self._write(self._protocol.send(reply))
 
-    async def _stream(self, streamer: Any, request: Message) -> None:
-        request_id = getattr(request, "id", None)
+    async def _stream(self, route: AnswersStream, request: Request) -> None:
         try:
-            await streamer(self.runner, request, self.send)
+            await route.stream(self._services, request, self.send)
         except RunnerError as exc:
-            await self.send(Error(id=request_id, code=exc.code, message=str(exc)))
+            await self._write(
+                self._protocol.send(Error(id=request.id, code=exc.code, message=str(exc)))
+            )
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception as exc:
-            log.exception("stream %s failed", request.type)
-            await self.send(
-                Error(id=request_id, code=ErrorCode.INTERNAL, message=f"runner error: {exc!r}")
-            )
+            log.exception("stream %s failed", type(request).__name__)
+            error = Error(id=request.id, code=ErrorCode.INTERNAL, message=f"runner error: {exc!r}")
+            await self._write(self._protocol.send(error))
         finally:
-            self._streams.pop(request_id or 0, None)
+            self._streams.pop(request.id, None)
 
     async def close(self) -> None:
         await self._requests.close()
-        self.writer.close()
+        self._writer.close()
         try:
-            await self.writer.wait_closed()
+            await self._writer.wait_closed()
         except (ConnectionError, BrokenPipeError):
             pass

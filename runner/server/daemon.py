@@ -10,14 +10,13 @@ import socket
 import time
 from typing import Callable, Optional, Set
 
-from protocol.jobs import JobSpec
 from runner.gpu.scheduler import GpuScheduler
-from runner.jobs.store import JobRecord
 from runner.jobs.table import JobManager
 from runner.lock import RunnerLock
 from runner.logs.file_watch import FileWatcher
 from runner.paths import RunnerPaths
 from runner.server.connection import Connection
+from runner.server.services import Services
 from runner.stats.sampler import Sampler
 
 log = logging.getLogger(__name__)
@@ -30,32 +29,38 @@ class Runner:
         self.paths = paths
         self.started_at = time.time()
         self.jobs = JobManager(paths, cancel_grace_s=_env_float("TETHER_CANCEL_GRACE", 10.0))
-        self.gpus = GpuScheduler(self.jobs)
         self.stats = Sampler.from_env(paths.state_dir, self.jobs)
+        # The sampler is the one reader of the GPUs; the queue reads its samples.
+        self.gpus = GpuScheduler(self.jobs, readings=self.stats)
         self._connections: Set[Connection] = set()
         self._stop = asyncio.Event()
         self._server: Optional[asyncio.AbstractServer] = None
         self.file_watcher: Optional[FileWatcher] = None
-
-    @property
-    def client_count(self) -> int:
-        return len(self._connections)
-
-    async def submit(self, spec: JobSpec) -> JobRecord:
-        return await self.gpus.submit(spec)
+        self._services: Optional[Services] = None
 
     def request_stop(self) -> None:
         self._stop.set()
 
     async def start(self) -> None:
         self.file_watcher = FileWatcher()
+        self._services = Services(
+            paths=self.paths,
+            jobs=self.jobs,
+            gpus=self.gpus,
+            stats=self.stats,
+            file_watcher=self.file_watcher,
+            started_at=self.started_at,
+            client_count=lambda: len(self._connections),
+            request_stop=self.request_stop,
+        )
         await self.jobs.start()
+        await self.stats.start()  # opens the GPU source: the queue's inventory
         await self.gpus.start()
-        await self.stats.start()
         self._server = await asyncio.start_unix_server(self._on_client, sock=_bind(self.paths))
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = Connection(self, reader, writer)
+        assert self._services is not None, "clients are accepted only once started"
+        connection = Connection(self._services, reader, writer)
         self._connections.add(connection)
         try:
             await connection.serve()

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.codec import FrameDecoder, encode
-from protocol.limits import MAX_FRAME_BYTES
-from protocol.stats import (
+from protocol.limits import (
     MAX_CPU_CORES,
+    MAX_FRAME_BYTES,
     MAX_GPU_NAME,
     MAX_GPU_PROCESSES,
     MAX_GPUS,
@@ -18,6 +18,8 @@ from protocol.stats import (
     MAX_REASON,
     MAX_STATS_JOBS,
     MAX_STATS_TEXT,
+)
+from protocol.stats import (
     GpuDevice,
     GpuInventory,
     GpuProcess,

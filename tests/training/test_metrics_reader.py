@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from protocol.codec import FrameDecoder, encode
-from protocol.limits import MAX_FRAME_BYTES
-from protocol.metrics import (
+from protocol.limits import (
+    MAX_FRAME_BYTES,
     MAX_METRICS_CHUNK_BYTES,
     MAX_METRICS_LINE_BYTES,
     MAX_METRICS_RECORDS,
-    MetricsChunk,
 )
+from protocol.metrics import MetricsChunk
 from runner.errors import RunnerError
 from runner.logs.metrics import read_metrics
 

@@ -1,0 +1,70 @@
+"""How every number a person reads is written: sizes, durations and times.
+
+Both sides print numbers (the client's app and verbs, the runner's own
+``tether-runner status``), and the runner cannot import the client, so the one
+owner of the convention lives in the package both import. The convention:
+
+- sizes in binary units, spelled as such (``812 MiB``, ``1.5 GiB``), because
+  nvidia-smi, ``free`` and the kernel count memory in powers of two, and one
+  screen must not show the same bytes as ``GB`` in one place and ``GiB`` in
+  another;
+- durations as ``4m58s`` (``12s``, ``3h07m``, ``2d05h``): two units at most,
+  no spaces, so they fit a table column;
+- times in JSON as ISO 8601 in UTC (``2024-05-01T12:00:00+00:00``), which a
+  script can parse and a person can read; a span of time stays a number of
+  seconds (``uptime_s``).
+
+Standard library only and Python 3.9, like all of `protocol`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+_GIB = float(2**30)
+
+
+def size(count: Optional[float]) -> str:
+    """``512 B``, ``12.3 MiB``, ``812 MiB``, ``1.5 GiB``; ``n/a`` when unknown.
+
+    Three significant digits or so: one decimal below 100 of a unit, none above.
+    """
+    if count is None:
+        return "n/a"
+    value = float(count)
+    for unit in _BINARY_UNITS:
+        if abs(value) < 1024 or unit == _BINARY_UNITS[-1]:
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.1f} {unit}" if abs(value) < 100 else f"{value:.0f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def gib(count: Optional[float]) -> str:
+    """The number of GiB with one decimal and no unit (``79.6``), for pairs such as
+    ``12.3 / 79.6 GiB`` whose unit is written once after both; ``n/a`` when unknown."""
+    return "n/a" if count is None else f"{count / _GIB:.1f}"
+
+
+def duration(seconds: float) -> str:
+    """``58s``, ``4m58s``, ``3h07m``, ``2d05h``: whole seconds, never negative."""
+    whole = int(max(seconds, 0))
+    if whole < 60:
+        return f"{whole}s"
+    minutes, whole = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{whole:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24:02d}h"
+
+
+def iso_time(ts: Optional[float]) -> Optional[str]:
+    """A unix time as ISO 8601 in UTC, to the second, for JSON; ``None`` stays ``None``."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,32 @@
+"""The runner itself: its status, and stopping it (jobs keep running)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from protocol.messages import GetStatus, Ok, Shutdown, StatusReply
+from protocol.version import PROTOCOL_VERSION, __version__
+from runner.server.services import Services
+
+
+async def get_status(services: Services, msg: GetStatus) -> StatusReply:
+    return StatusReply(
+        id=msg.id,
+        runner_version=__version__,
+        protocol=PROTOCOL_VERSION,
+        pid=os.getpid(),
+        hostname=socket.gethostname(),
+        started_at=services.started_at,
+        uptime_s=time.time() - services.started_at,
+        state_dir=str(services.paths.state_dir),
+        socket_path=str(services.paths.socket),
+        job_counts=await services.jobs.counts(),
+        clients=services.client_count(),
+    )
+
+
+async def shutdown(services: Services, msg: Shutdown) -> Ok:
+    services.request_stop()
+    return Ok(id=msg.id)

@@ -1,0 +1,52 @@
+"""Submitting, listing, inspecting, cancelling and watching jobs."""
+
+from __future__ import annotations
+
+import asyncio
+
+from protocol.messages import Cancel, GetJob, JobList, JobReply, ListJobs, Submit, WatchJobs
+from runner.server.services import Services
+from runner.streams import Send
+
+#: After a job changes, wait this long for more changes to send one table for all.
+WATCH_JOBS_COALESCE_S = 0.05
+
+
+async def submit(services: Services, msg: Submit) -> JobReply:
+    record = await services.gpus.submit(msg.spec)
+    return JobReply(id=msg.id, job=await services.jobs.get(record.id))
+
+
+async def list_jobs(services: Services, msg: ListJobs) -> JobList:
+    return JobList(id=msg.id, jobs=await services.jobs.listing(msg.include_finished))
+
+
+async def get_job(services: Services, msg: GetJob) -> JobReply:
+    return JobReply(id=msg.id, job=await services.jobs.get(msg.job_id))
+
+
+async def cancel(services: Services, msg: Cancel) -> JobReply:
+    # An ended job that left processes on a GPU is finished off instead.
+    jobs = services.jobs
+    if not jobs.is_active(msg.job_id) and await services.stats.finish_off(msg.job_id):
+        return JobReply(id=msg.id, job=await jobs.get(msg.job_id))
+    return JobReply(id=msg.id, job=await jobs.cancel(msg.job_id))
+
+
+async def watch_jobs(services: Services, msg: WatchJobs, send: Send) -> None:
+    """The job table now, then again after every change (a burst is sent once)."""
+    changed = asyncio.Event()
+
+    def on_change(_record: object) -> None:
+        changed.set()
+
+    services.jobs.on_change.append(on_change)
+    try:
+        while True:
+            changed.clear()
+            jobs = await services.jobs.listing(msg.include_finished)
+            await send(JobList(id=msg.id, jobs=jobs))
+            await changed.wait()
+            await asyncio.sleep(WATCH_JOBS_COALESCE_S)
+    finally:
+        services.jobs.on_change.remove(on_change)

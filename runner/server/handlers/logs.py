@@ -1,0 +1,30 @@
+"""A job's log by byte offset: one slice, where the tail starts, or followed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from protocol.messages import FollowLog, LogChunk, LogOffset, ReadLog, TailOffset
+from runner.logs.follow import follow_log
+from runner.logs.read import read_slice, tail_offset
+from runner.server.services import Services
+from runner.streams import Send
+
+
+async def read_log(services: Services, msg: ReadLog) -> LogChunk:
+    await services.jobs.get(msg.job_id)
+    path = services.jobs.files(msg.job_id).log_path
+    data, size = read_slice(path, msg.offset, msg.max_bytes)
+    return LogChunk(id=msg.id, job_id=msg.job_id, offset=msg.offset, data=data, size=size)
+
+
+async def tail(services: Services, msg: TailOffset) -> LogOffset:
+    await services.jobs.get(msg.job_id)
+    path = services.jobs.files(msg.job_id).log_path
+    loop = asyncio.get_running_loop()
+    offset, size = await loop.run_in_executor(None, tail_offset, path, msg.lines)
+    return LogOffset(id=msg.id, job_id=msg.job_id, offset=offset, size=size)
+
+
+async def follow(services: Services, msg: FollowLog, send: Send) -> None:
+    await follow_log(services.jobs, services.file_watcher, msg, send)
