@@ -1,7 +1,9 @@
 """Where the runner keeps its socket and its state.
 
 The socket's directory follows `protocol.socket_path` (the user alone decides
-it); the state directory follows ``XDG_STATE_HOME`` as the XDG spec asks.
+it); the state directory follows ``XDG_STATE_HOME`` as the XDG spec asks. Both
+are spelled in `protocol.host_layout`, which the client's installer and doctor
+read too.
 """
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from protocol import host_layout
 from protocol.socket_path import SOCKET_NAME, home_dir, run_dir
 from runner.errors import RunnerError
 
-__all__ = ["RunnerPaths", "home_dir", "run_dir", "state_dir"]
+__all__ = ["CODE_ROOT", "RunnerPaths", "home_dir", "run_dir", "state_dir"]
+
+#: The directory holding the `runner` and `protocol` packages: what a process
+#: started from here (a shim, a cron entry) needs on its PYTHONPATH.
+CODE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def state_dir() -> Path:
-    xdg = os.environ.get("XDG_STATE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else home_dir() / ".local" / "state"
-    return base / "tether"
+    return host_layout.state_dir(home_dir(), os.environ)
 
 
 @dataclass(frozen=True)

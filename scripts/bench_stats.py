@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from protocol.stats import StatsUpdate  # noqa: E402
-from runner.gpu.source import source_from_env  # noqa: E402
+from runner.gpu.open_source import source_from_env  # noqa: E402
 from runner.stats.host import HostProbe  # noqa: E402
 from runner.stats.jobtree import JobTrees, RunningJob  # noqa: E402
 from runner.stats.measure import Measurer  # noqa: E402

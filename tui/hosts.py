@@ -52,7 +52,7 @@ def make_session(
     contact is reported through the session's state rather than on stderr."""
     if is_local(host):
         return HostSession("local", open_local, reconnect=reconnect)
-    from tui.ssh.opener import ssh_opener
+    from tui.remote import ssh_opener
 
     opener = ssh_opener(host)
     session = HostSession(host, opener, reconnect=reconnect)

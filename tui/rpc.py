@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Protocol, TypeVar
+from typing import Any, AsyncGenerator, Callable, Dict, List, Optional, Protocol, TypeVar
 
 from protocol.connection.client import ClientConnection
 from protocol.connection.events import (
@@ -32,7 +32,7 @@ from protocol.exchanges import Stream, Unary
 from protocol.messages import Error, Message, Welcome
 from protocol.version import __version__
 from tui.errors import ConnectionLost, IncompatibleRunner, RemoteError
-from tui.install.versions import runner_is_newer, runner_too_new_message
+from tui.runner_version import runner_is_newer, runner_too_new_message
 
 _READ_SIZE = 256 * 1024
 _STREAM_QUEUE = 64
@@ -129,7 +129,7 @@ class RunnerConnection:
 
     async def stream(
         self, exchange: Stream[Req, Item], build: Callable[[int], Req]
-    ) -> AsyncIterator[Item]:
+    ) -> AsyncGenerator[Item, None]:
         """The messages of one stream, its end message included, until it ends;
         an `error` raises `RemoteError`. A caller that stops iterating early
         unsubscribes: the runner stops sending."""

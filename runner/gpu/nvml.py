@@ -19,16 +19,10 @@ GPU's ``error`` while the other GPUs and the host keep being reported.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from protocol.stats import (
-    MAX_GPU_PROCESSES,
-    MAX_GPUS,
-    GpuDevice,
-    GpuInventory,
-    GpuProcess,
-    GpuReading,
-)
+from protocol.limits import MAX_GPU_PROCESSES, MAX_GPUS
+from protocol.stats import GpuDevice, GpuInventory, GpuProcess, GpuReading
 from runner.gpu.source import (
     DEVICE_LOST_ERRORS,
     GpuRead,
@@ -81,6 +75,8 @@ class NvmlSource(GpuSource):
         self._unsupported: List[Dict[str, str]] = []
         self._energy: List[Optional[float]] = []
         self._energy_read_at: Optional[float] = None
+        #: Per GPU at the last reading, pids that draw on it for graphics only.
+        self._graphics_only: Dict[int, Set[int]] = {}
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -157,8 +153,9 @@ class NvmlSource(GpuSource):
         )
         if read_energy:
             self._energy_read_at = now
+        self._graphics_only = {}
         gpus = [self._read_device(i, h, read_energy) for i, h in enumerate(self._handles)]
-        return GpuRead(gpus=gpus)
+        return GpuRead(gpus=gpus, graphics_only=self._graphics_only)
 
     def _read_device(self, index: int, handle: Any, read_energy: bool) -> GpuReading:
         nvml = self._nvml
@@ -172,7 +169,7 @@ class NvmlSource(GpuSource):
             if read_energy:
                 energy_mj = get("energy_j", nvml.nvmlDeviceGetTotalEnergyConsumption)
                 self._energy[index] = None if energy_mj is None else energy_mj / 1000.0
-            processes, omitted = self._processes(get)
+            processes, omitted = self._processes(index, get)
             reading = GpuReading(
                 index=index,
                 util_pct=None if util is None else float(util.gpu),
@@ -201,15 +198,19 @@ class NvmlSource(GpuSource):
             missing.setdefault("mem_total_bytes", missing.get("mem_used_bytes", "not available"))
         return reading
 
-    def _processes(self, get: _FieldGetter) -> Tuple[List[GpuProcess], int]:
-        """Compute and graphics processes, largest GPU memory first, capped."""
+    def _processes(self, index: int, get: _FieldGetter) -> Tuple[List[GpuProcess], int]:
+        """Compute and graphics processes, largest GPU memory first, capped; the
+        graphics-only ones are noted apart (a desktop does not make a GPU busy)."""
         nvml = self._nvml
         memory: Dict[int, Optional[int]] = {}
-        for call in (
-            nvml.nvmlDeviceGetComputeRunningProcesses,
-            nvml.nvmlDeviceGetGraphicsRunningProcesses,
+        compute: Set[int] = set()
+        for is_compute, call in (
+            (True, nvml.nvmlDeviceGetComputeRunningProcesses),
+            (False, nvml.nvmlDeviceGetGraphicsRunningProcesses),
         ):
             for proc in get("processes", call) or []:
+                if is_compute:
+                    compute.add(proc.pid)
                 used = proc.usedGpuMemory
                 previous = memory.get(proc.pid)
                 if used is not None and (previous is None or used > previous):
@@ -219,6 +220,9 @@ class NvmlSource(GpuSource):
         ordered = sorted(memory.items(), key=lambda item: -(item[1] or 0))
         kept = ordered[:MAX_GPU_PROCESSES]
         procs = [GpuProcess(pid=pid, gpu_memory_bytes=used) for pid, used in kept]
+        graphics_only = set(memory) - compute
+        if graphics_only:
+            self._graphics_only[index] = graphics_only
         return procs, len(ordered) - len(kept)
 
 

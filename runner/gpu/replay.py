@@ -24,14 +24,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from protocol.stats import (
-    MAX_GPU_PROCESSES,
-    MAX_GPUS,
-    GpuDevice,
-    GpuInventory,
-    GpuProcess,
-    GpuReading,
-)
+from protocol.limits import MAX_GPU_PROCESSES, MAX_GPUS
+from protocol.stats import GpuDevice, GpuInventory, GpuProcess, GpuReading
 from runner.gpu.source import (
     GpuRead,
     GpuSource,

@@ -8,7 +8,12 @@ does). ``--gpus 0`` starts at once with every GPU hidden; no ``--gpus`` starts
 at once with the environment untouched and is not counted.
 
 GPUs are freed the moment a job ends: the job table calls `_on_change` for every
-state change. After a runner restart the allocation is rebuilt from the job
+state change. Whether others' processes use a free GPU is read from the stats
+sampler (`GpuReadings`), never from the hardware here; after a job ends, the
+check waits for a sample taken after that, so the ended job's processes still
+in an older sample do not hold its GPUs back.
+
+After a runner restart the allocation is rebuilt from the job
 table (running jobs keep the GPUs recorded for them, queued jobs queue again in
 submission order), so a job that ended while the runner was down frees its GPUs
 simply by no longer being active.
@@ -18,13 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Iterable, Optional, Set
+import os
+import time
+from typing import Dict, Iterable, Mapping, Optional, Set
 
 from protocol.errors import ErrorCode
 from protocol.jobs import JobSpec, JobState
 from runner.errors import RunnerError
-from runner.gpu.inventory import ForeignGpuProbe, gpu_inventory
+from runner.gpu.inventory import configured_inventory, minds_other_users
+from runner.gpu.occupancy import GpuReadings, indices
 from runner.gpu.queue import GpuQueue, GpuRequestError, Grant
 from runner.jobs.store import JobRecord
 from runner.jobs.table import JobManager
@@ -51,26 +58,29 @@ class GpuScheduler:
     def __init__(
         self,
         jobs: JobManager,
+        readings: GpuReadings,
         inventory: Optional[Iterable[int]] = None,
-        probe: Optional[ForeignGpuProbe] = None,
         recheck_s: float = RECHECK_INTERVAL_S,
+        environ: Mapping[str, str] = os.environ,
     ) -> None:
         self.jobs = jobs
-        self.queue = GpuQueue(inventory or [])
-        self._inventory_given = inventory is not None
-        self._probe = probe or ForeignGpuProbe()
+        # Given, else TETHER_GPUS (parsed now: a bad one stops the runner before it
+        # starts anything), else what the GPU source finds (known at `start`).
+        self._configured = configured_inventory(environ) if inventory is None else list(inventory)
+        self.queue = GpuQueue(self._configured or [])
+        self._readings = readings
+        self._minds_others = minds_other_users(environ)
         self._recheck_s = recheck_s
+        #: When a job last ended: busy checks want a sample taken after it.
+        self._ended_at = 0.0
         self._lock = asyncio.Lock()
         self._tasks = TaskSet("gpu-queue")
-        # NVML calls can block for seconds on a sick GPU: keep them off the loop,
-        # on one thread so the probe's handles are only ever used from it.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-gpu")
 
     async def start(self) -> None:
-        """Load the inventory and rebuild the allocation; call after the job table started."""
-        if not self._inventory_given:
-            loop = asyncio.get_running_loop()
-            self.queue = GpuQueue(await loop.run_in_executor(self._executor, gpu_inventory))
+        """Load the inventory and rebuild the allocation; call after the job table
+        and the readings (the stats sampler) started."""
+        if self._configured is None:
+            self.queue = GpuQueue(sorted(indices(self._readings.inventory)))
         log.info("GPU queue: %d GPUs %s", len(self.queue.inventory), list(self.queue.inventory))
         self._rebuild()
         self.jobs.on_change.append(self._on_change)
@@ -81,8 +91,6 @@ class GpuScheduler:
         if self._on_change in self.jobs.on_change:
             self.jobs.on_change.remove(self._on_change)
         await self._tasks.close()
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._probe.close)
-        self._executor.shutdown(wait=True)
 
     # -- submitting ----------------------------------------------------------------
 
@@ -134,12 +142,15 @@ class GpuScheduler:
 
     async def _busy(self) -> Set[int]:
         """Free GPUs that processes tether did not start are using."""
-        candidates = self.queue.free()
-        if not self._probe.enabled or not candidates:
+        seen = indices(self._readings.inventory)
+        candidates = [g for g in self.queue.free() if g in seen]
+        if not self._minds_others or not candidates:
+            return set()  # GPUs the source cannot see (no driver) are never busy
+        occupancy = await self._readings.occupancy(self._ended_at)
+        if occupancy is None:
+            log.warning("no GPU readings yet: lending GPUs without checking for other users")
             return set()
-        sessions = {r.job_pid for r in self.jobs.active_records() if r.job_pid}
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._probe.busy, candidates, sessions)
+        return occupancy.busy(candidates)
 
     async def _recheck_forever(self) -> None:
         while True:
@@ -152,6 +163,7 @@ class GpuScheduler:
     def _on_change(self, record: JobRecord) -> None:
         if record.state.is_active:
             return
+        self._ended_at = time.time()
         if record.id in self.queue.held or record.id in self.queue.waiting:
             self.queue.release(record.id)
             self._publish()

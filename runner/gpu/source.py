@@ -3,14 +3,9 @@
 The sampler only ever talks to a `GpuSource`. `NvmlSource` reads the real GPUs
 through NVML; `ReplaySource` replays readings recorded on a real H100, so the
 sampler, the job mapping, the protocol and ``tether top`` are exercised on real
-numbers on machines without a GPU. Which one a runner uses is configuration:
-
-- ``TETHER_GPU_SOURCE`` unset or ``nvml``: live NVML;
-- ``TETHER_GPU_SOURCE=replay:PATH`` or ``replay:PATH#PHASE``: replay the JSON
-  recording at PATH (only its samples of PHASE, e.g. ``load``), one recorded
-  instant per sample, looping; ``TETHER_GPU_REPLAY_PID_MAP`` maps recorded GPU
-  pids onto real ones (see `runner.gpu.replay`);
-- ``TETHER_GPU_SOURCE=none``: no GPU sampling at all.
+numbers on machines without a GPU. Which one a runner uses is configuration,
+read by `runner.gpu.open_source` (kept apart so that this interface module does
+not import its implementations, which import it).
 
 A source never raises for a GPU problem: no driver is an unavailable inventory
 with a reason, an unsupported field is a ``missing`` entry, and a GPU that stops
@@ -20,11 +15,11 @@ answering is a reading with ``error`` set.
 from __future__ import annotations
 
 import abc
-import os
 from dataclasses import dataclass, field
-from typing import List, Mapping, Optional
+from typing import Dict, List, Optional, Set
 
-from protocol.stats import MAX_REASON, MAX_STATS_TEXT, GpuInventory, GpuReading
+from protocol.limits import MAX_REASON, MAX_STATS_TEXT
+from protocol.stats import GpuInventory, GpuReading
 
 #: Reasons a person can act on, for the NVML error strings that mean "cannot have it".
 _FIELD_REASONS = {
@@ -58,10 +53,13 @@ def clip(text: str, limit: int = MAX_STATS_TEXT) -> str:
 @dataclass
 class GpuRead:
     """Every GPU at one instant. Processes carry no job ids yet: the sampler adds
-    them. ``error`` is set when the source could not read at all this time."""
+    them. ``error`` is set when the source could not read at all this time.
+    ``graphics_only`` holds, per GPU index, the pids that use it for graphics
+    only (a desktop session): they do not keep the GPU from a job."""
 
     gpus: List[GpuReading] = field(default_factory=list)
     error: Optional[str] = None
+    graphics_only: Dict[int, Set[int]] = field(default_factory=dict)
 
 
 class GpuSource(abc.ABC):
@@ -99,23 +97,3 @@ class UnavailableSource(GpuSource):
 
     def close(self) -> None:
         pass
-
-
-def source_from_env(env: Optional[Mapping[str, str]] = None) -> GpuSource:
-    """The GPU source the environment asks for (see the module docstring)."""
-    env = os.environ if env is None else env
-    spec = env.get("TETHER_GPU_SOURCE", "").strip()
-    if spec in ("", "nvml"):
-        from runner.gpu.nvml import NvmlSource
-
-        return NvmlSource()
-    if spec in ("none", "off"):
-        return UnavailableSource("none", f"GPU sampling is turned off (TETHER_GPU_SOURCE={spec})")
-    if spec.startswith("replay:"):
-        from runner.gpu.replay import ReplaySource
-
-        return ReplaySource.from_spec(spec[len("replay:") :], env.get("TETHER_GPU_REPLAY_PID_MAP"))
-    return UnavailableSource(
-        "config",
-        f"TETHER_GPU_SOURCE={spec!r} is not understood: use nvml, none or replay:PATH",
-    )

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import List, Optional
 
+from protocol.units import duration
 from protocol.version import __version__
 from runner.errors import AlreadyRunning, RunnerError
 from runner.lock import RunnerLock, read_holder
@@ -153,7 +154,7 @@ def _status(paths: RunnerPaths, as_json: bool) -> int:
     counts = ", ".join(f"{n} {s}" for s, n in status.job_counts.items() if n)
     print(
         f"tether runner {status.runner_version} (pid {status.pid}) on {status.hostname}, "
-        f"up {status.uptime_s:.0f} s; jobs: {counts or 'none'}; socket {status.socket_path}"
+        f"up {duration(status.uptime_s)}; jobs: {counts or 'none'}; socket {status.socket_path}"
     )
     return 0
 

@@ -28,17 +28,16 @@ import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import List, Optional
 
 from runner.errors import RunnerError
+from runner.paths import CODE_ROOT
 
 BEGIN = "# >>> tether runner >>> (managed by `tether-runner cron install|remove`)"
 END = "# <<< tether runner <<<"
 #: How often cron checks that the runner lives (a no-op when it does).
 PERIODIC = "*/5 * * * *"
 _CRONTAB_TIMEOUT_S = 30.0
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -51,12 +50,12 @@ class CronState:
 
 def runner_command() -> str:
     """The command line cron runs to start this runner."""
-    version_dir = _PACKAGE_ROOT.parent
+    version_dir = CODE_ROOT.parent
     current = version_dir.parent / "current" / "bin" / "tether-runner"
     if (version_dir / "installed.json").is_file() and current.is_file():
         return shlex.quote(str(current))
     return (
-        f"PYTHONPATH={shlex.quote(str(_PACKAGE_ROOT))} "
+        f"PYTHONPATH={shlex.quote(str(CODE_ROOT))} "
         f"{shlex.quote(os.path.realpath(sys.executable))} -m runner"
     )
 

@@ -3,6 +3,9 @@
 The runner never owns a job's process. It launches a shim, records who the shim
 is, and learns the outcome from the shim's exit record; after a restart it reads
 the same files and carries on. All SQLite work goes through one thread.
+
+This module gathers facts and applies decisions; which state a job moves to is
+decided in one place only, `runner.jobs.lifecycle`.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from protocol.jobs import JobInfo, JobSpec, JobState
 from protocol.limits import MAX_LIST_JOBS
 from runner.errors import RunnerError
 from runner.jobs.files import JobFiles, LaunchSpec
-from runner.jobs.proc import boot_id, is_same_process, pidfd_open
+from runner.jobs.lifecycle import Event, JobFacts, Transition, decide
+from runner.jobs.observe import observe, record_shim, shim_alive
+from runner.jobs.proc import boot_id, pidfd_open
 from runner.jobs.store import JobRecord, JobStore
-from runner.paths import RunnerPaths, home_dir
+from runner.paths import CODE_ROOT, RunnerPaths, home_dir
 from runner.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -35,9 +40,6 @@ T = TypeVar("T")
 DEFAULT_CANCEL_GRACE_S = 10.0
 #: A safety net under the pidfd watch (and the only watch where pidfds are missing).
 SWEEP_INTERVAL_S = 1.0
-#: A claimed job whose shim has not reported in this long never started.
-STARTUP_DEADLINE_S = 60.0
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 def default_job_name(argv: List[str]) -> str:
@@ -232,7 +234,7 @@ class JobManager:
         await self._db_call(files.write_spec, spec)
         launcher_env = dict(os.environ)
         launcher_env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p
+            p for p in (str(CODE_ROOT), os.environ.get("PYTHONPATH")) if p
         )
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -246,42 +248,30 @@ class JobManager:
             env=launcher_env,
         )
         _, err = await proc.communicate()
-        shim = files.read_shim()
-        if proc.returncode != 0 or shim is None:
-            reason = err.decode(errors="replace").strip() or f"shim exited {proc.returncode}"
-            record.state = JobState.FAILED
-            record.reason = f"could not start: {reason}"
-            record.finished_at = time.time()
-            await self._commit_finished(record)
-            raise RunnerError(f"job {record.id} could not start: {reason}", ErrorCode.SPAWN_FAILED)
-        self._record_shim(record, files)
-        record.state = JobState.RUNNING
-        await self._db(lambda s: s.update(record))
-        self._notify(record)
-        self._watch(record)
+        error: Optional[str] = None
+        if proc.returncode != 0 or files.read_shim() is None:
+            error = err.decode(errors="replace").strip() or f"shim exited {proc.returncode}"
+        else:
+            record_shim(record, files)
+        facts = JobFacts(record.state, time.time(), shim_pid=record.shim_pid, launch_error=error)
+        transition = decide(Event.LAUNCHED, facts)
+        if transition is not None:
+            await self._apply(record, transition)
+        if error is not None:
+            raise RunnerError(f"job {record.id} could not start: {error}", ErrorCode.SPAWN_FAILED)
         if record.cancel_requested:  # cancelled while it was launching
             self._signal_shim(record)
 
     def _signal_shim(self, record: JobRecord) -> None:
         """SIGTERM (cancel) to the job's shim, if that very process still runs."""
-        if (
-            record.shim_pid
-            and record.shim_start is not None
-            and is_same_process(record.shim_pid, record.shim_start)
-        ):
+        if record.shim_pid and shim_alive(record):
             try:
                 os.kill(record.shim_pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
-    def _record_shim(self, record: JobRecord, files: JobFiles) -> None:
-        shim = files.read_shim()
-        assert shim is not None
-        record.shim_pid = shim.shim_pid
-        record.shim_start = shim.shim_start
-        record.job_pid = shim.job_pid
-        record.started_at = shim.started_at
-        record.boot_id = shim.boot_id
+    def _observe(self, record: JobRecord) -> JobFacts:
+        return observe(record, self.files(record.id), self._boot_id, record.id in self._launching)
 
     # -- cancel ------------------------------------------------------------------
 
@@ -292,15 +282,15 @@ class JobManager:
             raise RunnerError(
                 f"job {job_id} has already ended ({info.state.value})", ErrorCode.JOB_NOT_ACTIVE
             )
-        if (
-            record.state is JobState.QUEUED
-            and record.shim_pid is None
-            and record.id not in self._launching
-        ):
-            record.state = JobState.CANCELLED
-            record.finished_at = time.time()
-            record.reason = "cancelled while queued"
-            await self._commit_finished(record)
+        facts = JobFacts(
+            record.state,
+            time.time(),
+            shim_pid=record.shim_pid,
+            launching=record.id in self._launching,
+        )
+        transition = decide(Event.CANCEL, facts)
+        if transition is not None:
+            await self._apply(record, transition)
             return await self.get(job_id)
         record.cancel_requested = True
         await self._db(lambda s: s.update(record))
@@ -342,59 +332,28 @@ class JobManager:
                     await self._check(record)
 
     async def _check(self, record: JobRecord) -> None:
-        """Finalize the job if its shim has finished or vanished."""
+        """Look at the job's files and shim, and apply what the lifecycle decides."""
         if record.id not in self._active:
             return
-        files = self.files(record.id)
-        exit_record = files.read_exit()
-        if exit_record is not None:
-            if record.shim_pid is None and files.read_shim() is not None:
-                self._record_shim(record, files)
-            record.finished_at = exit_record.finished_at
-            record.exit_code = exit_record.exit_code
-            record.signal = exit_record.signal
-            if exit_record.cancelled or record.cancel_requested:
-                record.state = JobState.CANCELLED
-            elif exit_record.exit_code == 0:
-                record.state = JobState.SUCCEEDED
-            else:
-                record.state = JobState.FAILED
+        transition = decide(Event.LOOKED, self._observe(record))
+        if transition is not None:
+            await self._apply(record, transition)
+
+    async def _apply(self, record: JobRecord, transition: Transition) -> None:
+        """Record the transition (committed before anyone hears of it)."""
+        record.state = transition.state
+        if transition.ended:
+            record.finished_at = transition.finished_at
+            record.exit_code = transition.exit_code
+            record.signal = transition.signal
+            record.reason = transition.reason
             await self._commit_finished(record)
             return
-        if record.shim_pid is None:
-            if files.read_shim() is not None:
-                self._record_shim(record, files)
-                record.state = JobState.RUNNING
-                await self._db(lambda s: s.update(record))
-                self._watch(record)
-                return
-            if files.claim_path.exists():
-                age = time.time() - files.claim_path.stat().st_mtime
-                if age > STARTUP_DEADLINE_S:
-                    await self._mark_lost(record, "its supervisor never reported that it started")
-            return
-        if record.shim_start is not None and is_same_process(record.shim_pid, record.shim_start):
-            return
-        if record.boot_id and record.boot_id != self._boot_id:
-            await self._mark_lost(record, "the host rebooted while it ran")
-        else:
-            await self._mark_lost(
-                record, f"its supervisor (pid {record.shim_pid}) died without an exit status"
-            )
-
-    async def _mark_lost(self, record: JobRecord, reason: str) -> None:
-        record.state = JobState.LOST
-        record.reason = reason
-        record.finished_at = time.time()
-        await self._commit_finished(record)
+        await self._db(lambda s: s.update(record))
+        self._notify(record)
+        self._watch(record)
 
     async def _readopt(self, record: JobRecord) -> None:
-        files = self.files(record.id)
-        if record.shim_pid is None and files.read_shim() is not None:
-            self._record_shim(record, files)
-        if record.shim_pid is not None and record.state is JobState.QUEUED:
-            record.state = JobState.RUNNING
-            await self._db(lambda s: s.update(record))
         await self._check(record)
         if record.id in self._active and record.state is JobState.RUNNING:
             self._watch(record)

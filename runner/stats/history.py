@@ -13,7 +13,8 @@ import collections
 import math
 from typing import Deque, List, Optional, Tuple
 
-from protocol.stats import MAX_HISTORY_BATCH, StatsSample
+from protocol.limits import MAX_HISTORY_BATCH
+from protocol.stats import StatsSample
 
 #: A history batch is closed before it passes this many bytes on the wire.
 HISTORY_BATCH_BYTES = 256 * 1024

@@ -16,7 +16,8 @@ from typing import Tuple
 
 import psutil
 
-from protocol.stats import MAX_CPU_CORES, HostReading
+from protocol.limits import MAX_CPU_CORES
+from protocol.stats import HostReading
 from runner.stats import procfs
 
 

@@ -12,15 +12,9 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
 from protocol.codec import encode
-from protocol.stats import (
-    MAX_PROCESS_NAME,
-    MAX_STATS_JOBS,
-    GpuInventory,
-    GpuReading,
-    JobUsage,
-    StatsSample,
-    StatsUpdate,
-)
+from protocol.limits import MAX_PROCESS_NAME, MAX_STATS_JOBS
+from protocol.stats import GpuInventory, GpuReading, JobUsage, StatsSample, StatsUpdate
+from runner.gpu.occupancy import GpuOccupancy, occupancy_of
 from runner.gpu.source import GpuRead, GpuSource, clip
 from runner.stats import procfs
 from runner.stats.host import HostProbe
@@ -32,7 +26,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Tick:
-    """A sample, its size on the wire, and what it says about leaks."""
+    """A sample, its size on the wire, what it says about leaks, and who uses
+    each GPU (for the GPU queue)."""
 
     sample: StatsSample
     wire_bytes: int
@@ -40,6 +35,7 @@ class Tick:
     leaking: Dict[int, Dict[int, int]]
     #: Jobs whose leak list changed: job id -> pids (to write to the job record).
     leak_changes: Dict[int, List[int]]
+    occupancy: GpuOccupancy
 
 
 class Measurer:
@@ -85,7 +81,11 @@ class Measurer:
             jobs_omitted=max(0, len(jobs) - MAX_STATS_JOBS),
         )
         return Tick(
-            sample, len(encode(StatsUpdate(id=0, sample=sample))), scan.leaking, scan.changes
+            sample,
+            len(encode(StatsUpdate(id=0, sample=sample))),
+            scan.leaking,
+            scan.changes,
+            occupancy_of(t, gpu, owners),
         )
 
     def _read_gpus(self) -> GpuRead:

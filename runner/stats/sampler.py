@@ -33,7 +33,9 @@ from protocol.errors import ErrorCode
 from protocol.jobs import JobState
 from protocol.stats import GpuInventory, StatsSample
 from runner.errors import RunnerError
-from runner.gpu.source import GpuSource, source_from_env
+from runner.gpu.occupancy import GpuOccupancy
+from runner.gpu.open_source import source_from_env
+from runner.gpu.source import GpuSource
 from runner.jobs.store import JobRecord
 from runner.jobs.table import JobManager
 from runner.stats.history import SampleHistory
@@ -119,7 +121,10 @@ class Sampler:
         self._subscribers: Set[Subscription] = set()
         self._history = SampleHistory(config.history_s, config.interval_s)
         self._latest: Optional[StatsSample] = None
+        self._occupancy: Optional[GpuOccupancy] = None
         self._first = asyncio.Event()
+        #: Set (and replaced) at every sample: wakes those waiting for a fresh one.
+        self._sampled = asyncio.Event()
         self._seq = 0
         self._ended: List[EndedJob] = []
         self._leaking: Dict[int, Dict[int, int]] = {}
@@ -205,7 +210,10 @@ class Sampler:
         sample = tick.sample
         self._history.add(sample, tick.wire_bytes)
         self._latest = sample
+        self._occupancy = tick.occupancy
         self._first.set()
+        self._sampled.set()
+        self._sampled = asyncio.Event()
         for subscriber in list(self._subscribers):
             subscriber.offer(sample)
 
@@ -241,6 +249,22 @@ class Sampler:
                 ) from None
         assert self._latest is not None
         return self._latest
+
+    async def occupancy(self, newer_than: float) -> Optional[GpuOccupancy]:
+        """Who uses each GPU, from the first sample taken at or after `newer_than`
+        (waiting a few intervals at most), else the newest; None before any.
+        The GPU queue's one way to the GPUs (`runner.gpu.occupancy.GpuReadings`)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.sampler_interval_s * 3 + 1.0
+        while self._occupancy is None or self._occupancy.t < newer_than:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._sampled.wait(), remaining)
+            except asyncio.TimeoutError:
+                break
+        return self._occupancy
 
     # -- leaks -------------------------------------------------------------------
 

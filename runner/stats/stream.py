@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
-
-from protocol.messages import Message
 from protocol.stats import (
     GetStats,
     StatsHistory,
@@ -14,8 +11,7 @@ from protocol.stats import (
     SubscribeStats,
 )
 from runner.stats.sampler import Sampler
-
-Send = Callable[[Message], Awaitable[None]]
+from runner.streams import Send
 
 
 async def stream_stats(sampler: Sampler, request: SubscribeStats, send: Send) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import tomllib
@@ -17,6 +18,7 @@ import tomllib
 from tests.conftest import REPO
 from tui.install import host_facts, host_install
 from tui.install.errors import InstallError
+from tui.install.host_script import host_script
 from tui.install.runner_archive import build_archive
 from tui.install.tags import HostPlatform
 from tui.install.wheelhouse import (
@@ -31,7 +33,7 @@ from tui.install.wheelhouse import (
 def test_the_archive_holds_the_runner_and_protocol_code_and_nothing_else() -> None:
     archive = build_archive()
     names = zipfile.ZipFile(__import__("io").BytesIO(archive.data)).namelist()
-    assert {"runner/cli.py", "runner/shim.py", "protocol/version.py"} <= set(names)
+    assert {"runner/host/cli.py", "runner/jobs/shim.py", "protocol/version.py"} <= set(names)
     assert all(n.split("/")[0] in ("runner", "protocol") and n.endswith(".py") for n in names)
     assert len(archive.data) < 400_000
     assert build_archive().data == archive.data  # reproducible: same code, same bytes
@@ -70,8 +72,11 @@ def test_a_wheel_cache_entry_counts_only_while_its_manifest_matches_every_wheel(
 
 
 @pytest.mark.parametrize("script", [host_install, host_facts])
-def test_the_host_side_scripts_need_only_the_standard_library_of_python_3_9(script: object) -> None:
-    path = str(script.__file__)  # type: ignore[attr-defined]
+def test_the_host_side_scripts_need_only_the_standard_library_of_python_3_9(
+    script: ModuleType, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "script.py")  # what travels: the protocol modules inlined
+    Path(path).write_bytes(host_script(script))
     bare = subprocess.run(  # -S: no site-packages at all, as on a bare host
         [sys.executable, "-I", "-S", path, "--help"], capture_output=True, text=True
     )
@@ -133,7 +138,7 @@ def local_wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
 
 
 def _host_step(home: Path, *argv: str) -> dict[str, object]:
-    source = Path(host_install.__file__).read_bytes()
+    source = host_script(host_install)
     done = subprocess.run(
         [sys.executable, "-I", "-", *argv],
         input=source,
@@ -173,7 +178,7 @@ def test_an_install_that_fails_verification_leaves_the_previous_version_untouche
 
     broken = zipfile.ZipFile(__import__("io").BytesIO(build_archive("2.0.0").data))
     files = {n: broken.read(n) for n in broken.namelist()}
-    files["runner/daemon.py"] = b"def broken(:\n"
+    files["runner/server/daemon.py"] = b"def broken(:\n"
     _stage(root, ".upload-b", local_wheels, b"")
     _zip(root / ".upload-b" / "runner.zip", files)
     failed = _host_step(

@@ -69,6 +69,7 @@ def test_every_verb_works_over_ssh(
     assert f"socket: {ssh_world.remote_state}" in status or "socket: /tmp/" in status
     as_json = json.loads(ssh_client.tether("status", "-H", alias, "--json", check=True).stdout)
     assert as_json["pid"] == ssh_world.remote_runner_pid()
+    assert as_json["started_at"].endswith("+00:00")  # times in JSON: ISO 8601, UTC
 
     routes = json.loads((ssh_client.home / ".cache" / "tether" / "ssh-routes.json").read_text())
     assert routes[alias]["transport"] == transport

@@ -3,6 +3,9 @@ and its handling of what a real driver says, answered from the H100 recording.""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any, List
+
 import pynvml
 import pytest
 
@@ -122,3 +125,25 @@ def test_close_shuts_nvml_down_once() -> None:
     source.close()
     source.close()
     assert nvml.initialised == 0
+
+
+class WithDesktop(RecordedNvml):
+    """The recorded H100 with a desktop (Xorg, pid 900) drawing on it for graphics,
+    and the trainer also listed as a graphics user, as NVML does for some apps."""
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, handle: int) -> List[Any]:
+        return [
+            SimpleNamespace(pid=900, usedGpuMemory=4 << 20),
+            SimpleNamespace(pid=RECORDED_LOAD_PID, usedGpuMemory=None),
+        ]
+
+
+def test_graphics_only_processes_are_shown_and_set_apart_from_compute_ones() -> None:
+    source = NvmlSource(WithDesktop())
+    source.open()
+    read = source.read()
+    assert {p.pid for p in read.gpus[0].processes} == {RECORDED_LOAD_PID, 900}
+    assert read.graphics_only == {0: {900}}
+    plain = NvmlSource(RecordedNvml())
+    plain.open()
+    assert plain.read().graphics_only == {}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.gpu.open_source import source_from_env
 from runner.gpu.replay import ReplayError, ReplaySource, parse_pid_map
-from runner.gpu.source import source_from_env
 from tests.stats.conftest import RECORDED_LOAD_MEMORY, RECORDED_LOAD_PID, RECORDING, recording
 
 

@@ -60,7 +60,7 @@ async def test_runner_dies_host_shows_reconnecting_and_stale_then_log_resumes_ex
             lambda: "reconnecting (attempt" in screen_text(app) and screen_text(app),
             what="the reconnecting state on screen",
         )
-        assert re.search(r"next try in \d+ s", text)
+        assert re.search(r"next try in \d+s", text)
         await until(pilot, lambda: re.search(r"\[stale \d+s\]", screen_text(app)), what="stale")
         assert "◐ local #" in screen_text(app)  # the host bar says it too
         assert app.current_monitor.jobs  # the last known jobs stay on screen

@@ -43,10 +43,10 @@ async def test_gpu_panel_shows_each_recorded_h100_reading_with_a_sparkline(
         await until_connected(pilot, app)
         panel = app.current_view.query_one(GpuPanel)
         await until(pilot, lambda: len(app.current_monitor.history) >= 8, what="some history")
-        await until(pilot, lambda: "79.6G" in screen_text(app), what="the H100's memory")
-        row = next(line for line in screen_text(app).splitlines() if "79.6G" in line)
+        await until(pilot, lambda: "79.6 GiB" in screen_text(app), what="the H100's memory")
+        row = next(line for line in screen_text(app).splitlines() if "79.6 GiB" in line)
         assert re.search(
-            r" 0 util [█░]{8}\s+\d+%  mem [█░]{8}\s+\d+\.\d/79\.6G\s+\d+°C\s+\d+W", row
+            r" 0 util [█░]{8}\s+\d+%  mem [█░]{8}\s+\d+\.\d/79\.6 GiB\s+\d+°C\s+\d+W", row
         )
         assert re.search("[▁▂▃▄▅▆▇█]{4,}$", row.rstrip()), row  # the recent history
         latest = app.current_monitor.latest
@@ -55,7 +55,7 @@ async def test_gpu_panel_shows_each_recorded_h100_reading_with_a_sparkline(
         )
         # The host line carries the host's own numbers.
         host_line = screen_text(app).splitlines()[1]
-        assert re.search(r"CPU \d+%  mem \d+\.\d/\d+\.\dG  load \d\.\d\d", host_line), host_line
+        assert re.search(r"CPU \d+%  mem \d+\.\d/\d+\.\d GiB  load \d\.\d\d", host_line), host_line
         await app.action_quit()
 
 

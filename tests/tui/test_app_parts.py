@@ -156,9 +156,9 @@ def test_bars_and_sparklines() -> None:
 
 def test_link_state_reads_the_same_at_any_width_and_time_given() -> None:
     state = SessionState("reconnecting", "gpu1: connection lost", 3, 1000.0)
-    assert link_badge("gpu1", state, 996.0).plain == "◐ gpu1 #3 4 s"
+    assert link_badge("gpu1", state, 996.0).plain == "◐ gpu1 #3 4s"
     line = link_line(state, 996.0, stale_for=83.0).plain
-    assert line == "reconnecting (attempt 3, next try in 4 s) [stale 1m23s]: gpu1: connection lost"
+    assert line == "reconnecting (attempt 3, next try in 4s) [stale 1m23s]: gpu1: connection lost"
     offline = SessionState("offline", "gpu1: auth refused")
     assert link_line(offline, 0.0, None).plain == "offline: gpu1: auth refused"
     assert link_badge("gpu1", offline, 0.0).plain == "✕ gpu1 offline"

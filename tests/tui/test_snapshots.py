@@ -28,7 +28,7 @@ from tests.conftest import UserEnv, make_user_env, wait_for
 from tests.tui.conftest import H100, PY
 from tests.tui.pilot_helpers import until
 from tui.app.app import TetherApp
-from tui.app.host_monitor import HostKeyQuestion, HostMonitor
+from tui.app.host_monitor import HostChange, HostKeyQuestion, HostMonitor
 from tui.app.log_panel import LogPanel
 from tui.session import HostSession, SessionState
 
@@ -151,8 +151,8 @@ class FrozenMonitor(HostMonitor):
             )
         self.jobs = sorted(frozen, key=lambda j: j.id, reverse=True)
         self.jobs_known = True
-        self._notify("jobs")
-        self._notify("stats")
+        self._notify(HostChange.JOBS)
+        self._notify(HostChange.STATS)
 
 
 class SnapshotApp(TetherApp):

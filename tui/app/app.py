@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer
 
 from protocol.jobs import JobInfo, JobSpec
+from tui.app.commands import Command, palette_commands
 from tui.app.host_bar import HostBar
 from tui.app.host_list import HostListError, remember_host, ssh_config_aliases
-from tui.app.host_monitor import HostKeyQuestion, HostMonitor, SessionFactory
+from tui.app.host_monitor import HostChange, HostKeyQuestion, HostMonitor, SessionFactory
 from tui.app.host_view import HostView
 from tui.app.jobs_table import JobsTable
 from tui.app.log_lines import LogLines
@@ -62,21 +62,41 @@ class TetherApp(App[int]):
     ]
     TITLE = "tether"
     BINDINGS = [
-        Binding("n", "new_job", "New", tooltip="Start a job on this host"),
-        Binding("c", "cancel_job", "Cancel", tooltip="Cancel the highlighted job"),
-        Binding("r", "rerun_job", "Rerun", tooltip="Run the highlighted job again"),
-        Binding("f", "full_log", "Log", tooltip="The highlighted job's log, full screen"),
-        Binding("h", "switch_host", "Host", tooltip="Switch to another open host"),
-        Binding(
+        Command("n", "new_job", "New", tooltip="Start a job on this host", title="New job"),
+        Command(
+            "c", "cancel_job", "Cancel", tooltip="Cancel the highlighted job", title="Cancel job"
+        ),
+        Command(
+            "r", "rerun_job", "Rerun", tooltip="Run the highlighted job again", title="Rerun job"
+        ),
+        Command(
+            "f",
+            "full_log",
+            "Log",
+            tooltip="The highlighted job's log, full screen",
+            title="Full-screen log",
+        ),
+        Command(
+            "h", "switch_host", "Host", tooltip="Switch to another open host", title="Switch host"
+        ),
+        Command(
             "a",
             "add_host",
             "Add host",
             show=False,
             tooltip="Open another host (SSH aliases offered)",
+            title="Add host",
         ),
-        Binding("R", "retry_host", "Reconnect", show=False, tooltip="Try this host again now"),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
+        Command(
+            "R",
+            "retry_host",
+            "Reconnect",
+            show=False,
+            tooltip="Try this host again now",
+            title="Reconnect now",
+        ),
+        Command("question_mark", "help", "Help", tooltip="Help: every key", title="Help"),
+        Command("q", "quit", "Quit", tooltip="Quit; jobs keep running", title="Quit"),
     ]
 
     def __init__(
@@ -139,8 +159,8 @@ class TetherApp(App[int]):
         monitor.listeners.append(self._monitor_changed)
         monitor.start()
 
-    def _monitor_changed(self, change: str) -> None:
-        if change == "link":
+    def _monitor_changed(self, change: HostChange) -> None:
+        if change is HostChange.LINK:
             self.host_bar.refresh_tabs()
 
     # -- where actions apply ------------------------------------------------------------------
@@ -321,39 +341,9 @@ class TetherApp(App[int]):
         self.push_screen(HelpScreen(self.help_sections()))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield SystemCommand("New job", "Start a job on this host (n)", self.action_new_job)
-        yield SystemCommand("Cancel job", "Stop the highlighted job (c)", self.action_cancel_job)
-        yield SystemCommand("Rerun job", "Run the highlighted job again (r)", self.action_rerun_job)
-        yield SystemCommand(
-            "Full-screen log", "The highlighted job's log (f)", self.action_full_log
-        )
-        yield SystemCommand(
-            "Log or metrics",
-            "Show the job's log or its metric curves (m)",
-            self.current_view.action_toggle_metrics,
-        )
-        yield SystemCommand(
-            "Filter jobs by state",
-            "Cycle all, active, queued... (s)",
-            self.current_view.action_cycle_filter,
-        )
-        yield SystemCommand(
-            "All jobs or recent",
-            "Every job ever run, or active and recent ones (A)",
-            self.current_view.action_toggle_history,
-        )
-        yield SystemCommand(
-            "Overlay job metrics",
-            "Compare the highlighted job's curves (o)",
-            self.current_view.action_toggle_overlay,
-        )
-        yield SystemCommand("Switch host", "Show another open host (h)", self.action_switch_host)
-        yield SystemCommand("Add host", "Open another host over SSH (a)", self.action_add_host)
-        yield SystemCommand(
-            "Reconnect now", "Try the host again without waiting (R)", self.action_retry_host
-        )
-        yield SystemCommand("Help", "Every key (?)", self.action_help)
-        yield SystemCommand("Quit", "Leave tether; jobs keep running (q)", self.action_quit)
+        """The palette: every `Command` of the app and of the host on screen."""
+        yield from palette_commands(self.BINDINGS, self)
+        yield from palette_commands(HostView.BINDINGS, self.current_view)
 
     async def action_quit(self) -> None:
         await self.close_monitors()

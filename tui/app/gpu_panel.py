@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from protocol.stats import GpuInventory, GpuReading, StatsSample
-from tui.app.units import gib
+from protocol.units import gib
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 BAR_FULL = "█"
@@ -107,7 +107,7 @@ class GpuPanel(Widget):
         if gpu.mem_used_bytes is not None and gpu.mem_total_bytes:
             mem_pct = gpu.mem_used_bytes / gpu.mem_total_bytes * 100
         util = "n/a" if gpu.util_pct is None else f"{gpu.util_pct:3.0f}%"
-        memory = f"{gib(gpu.mem_used_bytes)}/{gib(gpu.mem_total_bytes)}G"
+        memory = f"{gib(gpu.mem_used_bytes)}/{gib(gpu.mem_total_bytes)} GiB"
         temp = "  n/a" if gpu.temperature_c is None else f"{gpu.temperature_c:3.0f}°C"
         power = "n/a" if gpu.power_w is None else f"{gpu.power_w:3.0f}W"
         if width >= 120 and gpu.power_limit_w:
@@ -120,7 +120,7 @@ class GpuPanel(Widget):
             bar(gpu.util_pct, bar_width, "green"),
             Text(f" {util:>4}  mem "),
             bar(mem_pct, bar_width, "cyan"),
-            Text(f" {memory:>11}  "),
+            Text(f" {memory:>14}  "),
             Text(temp, style=temperature_style(gpu.temperature_c)),
             Text(f" {power:>5}"),
         ]

@@ -10,9 +10,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from protocol.stats import StatsSample
+from protocol.units import gib
 from tui.app.host_monitor import HostMonitor
 from tui.app.link_text import link_line
-from tui.app.units import gib
 
 
 def host_numbers(sample: StatsSample) -> Text:
@@ -21,7 +21,7 @@ def host_numbers(sample: StatsSample) -> Text:
     text.append("CPU ", style="dim")
     text.append(f"{host.cpu_pct:.0f}%")
     text.append("  mem ", style="dim")
-    text.append(f"{gib(host.mem_used_bytes)}/{gib(host.mem_total_bytes)}G")
+    text.append(f"{gib(host.mem_used_bytes)}/{gib(host.mem_total_bytes)} GiB")
     if host.load_avg:
         text.append("  load ", style="dim")
         text.append(" ".join(f"{v:.2f}" for v in host.load_avg))

@@ -1,37 +1,52 @@
 """`HostMonitor`: one host as the app shows it, kept current from its session.
 
-It keeps the host's `HostSession` connected (retrying a failed first contact with
-the same backoff the session uses after a drop), and holds what the screen draws:
-the link state, the job table (pushed by the runner on every change), and the
-GPU and host stats with their recent history. When the link goes down it keeps
-all of that, stamped with when it became stale, so the screen can show the last
-known state and its age instead of going blank.
+The session connects, retries and reconnects (`HostSession.keep_connected`);
+the monitor only observes. It holds what the screen draws: the link state, the
+job table (pushed by the runner on every change), and the GPU and host stats
+with their recent history. When the link goes down it keeps all of that,
+stamped with when it became stale, so the screen can show the last known state
+and its age instead of going blank.
 
-No Textual here: widgets subscribe through `listeners` and read attributes.
-Every task it starts belongs to it and ends in `close`.
+Its two watchers (jobs, stats) are supervised: one that fails puts its error in
+`problems`, under the part of the screen it feeds, and is started again after
+the session's backoff; the problem goes when data flows again. An unknown SSH
+host key found on first contact is put to the person (`ask_host_key`).
+
+No Textual here: widgets subscribe through `listeners`, are told what changed
+(a `HostChange`) and read attributes. Every task it starts belongs to it and
+ends in `close`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
+import enum
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Coroutine, Deque, List, Optional
+from typing import Any, Awaitable, Callable, Coroutine, Deque, Dict, List, Optional
 
 from protocol.jobs import JobInfo
 from protocol.stats import GpuInventory, StatsHistory, StatsInfo, StatsSample, StatsUpdate
-from tui.errors import ConnectError, TetherError
+from tui.errors import ConnectError
 from tui.hosts import is_local, make_app_session
-from tui.session import BACKOFF_S, HostSession, SessionState
+from tui.session import HostSession, SessionState, backoff_delay
 
 #: Seconds of stats history kept for the sparklines (what the runner keeps too).
 HISTORY_S = 900.0
 
 SessionFactory = Callable[[str], HostSession]
 Clock = Callable[[], float]
+
+
+class HostChange(enum.Enum):
+    """What changed on a `HostMonitor`; listeners read the attributes named."""
+
+    LINK = "link"  # link, stale_since, generation
+    JOBS = "jobs"  # jobs, jobs_known
+    STATS = "stats"  # gpu, history
+    PROBLEM = "problem"  # problems
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,7 @@ class HostKeyQuestion:
 
 #: Answers a `HostKeyQuestion`: True to trust the key (it is then written to known_hosts).
 HostKeyAsker = Callable[[HostKeyQuestion], Awaitable[bool]]
+HostListener = Callable[[HostChange], None]
 
 
 class HostMonitor:
@@ -74,11 +90,14 @@ class HostMonitor:
         self.include_finished = False
         self.gpu: Optional[GpuInventory] = None
         self.history: Deque[StatsSample] = deque()
-        self.listeners: List[Callable[[str], None]] = []
+        #: Why a watcher stopped, by what it feeds (JOBS or STATS); empty when all flow.
+        self.problems: Dict[HostChange, str] = {}
+        self._failures: Dict[HostChange, int] = {}
+        self.listeners: List[HostListener] = []
         self.ask_host_key: Optional[HostKeyAsker] = None
-        self._retry = asyncio.Event()
-        self._main: Optional[asyncio.Task[None]] = None
+        self._connected = asyncio.Event()
         self._watchers: List[asyncio.Task[Any]] = []
+        self._asking: Optional[asyncio.Task[None]] = None
         self._closed = False
 
     # -- what the screen reads ------------------------------------------------------
@@ -103,12 +122,17 @@ class HostMonitor:
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._main is None:
-            self._main = asyncio.ensure_future(self._run())
+        """Open the host's session (it connects in the background) and watch it."""
+        if self.session is not None or self._closed:
+            return
+        session = self._factory(self.host)
+        self.session = session
+        session.listeners.append(self._on_link)
+        session.keep_connected()
+        self._restart_watchers(session)
 
     def retry_now(self) -> None:
         """Cut a backoff wait short, or try again after the host went offline."""
-        self._retry.set()
         if self.session is not None:
             self.session.reconnect_now()
 
@@ -117,144 +141,137 @@ class HostMonitor:
         if include == self.include_finished:
             return
         self.include_finished = include
-        if self.session is not None and self.connected:
+        if self.session is not None:
             self._restart_watchers(self.session)
 
     async def close(self) -> None:
         self._closed = True
-        await self._stop_watchers()
-        if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+        tasks, self._watchers = self._watchers, []
+        if self._asking is not None:
+            tasks.append(self._asking)
+        await _cancel(tasks)
         if self.session is not None:
             await self.session.close()
 
-    # -- connecting -------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        attempt = 0
-        while not self._closed:
-            session = self._factory(self.host)
-            self.session = session
-            session.listeners.append(self._on_link)
-            try:
-                await session.start()
-            except TetherError as exc:
-                await self._discard(session)
-                if isinstance(exc, ConnectError) and await self._answered_host_key(exc):
-                    continue
-                attempt += 1
-                await self._wait_before_retry(exc, attempt)
-                continue
-            attempt = 0
-            await self._until_offline(session)
-
-    async def _discard(self, session: HostSession) -> None:
-        session.listeners.clear()
-        await session.close()
-        if self.session is session:
-            self.session = None
-
-    async def _wait_before_retry(self, exc: TetherError, attempt: int) -> None:
-        self._retry.clear()
-        reason = str(exc)
-        if isinstance(exc, ConnectError) and exc.retryable:
-            delay = BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1] * random.uniform(0.8, 1.2)  # noqa: S311
-            self._set_link(SessionState("reconnecting", reason, attempt, time.time() + delay))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._retry.wait(), delay)
-        else:
-            self._set_link(SessionState("offline", reason))
-            await self._retry.wait()
-        self._set_link(SessionState("connecting", reason))
-
-    async def _answered_host_key(self, exc: ConnectError) -> bool:
-        """True when `exc` was an unknown host key that the person has now accepted."""
-        question = host_key_question(self.label, exc)
-        if question is None or self.ask_host_key is None:
-            return False
-        self._set_link(
-            SessionState("connecting", "waiting for you to accept or refuse its host key")
-        )
-        if not await self.ask_host_key(question):
-            return False
-        await accept_host_key(question)
-        return True
-
-    async def _until_offline(self, session: HostSession) -> None:
-        """Serve a connected session until it gives up (it reconnects by itself)."""
-        gone = asyncio.Event()
-
-        def watch(state: SessionState) -> None:
-            if state.kind in ("offline", "closed"):
-                gone.set()
-
-        session.listeners.append(watch)
-        try:
-            await gone.wait()
-        finally:
-            session.listeners.remove(watch)
-            await self._stop_watchers()
-            await self._discard(session)
-        self._retry.clear()
-        await self._retry.wait()
-        self._set_link(SessionState("connecting", self.link.reason))
+    # -- the link -------------------------------------------------------------------
 
     def _on_link(self, state: SessionState) -> None:
-        if state.kind == "closed":
-            return
         if state.kind == "connected":
             self.generation += 1
             self.stale_since = None
-            if self.session is not None:
-                self._restart_watchers(self.session)
-        elif self.stale_since is None and (self.jobs_known or self.history):
-            self.stale_since = self.clock()
+            self._connected.set()
+        else:
+            self._connected.clear()
+            if self.stale_since is None and (self.jobs_known or self.history):
+                self.stale_since = self.clock()
         self._set_link(state)
+        if state.kind == "offline" and isinstance(state.error, ConnectError):
+            self._maybe_ask_about_host_key(state.error)
 
     def _set_link(self, state: SessionState) -> None:
         self.link = state
-        self._notify("link")
+        self._notify(HostChange.LINK)
+
+    def _maybe_ask_about_host_key(self, exc: ConnectError) -> None:
+        question = host_key_question(self.label, exc)
+        if question is None or self.ask_host_key is None:
+            return
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.ensure_future(self._ask_about_host_key(question))
+
+    async def _ask_about_host_key(self, question: HostKeyQuestion) -> None:
+        """Put an unknown host key to the person; accepted, the session tries again
+        at once, refused, the host stays offline (R asks again)."""
+        assert self.ask_host_key is not None and self.session is not None
+        session = self.session
+        self._set_link(
+            SessionState("connecting", "waiting for you to accept or refuse its host key")
+        )
+        if await self.ask_host_key(question):
+            await accept_host_key(question)
+            session.reconnect_now()
+        else:
+            self._set_link(session.state)
 
     # -- keeping the data current ---------------------------------------------------
 
     def _restart_watchers(self, session: HostSession) -> None:
         for task in self._watchers:
             task.cancel()
-        self._watchers = [self._spawn(self._watch_jobs(session))]
+        # Cancelled ones still ending stay listed, so that `close` waits for them.
+        self._watchers = [t for t in self._watchers if not t.done()]
+        self._watchers += [self._spawn(self._supervised(HostChange.JOBS, self._watch_jobs))]
         if self._watch_stats:
-            self._watchers.append(self._spawn(self._watch_stats_stream(session)))
+            self._watchers.append(
+                self._spawn(self._supervised(HostChange.STATS, self._watch_stats_stream))
+            )
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         return asyncio.ensure_future(coro)
 
-    async def _stop_watchers(self) -> None:
-        tasks, self._watchers = self._watchers, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async def _supervised(
+        self, part: HostChange, watch: Callable[[HostSession], Awaitable[None]]
+    ) -> None:
+        """Run `watch` while the host is connected, for as long as the monitor
+        lives. The session's streams ride out lost links themselves; what ends
+        one here is the host going offline (its link state says why: wait for
+        it to come back) or a failure (shown under `part`, retried after a
+        backoff that grows while it keeps failing)."""
+        while not self._closed:
+            await self._connected.wait()
+            session = self.session
+            assert session is not None
+            try:
+                await watch(session)
+            except ConnectError as exc:
+                if not self.connected:
+                    continue  # offline or closed: the link state says why
+                await self._failed(part, exc)
+            except Exception as exc:  # any failure is shown, never a silent stop
+                await self._failed(part, exc)
+
+    async def _failed(self, part: HostChange, exc: Exception) -> None:
+        """Show why the watcher of `part` stopped, and wait before it starts again
+        (longer while it keeps failing without delivering anything)."""
+        self._failures[part] = self._failures.get(part, 0) + 1 if part in self.problems else 1
+        delay = backoff_delay(self._failures[part])
+        retry = f"retrying in {math.ceil(delay)} s"
+        self._set_problem(part, f"{_what(part)} stopped: {exc} ({retry})")
+        await asyncio.sleep(delay)
+
+    def _set_problem(self, part: HostChange, text: Optional[str]) -> None:
+        if self.problems.get(part) == text:
+            return
+        if text is None:
+            del self.problems[part]
+        else:
+            self.problems[part] = text
+        self._notify(HostChange.PROBLEM)
+
+    def _flowing(self, part: HostChange) -> None:
+        if part in self.problems:
+            self._set_problem(part, None)
 
     async def _watch_jobs(self, session: HostSession) -> None:
-        with contextlib.suppress(ConnectError):
-            async for jobs in session.watch_jobs(self.include_finished):
-                self.jobs = sorted(jobs, key=lambda j: j.id, reverse=True)
-                self.jobs_known = True
-                self._notify("jobs")
+        async for jobs in session.watch_jobs(self.include_finished):
+            self.jobs = sorted(jobs, key=lambda j: j.id, reverse=True)
+            self.jobs_known = True
+            self._flowing(HostChange.JOBS)
+            self._notify(HostChange.JOBS)
 
     async def _watch_stats_stream(self, session: HostSession) -> None:
-        with contextlib.suppress(ConnectError):
-            async for event in session.subscribe_stats(history_s=HISTORY_S):
-                if isinstance(event, StatsInfo):
-                    self.gpu = event.gpu
-                    self._notify("stats")
-                elif isinstance(event, StatsHistory):
-                    self._add_samples(event.samples)
-                    if event.last:
-                        self._notify("stats")
-                elif isinstance(event, StatsUpdate):
-                    self._add_samples([event.sample])
-                    self._notify("stats")
+        async for event in session.subscribe_stats(history_s=HISTORY_S):
+            self._flowing(HostChange.STATS)
+            if isinstance(event, StatsInfo):
+                self.gpu = event.gpu
+                self._notify(HostChange.STATS)
+            elif isinstance(event, StatsHistory):
+                self._add_samples(event.samples)
+                if event.last:
+                    self._notify(HostChange.STATS)
+            elif isinstance(event, StatsUpdate):
+                self._add_samples([event.sample])
+                self._notify(HostChange.STATS)
 
     def _add_samples(self, samples: List[StatsSample]) -> None:
         history = self.history
@@ -272,11 +289,29 @@ class HostMonitor:
         if any(j.id == job.id for j in self.jobs):
             return
         self.jobs = sorted([*self.jobs, job], key=lambda j: j.id, reverse=True)
-        self._notify("jobs")
+        self._notify(HostChange.JOBS)
 
-    def _notify(self, change: str) -> None:
+    def _notify(self, change: HostChange) -> None:
         for listener in list(self.listeners):
             listener(change)
+
+
+def _what(part: HostChange) -> str:
+    return {HostChange.JOBS: "job table", HostChange.STATS: "stats"}.get(part, part.value)
+
+
+async def _cancel(tasks: List[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait for them; an error other than the cancellation
+    is raised, not dropped."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the cancellation was ours, not the task's
 
 
 def host_key_question(host: str, exc: ConnectError) -> Optional[HostKeyQuestion]:

@@ -14,14 +14,15 @@ from typing import Callable, Optional
 
 from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.message import Message
 
 from protocol.jobs import JobInfo
+from tui.app.commands import Command
 from tui.app.gpu_panel import GpuPanel
 from tui.app.host_line import HostLine
-from tui.app.host_monitor import HostMonitor
+from tui.app.host_monitor import HostChange, HostMonitor
 from tui.app.jobs_table import STATE_FILTERS, JobsTable
 from tui.app.log_panel import LogPanel
 from tui.app.metrics_panel import MetricsPanel
@@ -33,16 +34,42 @@ WIDE_COLUMNS = 140
 
 class HostView(Vertical):
     BINDINGS = [
-        Binding("m", "toggle_metrics", "Metrics", tooltip="Show the log or the metric curves"),
-        Binding("s", "cycle_filter", "Filter", tooltip="Filter jobs by state"),
-        Binding("o", "toggle_overlay", "Overlay job metrics", show=False),
-        Binding("A", "toggle_history", "All jobs / recent jobs", show=False),
+        Command(
+            "m",
+            "toggle_metrics",
+            "Metrics",
+            tooltip="Show the log or the metric curves",
+            title="Log or metrics",
+        ),
+        Command(
+            "s",
+            "cycle_filter",
+            "Filter",
+            tooltip="Filter jobs by state",
+            title="Filter jobs by state",
+        ),
+        Command(
+            "o",
+            "toggle_overlay",
+            "Overlay job metrics",
+            show=False,
+            tooltip="Overlay the highlighted job's curves",
+            title="Overlay job metrics",
+        ),
+        Command(
+            "A",
+            "toggle_history",
+            "All jobs / recent jobs",
+            show=False,
+            tooltip="All jobs, or active and recent ones",
+            title="All jobs or recent",
+        ),
     ]
 
     class Changed(Message):
         """The monitor reported a change (relayed so it is handled in order)."""
 
-        def __init__(self, change: str) -> None:
+        def __init__(self, change: HostChange) -> None:
             super().__init__()
             self.change = change
 
@@ -72,7 +99,7 @@ class HostView(Vertical):
         if self._relay in self.monitor.listeners:
             self.monitor.listeners.remove(self._relay)
 
-    def _relay(self, change: str) -> None:
+    def _relay(self, change: HostChange) -> None:
         self.post_message(self.Changed(change))
 
     # -- what the children are told --------------------------------------------------------
@@ -87,10 +114,12 @@ class HostView(Vertical):
 
     def on_host_view_changed(self, event: Changed) -> None:
         event.stop()
-        if event.change == "jobs":
+        if event.change is HostChange.JOBS:
             self._show_jobs()
-        elif event.change == "stats":
+        elif event.change is HostChange.STATS:
             self._show_stats()
+        elif event.change is HostChange.PROBLEM:
+            self._title_table()  # a stopped watcher says so there while it lasts
         self._show_link()
 
     def _show_jobs(self) -> None:
@@ -115,6 +144,8 @@ class HostView(Vertical):
         which = table.state_filter or "all"
         span = ", all history" if self.monitor.include_finished else ""
         title = f"jobs ({which}{span}) {shown}/{total}"
+        for problem in self.monitor.problems.values():
+            title += f" · [b red]{escape(problem)}[/]"
         compare = self.query_one(MetricsPanel).compare
         if compare:
             title += " · overlay: " + ", ".join(map(str, sorted(compare)))

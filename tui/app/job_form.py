@@ -16,8 +16,8 @@ from typing import Dict, Optional
 from pydantic import ValidationError
 
 from protocol.jobs import JobInfo, JobSpec
-from tui.cli.format import command_line
 from tui.errors import TetherError
+from tui.job_text import command_line
 
 
 class FormError(TetherError):

@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from protocol.jobs import JobInfo, JobState
-from tui.cli.format import exit_text, runtime
+from tui.job_text import exit_text, runtime
 
 #: What `s` cycles through: every job, the active ones, then each state alone.
 STATE_FILTERS: List[Optional[str]] = [

@@ -10,7 +10,7 @@ from typing import Optional
 
 from rich.text import Text
 
-from tui.cli.format import duration as age
+from protocol.units import duration
 from tui.session import SessionState
 
 LINK_STYLES = {
@@ -56,7 +56,7 @@ def link_line(state: SessionState, now: float, stale_for: Optional[float]) -> Te
     else:
         text = Text(state.kind, style=style)
     if stale_for is not None:
-        text.append(f" [stale {age(stale_for)}]", style="bold yellow")
+        text.append(f" [stale {duration(stale_for)}]", style="bold yellow")
     if state.reason and state.kind in ("reconnecting", "offline", "connecting"):
         text.append(f": {state.reason}", style="red" if state.kind == "offline" else "dim")
     return text
@@ -65,4 +65,4 @@ def link_line(state: SessionState, now: float, stale_for: Optional[float]) -> Te
 def _wait(state: SessionState, now: float) -> str:
     if state.next_try_at is None:
         return "now"
-    return f"{max(0.0, state.next_try_at - now):.0f} s"
+    return duration(round(state.next_try_at - now))

@@ -31,12 +31,12 @@ from textual.worker import Worker, WorkerState
 from protocol.jobs import JobInfo
 from protocol.limits import MAX_LOG_CHUNK_BYTES
 from protocol.messages import LogChunk
-from tui.app.host_monitor import HostMonitor
+from protocol.units import size
+from tui.app.host_monitor import HostChange, HostMonitor
 from tui.app.log_lines import EDGE_ROWS, LogLines
 from tui.app.log_status import state_badge, status_line
 from tui.app.log_text import Query, find_line
 from tui.app.log_window import LogWindow
-from tui.app.units import human_bytes
 from tui.errors import ConnectError, TetherError
 from tui.session import HostSession
 
@@ -130,8 +130,8 @@ class LogPanel(Vertical):
             self._follow(self.job_id, at_tail=True)
         self._show_status()
 
-    def _on_host_change(self, change: str) -> None:
-        if change != "link" or self.monitor.generation == self._generation:
+    def _on_host_change(self, change: HostChange) -> None:
+        if change is not HostChange.LINK or self.monitor.generation == self._generation:
             return
         self._generation = self.monitor.generation
         follow_running = any(w.group == _FOLLOW_GROUP and not w.is_finished for w in self.workers)
@@ -356,7 +356,7 @@ class LogPanel(Vertical):
                 if found is not None:
                     self._show_match(self.window.starts[found])
                     return
-            where = "in the log" if self.window.start == 0 else f"in the last {human_bytes(read)}"
+            where = "in the log" if self.window.start == 0 else f"in the last {size(read)}"
             self.note = f"no earlier match for {query.text!r} {where}"
         except TetherError as exc:
             self.note = f"search stopped: {exc}"

@@ -7,9 +7,9 @@ from typing import Optional
 from rich.text import Text
 
 from protocol.jobs import JobInfo
+from protocol.units import size
 from tui.app.log_window import LogWindow
-from tui.app.units import human_bytes
-from tui.cli.format import exit_text
+from tui.job_text import exit_text
 
 
 def state_badge(ended: Optional[JobInfo], detached: bool, following: bool) -> Text:
@@ -46,9 +46,9 @@ def status_line(
         text.append(f"  {note}", style="italic")
     held = window.end - window.start
     text.append(f"  {window.line_count:,} lines", style="dim")
-    text.append(f" {human_bytes(held)}", style="dim")
+    text.append(f" {size(held)}", style="dim")
     if log_size > held:
-        text.append(f" of {human_bytes(log_size)}", style="dim")
+        text.append(f" of {size(log_size)}", style="dim")
     if window.start > 0:
-        text.append(f"  ↑ {human_bytes(window.start)} earlier", style="dim")
+        text.append(f"  ↑ {size(window.start)} earlier", style="dim")
     return text

@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.widgets import SelectionList, Static
 
 from protocol.metrics import MetricsChunk
-from tui.app.host_monitor import HostMonitor
+from tui.app.host_monitor import HostChange, HostMonitor
 from tui.app.metric_plot import PALETTE, MetricPlot, PlotSeries
 from tui.app.metric_store import JobMetrics, format_value
 from tui.errors import ConnectError, TetherError
@@ -90,8 +90,8 @@ class MetricsPanel(Vertical):
     def _start(self, job_id: int) -> None:
         self.run_worker(self._follow(job_id), group=f"{_GROUP}-{job_id}", exit_on_error=False)
 
-    def _on_host_change(self, change: str) -> None:
-        if change != "link" or self.monitor.generation == self._generation:
+    def _on_host_change(self, change: HostChange) -> None:
+        if change is not HostChange.LINK or self.monitor.generation == self._generation:
             return
         self._generation = self.monitor.generation
         for job_id, metrics in self.data.items():

@@ -2,53 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import shlex
 import signal
-import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from protocol.jobs import JobInfo, JobState
-
-
-def iso(ts: Optional[float]) -> Optional[str]:
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def duration(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    return f"{hours // 24}d{hours % 24:02d}h"
-
-
-def runtime(job: JobInfo, now: Optional[float] = None) -> str:
-    if job.started_at is None:
-        return "-"
-    end = job.finished_at if job.finished_at is not None else (now or time.time())
-    return duration(end - job.started_at)
-
-
-def command_line(job: JobInfo) -> str:
-    if len(job.argv) == 3 and job.argv[:2] == ["bash", "-lc"]:
-        return job.argv[2]
-    return shlex.join(job.argv)
-
-
-def exit_text(job: JobInfo) -> str:
-    if job.exit_code is not None:
-        return str(job.exit_code)
-    if job.signal:
-        return job.signal
-    return "-"
+from protocol.units import iso_time
+from tui.job_text import command_line, exit_text, runtime
 
 
 def job_json(job: JobInfo) -> Dict[str, Any]:
@@ -61,9 +20,9 @@ def job_json(job: JobInfo) -> Dict[str, Any]:
         "command": command_line(job),
         "argv": job.argv,
         "cwd": job.cwd,
-        "created_at": iso(job.created_at),
-        "started_at": iso(job.started_at),
-        "finished_at": iso(job.finished_at),
+        "created_at": iso_time(job.created_at),
+        "started_at": iso_time(job.started_at),
+        "finished_at": iso_time(job.finished_at),
         "log_bytes": job.log_bytes,
         "gpus_requested": job.gpus_requested,
         "gpus": job.gpus,

@@ -16,8 +16,9 @@ import asyncio
 import contextlib
 import shlex
 import sys
-from typing import AsyncIterator, Callable, List
+from typing import AsyncIterator, List, Tuple
 
+from tui.cli.verb import Verb, add_host
 from tui.config import load_config
 from tui.errors import TetherError
 from tui.hosts import is_local
@@ -31,48 +32,84 @@ from tui.install.installer import (
 from tui.install.probe import probe_host
 from tui.install.shell import HostShell, LocalShell
 
-VERBS = ("install", "uninstall", "doctor", "cron")
 _UNINSTALL_TIMEOUT_S = 120.0
 
 
-def add_parsers(
-    verbs: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_host: Callable[[argparse.ArgumentParser], None],
-) -> None:
-    install = verbs.add_parser("install", help="put this tether's runner on a host now")
+def _install_arguments(install: argparse.ArgumentParser) -> None:
     add_host(install)
     install.add_argument("--force", action="store_true", help="install again even if present")
 
-    uninstall = verbs.add_parser("uninstall", help="remove tether's runner from a host")
+
+def _uninstall_arguments(uninstall: argparse.ArgumentParser) -> None:
     add_host(uninstall)
     uninstall.add_argument(
         "--purge", action="store_true", help="also delete every job record and log there"
     )
     uninstall.add_argument("--yes", action="store_true", help="do not ask before --purge")
 
-    doctor = verbs.add_parser("doctor", help="check a host: python, runner, GPUs, logout, cron")
+
+def _doctor_arguments(doctor: argparse.ArgumentParser) -> None:
     add_host(doctor)
     doctor.add_argument("--json", action="store_true", help="a JSON object")
 
-    cron = verbs.add_parser("cron", help="start the host's runner at boot (a crontab entry)")
+
+def _cron_arguments(cron: argparse.ArgumentParser) -> None:
     cron.add_argument("action", choices=("install", "remove", "status"))
     add_host(cron)
 
 
-async def run(args: argparse.Namespace, host: str) -> int:
-    """Carry out one of `VERBS` on `host`; the exit status."""
-    if args.verb == "doctor":
-        return await _doctor(host, args.json)
-    if args.verb == "cron":
-        return await _cron(host, args.action)
+def _remote_only(verb: str, host: str) -> None:
     if is_local(host):
         raise TetherError(
-            f"`tether {args.verb}` acts on a remote host (-H HOST): this machine's runner is "
+            f"`tether {verb}` acts on a remote host (-H HOST): this machine's runner is "
             f"this tether's own code and is never installed separately"
         )
-    if args.verb == "install":
-        return await _install(host, args.force)
+
+
+async def _install_verb(args: argparse.Namespace, host: str) -> int:
+    _remote_only("install", host)
+    return await _install(host, args.force)
+
+
+async def _uninstall_verb(args: argparse.Namespace, host: str) -> int:
+    _remote_only("uninstall", host)
     return await _uninstall(host, args.purge, args.yes)
+
+
+async def _doctor_verb(args: argparse.Namespace, host: str) -> int:
+    return await _doctor(host, args.json)
+
+
+async def _cron_verb(args: argparse.Namespace, host: str) -> int:
+    return await _cron(host, args.action)
+
+
+VERBS: Tuple[Verb, ...] = (
+    Verb(
+        "install",
+        "put this tether's runner on a host now",
+        _install_arguments,
+        _install_verb,
+    ),
+    Verb(
+        "uninstall",
+        "remove tether's runner from a host",
+        _uninstall_arguments,
+        _uninstall_verb,
+    ),
+    Verb(
+        "doctor",
+        "check a host: python, runner, GPUs, logout, cron",
+        _doctor_arguments,
+        _doctor_verb,
+    ),
+    Verb(
+        "cron",
+        "start the host's runner at boot (a crontab entry)",
+        _cron_arguments,
+        _cron_verb,
+    ),
+)
 
 
 @contextlib.asynccontextmanager
@@ -215,4 +252,4 @@ def _relay(stdout: str, stderr: str, status: int | None) -> int:
     return status if status is not None else 1
 
 
-__all__: List[str] = ["VERBS", "add_parsers", "run"]
+__all__: List[str] = ["VERBS"]

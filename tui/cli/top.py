@@ -30,11 +30,10 @@ from protocol.stats import (
     StatsSample,
     StatsUpdate,
 )
-from tui.cli.format import iso
+from protocol.units import gib, iso_time, size
 from tui.session import HostSession
 
 _CLEAR = "\x1b[H\x1b[2J"
-_GIB = float(2**30)
 
 
 class JobDirectory:
@@ -65,19 +64,6 @@ class JobDirectory:
 
 
 # -- text ------------------------------------------------------------------------
-
-
-def _gib(count: Optional[int]) -> str:
-    return "n/a" if count is None else f"{count / _GIB:.1f}"
-
-
-def _size(count: Optional[int]) -> str:
-    """Memory of a process or a job: MiB while small, GiB past one."""
-    if count is None:
-        return "n/a"
-    if count < _GIB:
-        return f"{count / 2**20:.0f} MiB"
-    return f"{count / _GIB:.1f} GiB"
 
 
 def _num(value: Optional[float], unit: str = "", digits: int = 0) -> str:
@@ -131,7 +117,7 @@ def _gpu_row(reading: GpuReading, name: str) -> List[str]:
         str(reading.index),
         name,
         _num(reading.util_pct, "%"),
-        f"{_gib(reading.mem_used_bytes)} / {_gib(reading.mem_total_bytes)}",
+        f"{gib(reading.mem_used_bytes)} / {gib(reading.mem_total_bytes)}",
         _num(reading.temperature_c, "C"),
         _pair(reading.power_w, reading.power_limit_w),
         _num(reading.sm_clock_mhz),
@@ -151,7 +137,7 @@ def _process_lines(reading: GpuReading, jobs: JobDirectory) -> List[str]:
             owner = f"LEAKED by ended job {jobs.leaked[proc.pid]} (tether cancel to kill)"
         else:
             owner = "not a tether job"
-        memory = _size(proc.gpu_memory_bytes)
+        memory = size(proc.gpu_memory_bytes)
         lines.append(f"    pid {proc.pid:<7} {proc.name or '?':<15} {memory:>9}  {owner}")
     if reading.processes_omitted:
         lines.append(f"    ... and {reading.processes_omitted} more processes")
@@ -163,9 +149,9 @@ def host_line(host: HostReading, width: int) -> str:
     load = " ".join(f"{x:.2f}" for x in host.load_avg)
     text = (
         f"host: CPU {host.cpu_pct:.1f}%  load {load}  "
-        f"mem {_gib(host.mem_used_bytes)} / {_gib(host.mem_total_bytes)} GiB  "
-        f"swap {_gib(host.swap_used_bytes)} / {_gib(host.swap_total_bytes)} GiB  "
-        f"disk free {_gib(host.disk_free_bytes)} GiB ({host.disk_path})"
+        f"mem {gib(host.mem_used_bytes)} / {gib(host.mem_total_bytes)} GiB  "
+        f"swap {gib(host.swap_used_bytes)} / {gib(host.swap_total_bytes)} GiB  "
+        f"disk free {gib(host.disk_free_bytes)} GiB ({host.disk_path})"
     )
     per_core = f"cores %: {cores}"
     if len(per_core) > width:
@@ -183,9 +169,9 @@ def job_lines(sample: StatsSample, jobs: JobDirectory) -> List[str]:
                 str(usage.job_id),
                 jobs.names.get(usage.job_id, "")[:24],
                 f"{usage.cpu_pct:.1f}",
-                _size(usage.rss_bytes),
+                size(usage.rss_bytes),
                 str(usage.processes),
-                _size(usage.gpu_memory_bytes),
+                size(usage.gpu_memory_bytes),
                 ",".join(map(str, usage.gpus)) or "-",
             ]
         )
@@ -220,7 +206,7 @@ def top_json(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory) -
     """One frame as a JSON-ready object."""
     devices = {d.index: d for d in inventory.devices}
     return {
-        "time": iso(sample.t),
+        "time": iso_time(sample.t),
         "t": sample.t,
         "seq": sample.seq,
         "gpu_source": inventory.source,

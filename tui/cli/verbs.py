@@ -10,9 +10,11 @@ from typing import List, Optional
 
 from protocol.jobs import JobInfo, JobSpec, JobState
 from protocol.messages import LogChunk
-from tui.cli.format import command_line, duration, job_json, jobs_table, shell_exit_code
+from protocol.units import duration, iso_time
+from tui.cli.format import job_json, jobs_table, shell_exit_code
 from tui.cli.output import write_bytes
 from tui.errors import TetherError
+from tui.job_text import command_line
 from tui.session import HostSession, SessionState
 
 _SHELL_CHARS = set(" \t\n|&;<>()$`\\\"'*?[]#~=%")
@@ -132,7 +134,9 @@ async def cancel(session: HostSession, job_id: int) -> int:
 async def status(session: HostSession, as_json: bool) -> int:
     reply = await session.status()
     if as_json:
-        print(json.dumps(reply.model_dump(exclude={"id", "type"}), indent=2))
+        fields = reply.model_dump(exclude={"id", "type"})
+        fields["started_at"] = iso_time(reply.started_at)  # times in JSON: ISO 8601, UTC
+        print(json.dumps(fields, indent=2))
         return 0
     counts = ", ".join(f"{n} {state}" for state, n in reply.job_counts.items() if n) or "none"
     print(

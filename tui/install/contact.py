@@ -23,7 +23,7 @@ from protocol.version import __version__
 from tui.errors import IncompatibleRunner
 from tui.install.installer import Progress, StderrProgress, install_runner
 from tui.install.shell import HostShell
-from tui.install.versions import runner_is_newer, runner_too_new_message
+from tui.runner_version import runner_is_newer, runner_too_new_message
 from tui.ssh.bootstrap import RunnerLocation
 from tui.ssh.errors import RunnerMissing
 

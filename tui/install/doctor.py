@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import posixpath
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from protocol.host_layout import CURRENT, LAUNCHER
+from protocol.units import size
 from protocol.version import __version__
 from tui.install import host_facts
 from tui.install.errors import InstallError
+from tui.install.host_script import host_script
 from tui.install.installer import linger_advice, run_host_script
-from tui.install.layout import launcher_path
+from tui.install.layout import install_root, launcher_path
 from tui.install.probe import HostFacts, probe_host
 from tui.install.shell import HostShell
-from tui.install.versions import runner_is_newer
+from tui.runner_version import runner_is_newer
 
 FACTS_TIMEOUT_S = 90.0
 LOW_SPACE_BYTES = 1024**3
@@ -81,11 +84,11 @@ async def diagnose(
     except InstallError as exc:
         return Diagnosis(shell.name, [Check("python", "fail", str(exc))], {})
     candidates = [launcher_path(facts.home, __version__)]
-    candidates += [f"{facts.install_root}/current/bin/tether-runner", *(runners or [])]
+    candidates += [posixpath.join(install_root(facts.home), CURRENT, LAUNCHER), *(runners or [])]
     argv: List[str] = []
     for candidate in candidates:
         argv += ["--runner", candidate]
-    source = await asyncio.to_thread(Path(host_facts.__file__).read_bytes)
+    source = await asyncio.to_thread(host_script, host_facts)
     host = await run_host_script(shell, facts.python, source, argv, FACTS_TIMEOUT_S)
     checks = [
         python_check(facts),
@@ -159,7 +162,7 @@ def socket_check(runner: Dict[str, Any]) -> Check:
 
 def state_check(state: Dict[str, Any]) -> Check:
     free = int(state.get("free_bytes", 0))
-    summary = f"{state.get('dir')}, {_size(free)} free"
+    summary = f"{state.get('dir')}, {size(free)} free"
     if free < NO_SPACE_BYTES:
         return Check("state dir", "fail", summary, "free some space there: job logs go there")
     if free < LOW_SPACE_BYTES:
@@ -227,12 +230,3 @@ def cron_check(host_flag: str, runner: Dict[str, Any]) -> Check:
             "start cron on the host (e.g. `systemctl enable --now cron`)",
         )
     return Check("cron", "ok", "crontab entry present (@reboot, and every 5 minutes)")
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"

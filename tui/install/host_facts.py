@@ -22,8 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-ROOT = Path.home() / ".local" / "share" / "tether" / "runner"
-MARKER = "installed.json"
+from protocol.host_layout import CURRENT, MARKER, install_root, state_dir
+
+ROOT = install_root(Path.home())
 _TIMEOUT_S = 20.0
 
 
@@ -65,7 +66,7 @@ def installed_facts() -> Dict[str, Any]:
         versions = sorted(
             p.name for p in ROOT.iterdir() if not p.is_symlink() and (p / MARKER).is_file()
         )
-    current = ROOT / "current"
+    current = ROOT / CURRENT
     return {
         "root": str(ROOT),
         "versions": versions,
@@ -74,9 +75,7 @@ def installed_facts() -> Dict[str, Any]:
 
 
 def state_facts() -> Dict[str, Any]:
-    xdg = os.environ.get("XDG_STATE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
-    state = base / "tether"
+    state = state_dir(Path.home(), os.environ)
     where = state
     while not where.exists():
         where = where.parent

@@ -40,9 +40,18 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
-ROOT = Path.home() / ".local" / "share" / "tether" / "runner"
-MARKER = "installed.json"
-CURRENT = "current"
+from protocol.host_layout import (
+    CURRENT,
+    LAUNCHER,
+    MARKER,
+    TMP_PREFIX,
+    UPLOAD_PREFIX,
+    install_root,
+    state_dir,
+)
+from protocol.units import duration
+
+ROOT = install_root(Path.home())
 #: An upload directory none of whose files changed for this long belongs to a
 #: client whose link died (a live upload writes every few milliseconds).
 STALE_AFTER_S = 180.0
@@ -72,7 +81,7 @@ def install(args: argparse.Namespace) -> Dict[str, Any]:
             _remove(staging)
             return {"result": "present", "path": str(final)}
         _remove_stale(keep=staging)
-        tmp = ROOT / f".tmp-{args.version}-{os.getpid()}"
+        tmp = ROOT / f"{TMP_PREFIX}{args.version}-{os.getpid()}"
         _remove(tmp)
         try:
             if args.source == "index":
@@ -124,7 +133,7 @@ def _pip_install(args: argparse.Namespace, lib: Path) -> Optional[str]:
         )
     except subprocess.TimeoutExpired:
         shutil.rmtree(lib, ignore_errors=True)
-        return f"pip install took over {PIP_TIMEOUT_S:.0f} s"
+        return f"pip install took over {duration(PIP_TIMEOUT_S)}"
     if done.returncode == 0:
         return None
     shutil.rmtree(lib, ignore_errors=True)
@@ -171,7 +180,7 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, lib: Path, parts: 
 
 
 def _write_launcher(tmp: Path, final: Path, python: str) -> None:
-    launcher = tmp / "bin" / "tether-runner"
+    launcher = tmp / LAUNCHER
     launcher.parent.mkdir(parents=True, exist_ok=True)
     lib = shlex.quote(str(final / "lib"))
     launcher.write_text(
@@ -198,7 +207,7 @@ def _verify(args: argparse.Namespace, lib: Path) -> None:
             cwd="/",
         )
     except subprocess.TimeoutExpired:
-        raise Failure(f"the new runner did not load within {VERIFY_TIMEOUT_S:.0f} s") from None
+        raise Failure(f"the new runner did not load within {duration(VERIFY_TIMEOUT_S)}") from None
     said = done.stdout.decode(errors="replace").strip()
     if done.returncode != 0 or said != args.version:
         last = (done.stderr.decode(errors="replace").strip().splitlines() or [said])[-1]
@@ -257,7 +266,7 @@ def _remove_stale(keep: Path) -> None:
     """Upload and install directories a dead client or install left behind."""
     now = time.time()
     for entry in ROOT.iterdir():
-        if entry == keep or not entry.name.startswith((".upload-", ".tmp-", ".old-")):
+        if entry == keep or not entry.name.startswith((UPLOAD_PREFIX, TMP_PREFIX, ".old-")):
             continue
         if now - _newest_mtime(entry) > STALE_AFTER_S or _owner_gone(entry):
             _remove(entry)
@@ -266,7 +275,7 @@ def _remove_stale(keep: Path) -> None:
 def _owner_gone(entry: Path) -> bool:
     """A ``.tmp-VERSION-PID`` directory whose install process has died."""
     pid = entry.name.rsplit("-", 1)[-1]
-    if not entry.name.startswith(".tmp-") or not pid.isdigit():
+    if not entry.name.startswith(TMP_PREFIX) or not pid.isdigit():
         return False
     return not Path(f"/proc/{pid}").exists()
 
@@ -284,7 +293,7 @@ def _newest_mtime(path: Path) -> float:
 
 
 def activate(args: argparse.Namespace) -> Dict[str, Any]:
-    launcher = ROOT / args.version / "bin" / "tether-runner"
+    launcher = ROOT / args.version / LAUNCHER
     if not (ROOT / args.version / MARKER).is_file():
         raise Failure(f"tether's runner {args.version} is not installed in {ROOT}")
     result: Dict[str, Any] = {"stopped": None, "started": False}
@@ -414,7 +423,7 @@ def uninstall(args: argparse.Namespace) -> Dict[str, Any]:
     result["removed"] = sorted(p.name for p in ROOT.iterdir()) if ROOT.is_dir() else []
     _remove(ROOT)
     if args.purge:
-        state = _state_dir()
+        state = state_dir(Path.home(), os.environ)
         result["purged"] = str(state) if state.exists() else None
         _remove(state)
     return result
@@ -422,19 +431,13 @@ def uninstall(args: argparse.Namespace) -> Dict[str, Any]:
 
 def _any_launcher() -> Optional[Path]:
     """The launcher of the current version, else of any complete one."""
-    candidates = [ROOT / CURRENT / "bin" / "tether-runner"]
+    candidates = [ROOT / CURRENT / LAUNCHER]
     if ROOT.is_dir():
-        candidates += sorted(ROOT.glob("*/bin/tether-runner"))
+        candidates += sorted(ROOT.glob(f"*/{LAUNCHER}"))
     for launcher in candidates:
         if launcher.is_file() and (launcher.parent.parent / MARKER).is_file():
             return launcher
     return None
-
-
-def _state_dir() -> Path:
-    xdg = os.environ.get("XDG_STATE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
-    return base / "tether"
 
 
 # -- entry point ---------------------------------------------------------------------

@@ -30,17 +30,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Protocol
 
+from protocol.host_layout import UPLOAD_PREFIX
+from protocol.units import duration, size
 from protocol.version import __version__, is_newer
 from tui.errors import IncompatibleRunner
 from tui.install import host_install
 from tui.install.errors import InstallError
-from tui.install.layout import UPLOAD_PREFIX, launcher_path
+from tui.install.host_script import host_script
+from tui.install.layout import launcher_path
 from tui.install.probe import HostFacts, probe_host
 from tui.install.runner_archive import RunnerArchive, build_archive
 from tui.install.shell import HostShell
 from tui.install.tags import UnsupportedPlatform
-from tui.install.versions import runner_too_new_message
 from tui.install.wheelhouse import RUNNER_REQUIREMENTS, wheelhouse_for
+from tui.runner_version import runner_too_new_message
 
 #: Below this much free space under the install root, an install is not tried.
 MIN_FREE_BYTES = 150 * 1024 * 1024
@@ -131,7 +134,7 @@ async def install_runner(
         progress.end("failed")
         raise
     seconds = time.monotonic() - started
-    progress.end(f"done in {seconds:.1f} s")
+    progress.end(f"done in {duration(seconds)}")
     if facts.logout_kills_runner:
         progress.note(linger_advice(facts.host))
     return InstallOutcome(
@@ -151,9 +154,9 @@ def linger_advice(host: str) -> str:
 def _check_room(facts: HostFacts) -> None:
     if facts.free_bytes < MIN_FREE_BYTES:
         raise InstallError(
-            f"{facts.host}: only {facts.free_bytes // (1024 * 1024)} MB free under "
+            f"{facts.host}: only {size(facts.free_bytes)} free under "
             f"{facts.install_root}; tether's runner needs about "
-            f"{MIN_FREE_BYTES // (1024 * 1024)} MB there: free some space and try again"
+            f"{size(MIN_FREE_BYTES)} there: free some space and try again"
         )
 
 
@@ -233,4 +236,4 @@ async def run_host_script(
 
 def host_install_source() -> bytes:
     """The text of `tui.install.host_install`, which the host's python3 runs."""
-    return Path(host_install.__file__).read_bytes()
+    return host_script(host_install)

@@ -1,16 +1,6 @@
-"""Where an installed runner lives on a host: one contract for every part of tether.
-
-::
-
-    ~/.local/share/tether/runner/
-        0.4.1/                  one directory per version, complete or absent
-            lib/                runner/ and protocol/ and their dependencies
-            bin/tether-runner   sh launcher: PYTHONPATH=lib exec python3 -m runner
-            installed.json      the completion marker, written before the rename
-        current -> 0.4.1        the version the host's cron entry starts
-        .install.lock           serialises installs from several clients
-        .upload-XXXX/           what a client is uploading (removed when stale)
-        .tmp-0.4.1-PID/         an install in progress (renamed into place)
+"""The host layout (`protocol.host_layout`) as the client computes it: POSIX
+path strings under the home directory the probe reported, since the client may
+run on another OS than the host and never touches the host's files itself.
 
 The bootstrap (`tui.ssh.bootstrap`) looks for ``<version>/bin/tether-runner``
 first; an install therefore builds everything in a temporary directory and
@@ -22,13 +12,7 @@ from __future__ import annotations
 
 import posixpath
 
-#: The install root, relative to the host user's home directory.
-INSTALL_ROOT = ".local/share/tether/runner"
-MARKER = "installed.json"
-LAUNCHER = "bin/tether-runner"
-CURRENT = "current"
-UPLOAD_PREFIX = ".upload-"
-TMP_PREFIX = ".tmp-"
+from protocol.host_layout import INSTALL_ROOT, LAUNCHER
 
 
 def install_root(home: str) -> str:

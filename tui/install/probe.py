@@ -23,8 +23,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from protocol.host_layout import CURRENT, INSTALL_ROOT, MARKER
 from tui.install.errors import InstallError
-from tui.install.layout import CURRENT, INSTALL_ROOT, MARKER
 from tui.install.shell import CommandResult, HostShell
 from tui.install.tags import HostPlatform
 

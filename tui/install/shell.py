@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Protocol, Sequence
 
+from protocol.units import duration
 from tui.install.errors import InstallError
 
 
@@ -64,7 +65,7 @@ class LocalShell:
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
-            raise InstallError(f"{self.name}: a command took over {timeout:.0f} s") from None
+            raise InstallError(f"{self.name}: a command took over {duration(timeout)}") from None
         return CommandResult(
             proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
         )

@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 
 import asyncssh
 
+from protocol.units import duration
 from tui.errors import ConnectError
 from tui.install.errors import InstallError
 from tui.install.shell import CommandResult
@@ -39,7 +40,7 @@ class SshShell:
                 self.conn.run(command, input=input, encoding=None, check=False), timeout
             )
         except asyncio.TimeoutError:
-            raise InstallError(f"{self.name}: a command took over {timeout:.0f} s") from None
+            raise InstallError(f"{self.name}: a command took over {duration(timeout)}") from None
         except (asyncssh.Error, OSError) as exc:
             raise self._lost(exc) from exc
         return CommandResult(result.exit_status, _text(result.stdout), _text(result.stderr))
@@ -49,7 +50,7 @@ class SshShell:
             await asyncio.wait_for(self._upload(files, remote_dir), UPLOAD_TIMEOUT_S)
         except asyncio.TimeoutError:
             raise InstallError(
-                f"{self.name}: uploading the runner took over {UPLOAD_TIMEOUT_S:.0f} s"
+                f"{self.name}: uploading the runner took over {duration(UPLOAD_TIMEOUT_S)}"
             ) from None
         except (asyncssh.Error, OSError) as exc:
             if isinstance(exc, asyncssh.SFTPError) and not _link_failure(exc):

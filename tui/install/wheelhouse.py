@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from protocol.units import duration
 from tui.install.errors import InstallError
 from tui.install.tags import HostPlatform
 
@@ -119,7 +120,7 @@ async def _pip_download(platform: HostPlatform, into: Path) -> None:
         await proc.wait()
         raise InstallError(
             f"downloading the runner's dependencies ({platform.describe()}) took over "
-            f"{DOWNLOAD_TIMEOUT_S:.0f} s"
+            f"{duration(DOWNLOAD_TIMEOUT_S)}"
         ) from None
     except asyncio.CancelledError:
         proc.kill()

@@ -8,8 +8,8 @@ account has (bash, zsh, fish, tcsh) hands it to ``sh`` unchanged.
 
 The runner is looked for, in this order:
 
-1. where automatic installation puts it,
-   ``~/.local/share/tether/runner/VERSION/bin/tether-runner``;
+1. where automatic installation puts it, ``~/INSTALL_ROOT/VERSION/bin/tether-runner``
+   (`protocol.host_layout`: the root is spliced into the script, a constant);
 2. ``tether-runner`` on the PATH, as sshd's shell sets it and then as a login
    shell (which reads ``~/.profile`` and the like) sets it;
 3. the path given for the host in tether's config (``[hosts.NAME] runner``).
@@ -27,6 +27,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from protocol.host_layout import INSTALL_ROOT, LAUNCHER
 from protocol.version import PROTOCOL_VERSION, __version__
 from tui.errors import ConnectError, IncompatibleRunner
 from tui.ssh.errors import RunnerMissing
@@ -35,12 +36,13 @@ MARK = "tether-bootstrap:"
 #: Exit status of the bridge-mode script when no runner was found.
 MISSING_EXIT = 127
 
-_SCRIPT = " ".join(
-    line.strip()
-    for line in """
+_SCRIPT = (
+    " ".join(
+        line.strip()
+        for line in """
     mode=$1; version=$2; override=$3; mark=tether-bootstrap:;
     case $override in '~/'*) override="$HOME/${override#??}" ;; esac;
-    installed="$HOME/.local/share/tether/runner/$version/bin/tether-runner";
+    installed="$HOME/@INSTALL_ROOT@/$version/@LAUNCHER@";
     if [ -x "$installed" ]; then runner=$installed;
     elif runner=$(command -v tether-runner 2>/dev/null) && [ -x "$runner" ]; then :;
     elif runner=$("${SHELL:-/bin/sh}" -lc 'command -v tether-runner' </dev/null 2>/dev/null
@@ -61,6 +63,9 @@ _SCRIPT = " ".join(
     fi;
     echo "$mark status $status"
     """.strip().splitlines()
+    )
+    .replace("@INSTALL_ROOT@", INSTALL_ROOT)
+    .replace("@LAUNCHER@", LAUNCHER)
 )
 
 
@@ -142,7 +147,7 @@ def missing_message(host: str, stderr: str) -> str:
     )
     return (
         f"tether's runner is not installed on {host}: {where}no tether-runner was found in "
-        f"~/.local/share/tether/runner/{__version__}/ or on the login shell's PATH "
+        f"~/{INSTALL_ROOT}/{__version__}/ or on the login shell's PATH "
         f"(install it there with `pip install tether`, or set [hosts.{_toml_key(host)}] "
         f'runner = "/path/to/tether-runner" in ~/.config/tether/config.toml)'
     )

@@ -12,7 +12,7 @@ from protocol.jobs import JobInfo
 from tui.app.host_monitor import HostMonitor
 from tui.app.log_lines import LogLines
 from tui.app.log_panel import LogPanel
-from tui.cli.format import command_line
+from tui.job_text import command_line
 
 
 class LogScreen(Screen[None]):

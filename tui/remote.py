@@ -1,5 +1,9 @@
 """`ssh_opener(host)`: the runner on a remote host, as a byte stream pair.
 
+This is where SSH (`tui.ssh`: connect, bootstrap, channels) and installing
+(`tui.install`, which runs its commands over `tui.ssh`) meet, so it sits above
+both and `tui.ssh` never has to import `tui.install`.
+
 Each call (first contact, and every reconnect of the `HostSession` holding it):
 
 1. reuses the SSH connection if it is still up, else opens one as ``ssh HOST``
@@ -32,6 +36,7 @@ from typing import Optional, Tuple
 
 import asyncssh
 
+from protocol.units import duration
 from tui.config import load_config
 from tui.errors import ConnectError, ConnectionLost
 from tui.install.contact import ensure_runner
@@ -146,7 +151,7 @@ class SshOpener:
         except asyncio.TimeoutError:
             raise ConnectError(
                 f"{self.host}: finding and starting the runner took over "
-                f"{BOOTSTRAP_TIMEOUT_S:.0f} s"
+                f"{duration(BOOTSTRAP_TIMEOUT_S)}"
             ) from None
         except (asyncssh.Error, OSError) as exc:
             raise self._lost_during("starting the runner", exc) from exc

@@ -1,5 +1,8 @@
 """What a client does about a runner of another version (see `protocol.version`).
 
+Below the RPC layer, which checks the version at the handshake, and the
+installer, which decides whether to replace the runner.
+
 An older runner is replaced by this client's own version, without asking: the
 runner is per user, installs in seconds and its jobs survive the swap. A newer
 runner is left alone, since another client put it there on purpose; this

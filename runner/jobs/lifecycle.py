@@ -1,0 +1,151 @@
+"""The job lifecycle: what state a job is in, decided from what is known of it.
+
+This is the one place that decides a job's state. The job table gathers the
+facts (the record, the shim's exit status on disk, whether the shim still runs,
+the boot the shim started under, the time) and applies the `Transition` this
+module returns; nothing here touches a file, a process or the clock, so every
+rule is a plain unit test.
+
+The states and how a job moves between them::
+
+    queued ──launched──▶ running ──exit status──▶ succeeded | failed | cancelled
+       │  └─launch failed──▶ failed        └─shim gone, no status──▶ lost
+       └─cancelled before launch──▶ cancelled
+
+A job that has ended never changes again. A shim that vanished without writing
+an exit status means the job's outcome is unknowable: it is ``lost``, with the
+reason (the host rebooted, or the shim died), and never left ``running``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Optional
+
+from protocol.jobs import JobState
+from runner.jobs.files import ExitRecord
+
+#: A claimed job whose shim has not reported in this long never started.
+STARTUP_DEADLINE_S = 60.0
+
+REASON_REBOOTED = "the host rebooted while it ran"
+REASON_NEVER_REPORTED = "its supervisor never reported that it started"
+REASON_CANCELLED_QUEUED = "cancelled while queued"
+
+
+def reason_shim_died(shim_pid: int) -> str:
+    return f"its supervisor (pid {shim_pid}) died without an exit status"
+
+
+def reason_could_not_start(detail: str) -> str:
+    return f"could not start: {detail}"
+
+
+class Event(enum.Enum):
+    """What made the runner look at the job."""
+
+    #: The runner looked at the job's files and shim: its shim exited, the
+    #: periodic sweep, or a re-adoption after a runner (re)start.
+    LOOKED = "looked"
+    #: The launcher (``python -m runner.jobs.shim``) returned.
+    LAUNCHED = "launched"
+    #: A person asked to cancel the job.
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    """Everything the lifecycle needs to know of one job at one instant."""
+
+    state: JobState
+    now: float
+    #: The exit status the shim wrote, if it has.
+    exit: Optional[ExitRecord] = None
+    #: The pid of the shim known to run the job (recorded, or reported on disk).
+    shim_pid: Optional[int] = None
+    #: Whether that very process (pid and start time) still runs.
+    shim_alive: bool = False
+    #: The boot the shim started under, and the boot now ("" when unknown).
+    shim_boot_id: Optional[str] = None
+    boot_id: str = ""
+    #: Seconds since a shim claimed the job; None when none has.
+    claim_age_s: Optional[float] = None
+    cancel_requested: bool = False
+    #: A launch of the job is under way (its shim may appear any moment).
+    launching: bool = False
+    #: For `Event.LAUNCHED`: why the launcher failed, None when it succeeded.
+    launch_error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The state a job moves to, and for an ended job how and when it ended."""
+
+    state: JobState
+    finished_at: Optional[float] = None
+    exit_code: Optional[int] = None
+    signal: Optional[str] = None
+    reason: Optional[str] = None
+
+    @property
+    def ended(self) -> bool:
+        return not self.state.is_active
+
+
+def decide(event: Event, facts: JobFacts) -> Optional[Transition]:
+    """The job's next state after `event`, or None when it stays as it is.
+
+    For `Event.CANCEL`, None means the job cannot be cancelled on the spot: its
+    shim must be told (and the outcome arrives later as its exit status).
+    """
+    if not facts.state.is_active:
+        return None
+    if event is Event.CANCEL:
+        return _cancel(facts)
+    if event is Event.LAUNCHED:
+        return _launched(facts)
+    return _looked(facts)
+
+
+def _cancel(facts: JobFacts) -> Optional[Transition]:
+    if facts.state is JobState.QUEUED and facts.shim_pid is None and not facts.launching:
+        return Transition(JobState.CANCELLED, facts.now, reason=REASON_CANCELLED_QUEUED)
+    return None
+
+
+def _launched(facts: JobFacts) -> Transition:
+    if facts.launch_error is not None or facts.shim_pid is None:
+        detail = facts.launch_error or "its supervisor did not report that it started"
+        return Transition(JobState.FAILED, facts.now, reason=reason_could_not_start(detail))
+    return Transition(JobState.RUNNING)
+
+
+def _looked(facts: JobFacts) -> Optional[Transition]:
+    if facts.exit is not None:
+        return _ended(facts.exit, facts.cancel_requested)
+    if facts.shim_pid is None:
+        if facts.claim_age_s is not None and facts.claim_age_s > STARTUP_DEADLINE_S:
+            return _lost(facts, REASON_NEVER_REPORTED)
+        return None  # not started yet, or starting
+    if facts.shim_alive:
+        return None if facts.state is JobState.RUNNING else Transition(JobState.RUNNING)
+    if facts.shim_boot_id and facts.shim_boot_id != facts.boot_id:
+        return _lost(facts, REASON_REBOOTED)
+    return _lost(facts, reason_shim_died(facts.shim_pid))
+
+
+def _ended(exit: ExitRecord, cancel_requested: bool) -> Transition:
+    """The shim's exit status decides: a requested cancel wins over the code,
+    since a job that catches SIGTERM and exits 0 was still cancelled."""
+    if exit.cancelled or cancel_requested:
+        state = JobState.CANCELLED
+    elif exit.exit_code == 0:
+        state = JobState.SUCCEEDED
+    else:
+        state = JobState.FAILED  # a non-zero code, or killed by a signal (no code)
+    return Transition(state, exit.finished_at, exit.exit_code, exit.signal)
+
+
+def _lost(facts: JobFacts, reason: str) -> Transition:
+    return Transition(JobState.LOST, facts.now, reason=reason)

@@ -1,0 +1,189 @@
+"""The job lifecycle's every transition, decided from facts alone (no processes, no files)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+import pytest
+
+from protocol.jobs import JobState
+from runner.jobs.files import ExitRecord
+from runner.jobs.lifecycle import (
+    STARTUP_DEADLINE_S,
+    Event,
+    JobFacts,
+    Transition,
+    decide,
+)
+
+NOW = 1_700_000_000.0
+BOOT = "boot-a"
+RUNNING = JobFacts(
+    state=JobState.RUNNING,
+    now=NOW,
+    shim_pid=4242,
+    shim_alive=True,
+    shim_boot_id=BOOT,
+    boot_id=BOOT,
+)
+QUEUED = JobFacts(state=JobState.QUEUED, now=NOW, boot_id=BOOT)
+
+
+def _exit(code: Optional[int], signal: Optional[str] = None, cancelled: bool = False) -> ExitRecord:
+    return ExitRecord(exit_code=code, signal=signal, finished_at=NOW - 5, cancelled=cancelled)
+
+
+def _ended(exit: ExitRecord, **changes: object) -> JobFacts:
+    return replace(RUNNING, exit=exit, shim_alive=False, **changes)  # type: ignore[arg-type]
+
+
+def test_a_job_whose_shim_still_runs_stays_running() -> None:
+    assert decide(Event.LOOKED, RUNNING) is None
+
+
+def test_exit_code_zero_is_succeeded_with_the_shims_time() -> None:
+    assert decide(Event.LOOKED, _ended(_exit(0))) == Transition(
+        JobState.SUCCEEDED, finished_at=NOW - 5, exit_code=0
+    )
+
+
+def test_a_non_zero_exit_code_is_failed_and_keeps_the_code() -> None:
+    assert decide(Event.LOOKED, _ended(_exit(3))) == Transition(
+        JobState.FAILED, finished_at=NOW - 5, exit_code=3
+    )
+
+
+def test_killed_by_a_signal_is_failed_with_the_signal_and_no_code() -> None:
+    assert decide(Event.LOOKED, _ended(_exit(None, "SIGKILL"))) == Transition(
+        JobState.FAILED, finished_at=NOW - 5, signal="SIGKILL"
+    )
+
+
+def test_the_shim_saying_cancelled_is_cancelled() -> None:
+    assert decide(Event.LOOKED, _ended(_exit(None, "SIGTERM", cancelled=True))) == Transition(
+        JobState.CANCELLED, finished_at=NOW - 5, signal="SIGTERM"
+    )
+
+
+def test_a_cancel_request_wins_over_a_clean_exit() -> None:
+    # The job caught SIGTERM and exited 0: a person still cancelled it.
+    transition = decide(Event.LOOKED, _ended(_exit(0), cancel_requested=True))
+    assert transition == Transition(JobState.CANCELLED, finished_at=NOW - 5, exit_code=0)
+
+
+def test_an_exit_status_counts_even_when_the_shim_was_never_recorded() -> None:
+    # The runner died between spawning the shim and recording it.
+    facts = replace(QUEUED, exit=_exit(0), claim_age_s=1.0)
+    assert decide(Event.LOOKED, facts) == Transition(
+        JobState.SUCCEEDED, finished_at=NOW - 5, exit_code=0
+    )
+
+
+def test_a_shim_that_vanished_without_a_status_makes_the_job_lost_naming_it() -> None:
+    transition = decide(Event.LOOKED, replace(RUNNING, shim_alive=False))
+    assert transition == Transition(
+        JobState.LOST,
+        finished_at=NOW,
+        reason="its supervisor (pid 4242) died without an exit status",
+    )
+
+
+def test_a_reboot_makes_the_job_lost_for_the_reboot() -> None:
+    facts = replace(RUNNING, shim_alive=False, boot_id="boot-b")
+    assert decide(Event.LOOKED, facts) == Transition(
+        JobState.LOST, finished_at=NOW, reason="the host rebooted while it ran"
+    )
+
+
+def test_an_unknown_boot_is_not_taken_for_a_reboot() -> None:
+    facts = replace(RUNNING, shim_alive=False, shim_boot_id="", boot_id="boot-b")
+    transition = decide(Event.LOOKED, facts)
+    assert transition is not None
+    assert transition.reason == "its supervisor (pid 4242) died without an exit status"
+
+
+def test_a_reboot_does_not_override_an_exit_status_written_before_it() -> None:
+    facts = _ended(_exit(0), boot_id="boot-b")
+    assert decide(Event.LOOKED, facts) == Transition(
+        JobState.SUCCEEDED, finished_at=NOW - 5, exit_code=0
+    )
+
+
+def test_a_claimed_job_whose_shim_never_reported_is_lost_after_the_deadline() -> None:
+    waiting = replace(QUEUED, claim_age_s=STARTUP_DEADLINE_S - 1)
+    assert decide(Event.LOOKED, waiting) is None
+    late = replace(QUEUED, claim_age_s=STARTUP_DEADLINE_S + 1)
+    assert decide(Event.LOOKED, late) == Transition(
+        JobState.LOST, finished_at=NOW, reason="its supervisor never reported that it started"
+    )
+
+
+def test_an_unclaimed_queued_job_waits() -> None:
+    assert decide(Event.LOOKED, QUEUED) is None
+
+
+def test_a_queued_job_whose_shim_reported_and_runs_is_running() -> None:
+    # Re-adoption: the runner died after the shim started, before recording it.
+    facts = replace(QUEUED, shim_pid=4242, shim_alive=True, shim_boot_id=BOOT, claim_age_s=2.0)
+    assert decide(Event.LOOKED, facts) == Transition(JobState.RUNNING)
+
+
+def test_a_queued_job_whose_shim_reported_and_died_is_lost() -> None:
+    facts = replace(QUEUED, shim_pid=4242, shim_alive=False, shim_boot_id=BOOT)
+    transition = decide(Event.LOOKED, facts)
+    assert transition is not None
+    assert (transition.state, transition.reason) == (
+        JobState.LOST,
+        "its supervisor (pid 4242) died without an exit status",
+    )
+
+
+def test_a_successful_launch_is_running() -> None:
+    facts = replace(QUEUED, shim_pid=4242, launching=True)
+    assert decide(Event.LAUNCHED, facts) == Transition(JobState.RUNNING)
+
+
+def test_a_failed_launch_is_failed_with_the_launchers_words() -> None:
+    facts = replace(QUEUED, launching=True, launch_error="cwd vanished")
+    assert decide(Event.LAUNCHED, facts) == Transition(
+        JobState.FAILED, finished_at=NOW, reason="could not start: cwd vanished"
+    )
+
+
+def test_a_launch_without_a_shim_report_is_failed() -> None:
+    transition = decide(Event.LAUNCHED, replace(QUEUED, launching=True))
+    assert transition is not None
+    assert transition.state is JobState.FAILED
+    assert transition.reason == "could not start: its supervisor did not report that it started"
+
+
+def test_cancelling_a_queued_job_cancels_it_at_once() -> None:
+    assert decide(Event.CANCEL, QUEUED) == Transition(
+        JobState.CANCELLED, finished_at=NOW, reason="cancelled while queued"
+    )
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        RUNNING,
+        replace(QUEUED, launching=True),  # its shim may appear any moment
+        replace(QUEUED, shim_pid=4242, shim_alive=True),  # started, not recorded as running
+    ],
+    ids=["running", "launching", "shim-reported"],
+)
+def test_cancelling_a_started_job_is_left_to_its_shim(facts: JobFacts) -> None:
+    assert decide(Event.CANCEL, facts) is None
+
+
+@pytest.mark.parametrize(
+    "state", [JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.LOST]
+)
+@pytest.mark.parametrize("event", list(Event))
+def test_an_ended_job_stays_as_it_is(state: JobState, event: Event) -> None:
+    # Whatever turns up later (a stale status file, a dead shim, a reboot).
+    facts = replace(
+        RUNNING, state=state, exit=_exit(0), shim_alive=False, boot_id="boot-b", claim_age_s=1e6
+    )
+    assert decide(event, facts) is None

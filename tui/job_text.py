@@ -1,0 +1,39 @@
+"""How a job reads to a person, in the app and in the verbs alike: its command,
+how it ended and how long it ran.
+
+Below both the app and the CLI, so neither imports the other for it; the
+numbers themselves follow `protocol.units`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from typing import Optional
+
+from protocol.jobs import JobInfo
+from protocol.units import duration
+
+
+def runtime(job: JobInfo, now: Optional[float] = None) -> str:
+    """How long the job has run (``-`` before it starts), up to now or its end."""
+    if job.started_at is None:
+        return "-"
+    end = job.finished_at if job.finished_at is not None else (now or time.time())
+    return duration(end - job.started_at)
+
+
+def command_line(job: JobInfo) -> str:
+    """The command as the person typed it: a ``bash -lc`` line unwrapped."""
+    if len(job.argv) == 3 and job.argv[:2] == ["bash", "-lc"]:
+        return job.argv[2]
+    return shlex.join(job.argv)
+
+
+def exit_text(job: JobInfo) -> str:
+    """The exit code, else the signal, else ``-`` (still running, or lost)."""
+    if job.exit_code is not None:
+        return str(job.exit_code)
+    if job.signal:
+        return job.signal
+    return "-"

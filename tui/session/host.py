@@ -1,0 +1,347 @@
+"""`HostSession`: the client API of one host's runner (see the package docstring)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import AsyncIterator, Callable, List, Optional, TypeVar
+
+from protocol.connection.events import DEFAULT_HEARTBEAT, Heartbeat
+from protocol.envelope import Reply, Request
+from protocol.exchanges import (
+    CANCEL,
+    FOLLOW_LOG,
+    FOLLOW_METRICS,
+    GET_JOB,
+    GET_STATS,
+    GET_STATUS,
+    LIST_JOBS,
+    READ_LOG,
+    READ_METRICS,
+    SHUTDOWN,
+    SUBMIT,
+    SUBSCRIBE_STATS,
+    TAIL_OFFSET,
+    WATCH_JOBS,
+    Stream,
+    Unary,
+)
+from protocol.jobs import JobInfo, JobSpec
+from protocol.limits import MAX_HISTORY_S
+from protocol.messages import (
+    Cancel,
+    FollowLog,
+    GetJob,
+    GetStatus,
+    ListJobs,
+    LogChunk,
+    LogOffset,
+    ReadLog,
+    Shutdown,
+    StatusReply,
+    Submit,
+    TailOffset,
+    WatchJobs,
+    Welcome,
+)
+from protocol.metrics import FollowMetrics, MetricsChunk, ReadMetrics
+from protocol.stats import GetStats, StatsSnapshot, SubscribeStats
+from tui.errors import ConnectionLost
+from tui.rpc import RunnerConnection
+from tui.session.cursors import (
+    Cursor,
+    JobTableCursor,
+    LogCursor,
+    LogEvent,
+    MetricsCursor,
+    MetricsEvent,
+    StatsCursor,
+    StatsEvent,
+    StatsPosition,
+)
+from tui.session.link import Link, Opener, StateListener
+from tui.session.state import BACKOFF_S, SessionState
+
+Req = TypeVar("Req", bound=Request)
+Rep = TypeVar("Rep", bound=Reply)
+Item = TypeVar("Item", bound=Reply)
+Pos = TypeVar("Pos")
+Out = TypeVar("Out")
+
+
+class HostSession:
+    """One host's runner, reachable across dropped links.
+
+    Create it with the host's `name` and an `opener` (``tui.hosts.make_session``
+    picks one), then call `start` (fail fast: the CLI) or `keep_connected`
+    (retry in the background: the app), and `close` when done. With
+    ``reconnect=False`` a lost link leaves the session offline instead of
+    reconnecting.
+
+    Every method may be called from many tasks at once: requests share one
+    connection and their answers are routed by id. Each one waits while the
+    session is (re)connecting and raises `ConnectError` (``retryable=False``)
+    once it is offline or closed.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        opener: Opener,
+        *,
+        reconnect: bool = True,
+        heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
+    ) -> None:
+        """`opener` makes a fresh byte-stream pair to the runner each time it is
+        called; `heartbeat` says how often to ping and how long a silent link
+        may live (like OpenSSH's ServerAliveInterval and ServerAliveCountMax)."""
+        self.name = name
+        self._link = Link(name, opener, reconnect=reconnect, heartbeat=heartbeat)
+
+    # -- the link ---------------------------------------------------------------------
+
+    @property
+    def listeners(self) -> List[StateListener]:
+        """Called with every new `SessionState`, on the event loop, in order.
+        Append and remove freely; a listener must not block."""
+        return self._link.listeners
+
+    @property
+    def state(self) -> SessionState:
+        return self._link.state
+
+    @property
+    def welcome(self) -> Optional[Welcome]:
+        """The runner's hello (its version, pid, socket) on the current
+        connection; None while there is none."""
+        conn = self._link.conn
+        return conn.welcome if conn is not None else None
+
+    def report_progress(self, text: str) -> None:
+        """Show a step of getting connected (installing the runner...) as the
+        state's reason, so a screen shows it where it shows the link."""
+        self._link.report_progress(text)
+
+    async def start(self) -> None:
+        """Connect once, now. Raises `ConnectError` (or its `IncompatibleRunner`)
+        when the host or runner cannot be reached, `RemoteError` when the runner
+        refuses the hello; the state is then ``offline`` and nothing retries.
+        Once connected, a lost link is reconnected in the background."""
+        await self._link.connect_once()
+
+    def keep_connected(self) -> None:
+        """Connect in the background and stay connected until `close`: a failed
+        first contact is retried with the same backoff as a lost link
+        (`BACKOFF_S`), each wait shown as a ``reconnecting`` state. A failure
+        waiting will not fix leaves the session ``offline`` (the state's
+        ``error`` says which) until `reconnect_now`. Returns at once."""
+        self._link.keep_connected()
+
+    def reconnect_now(self) -> None:
+        """Cut the wait before the next attempt short, or try again after the
+        session went offline (a person asked)."""
+        self._link.retry_now()
+
+    async def connection(self) -> RunnerConnection:
+        """The live connection, waiting through (re)connecting; raises
+        `ConnectError` when offline or closed."""
+        return await self._link.connection()
+
+    async def close(self) -> None:
+        """Stop reconnecting, close the connection and the opener's own link
+        (an SSH connection). Pending calls and streams raise `ConnectError`."""
+        await self._link.close()
+
+    # -- the two ways to ask -----------------------------------------------------------
+
+    async def _call(
+        self, exchange: Unary[Req, Rep], build: Callable[[int], Req], idempotent: bool = True
+    ) -> Rep:
+        """One request, asked again on the next connection when the link drops
+        before its answer, unless it is not `idempotent`."""
+        while True:
+            conn = await self.connection()
+            try:
+                return await conn.call(exchange, build)
+            except ConnectionLost:
+                if not idempotent:
+                    raise
+
+    async def _resume(
+        self,
+        exchange: Stream[Req, Item],
+        build: Callable[[int, Pos], Req],
+        cursor: Cursor[Pos, Out],
+    ) -> AsyncIterator[Out]:
+        """The one resumable stream: what `cursor` makes of each message of
+        ``build(id, cursor.position)``, reopened from the cursor's position on
+        the next connection whenever the link drops, until the cursor has taken
+        the stream's end. Stopping early unsubscribes at once."""
+        while True:
+            conn = await self.connection()
+            # Closing the generator unsubscribes at once.
+            opened = conn.stream(exchange, lambda i: build(i, cursor.position))
+            try:
+                async with contextlib.aclosing(opened) as messages:
+                    async for message in messages:
+                        out = cursor.take(message)
+                        if out is not None:
+                            yield out
+                        if cursor.finished:
+                            return
+            except ConnectionLost:
+                continue
+            # A stream that has no end was ended (the runner is stopping): reattach.
+            await asyncio.sleep(BACKOFF_S[0])
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    async def submit(self, spec: JobSpec) -> JobInfo:
+        """Start a job (or queue it for GPUs); returns it as the runner recorded it.
+
+        Not retried: if the link drops before the answer, `ConnectionLost` is
+        raised and the job may or may not exist (look with `list_jobs`).
+        `RemoteError` when the runner refuses the spec (bad directory, no GPUs).
+        """
+        reply = await self._call(SUBMIT, lambda i: Submit(id=i, spec=spec), idempotent=False)
+        return reply.job
+
+    async def list_jobs(self, include_finished: bool = False) -> List[JobInfo]:
+        """The active and recent jobs (all of them with `include_finished`)."""
+        reply = await self._call(
+            LIST_JOBS, lambda i: ListJobs(id=i, include_finished=include_finished)
+        )
+        return reply.jobs
+
+    async def get_job(self, job_id: int) -> JobInfo:
+        """One job; `RemoteError` (``no_such_job``) when there is none."""
+        return (await self._call(GET_JOB, lambda i: GetJob(id=i, job_id=job_id))).job
+
+    async def cancel(self, job_id: int) -> JobInfo:
+        """Stop a job (SIGTERM, then SIGKILL after its grace period); returns it.
+        Retried after a lost link: cancelling twice is cancelling once."""
+        return (await self._call(CANCEL, lambda i: Cancel(id=i, job_id=job_id))).job
+
+    async def watch_jobs(self, include_finished: bool = False) -> AsyncIterator[List[JobInfo]]:
+        """The job table now and after every change, for as long as the caller
+        iterates. After a reconnect the whole table comes again, so the caller
+        simply replaces what it shows."""
+
+        def build(i: int, _: None) -> WatchJobs:
+            return WatchJobs(id=i, include_finished=include_finished)
+
+        async for jobs in self._resume(WATCH_JOBS, build, JobTableCursor()):
+            yield jobs
+
+    # -- the runner ---------------------------------------------------------------------
+
+    async def status(self) -> StatusReply:
+        """The runner's version, uptime, state directory and health."""
+        return await self._call(GET_STATUS, lambda i: GetStatus(id=i))
+
+    async def stop_runner(self) -> None:
+        """Ask the runner to stop; its jobs keep running (their shims own them)
+        and the next contact starts it again. Not retried after a lost link
+        (the runner may be stopping already)."""
+        await self._call(SHUTDOWN, lambda i: Shutdown(id=i), idempotent=False)
+
+    # -- logs ---------------------------------------------------------------------------
+
+    async def read_log(self, job_id: int, offset: int, max_bytes: Optional[int] = None) -> LogChunk:
+        """Up to `max_bytes` (the runner's limit when None) of a job's log from
+        byte `offset`; the chunk's ``size`` is the log's size now."""
+
+        def build(i: int) -> ReadLog:
+            if max_bytes is None:
+                return ReadLog(id=i, job_id=job_id, offset=offset)
+            return ReadLog(id=i, job_id=job_id, offset=offset, max_bytes=max_bytes)
+
+        return await self._call(READ_LOG, build)
+
+    async def tail_offset(self, job_id: int, lines: int) -> LogOffset:
+        """Where the last `lines` lines of a job's log start (to open a big log
+        at its tail), and the log's size."""
+        return await self._call(TAIL_OFFSET, lambda i: TailOffset(id=i, job_id=job_id, lines=lines))
+
+    async def follow_log(
+        self, job_id: int, offset: int = 0, until_eof: bool = False
+    ) -> AsyncIterator[LogEvent]:
+        """Every byte of a job's log from `offset` as it is written, then the
+        `LogEnd` with the job's final state (with `until_eof`: once the bytes
+        written so far are sent).
+
+        After a reconnect the follow resumes from the last byte yielded: each
+        chunk's ``offset`` continues the previous one, nothing lost, nothing
+        twice. Raises `RemoteError` (``no_such_job``) for an unknown job and
+        `StreamGap` if the runner could only resume past what was yielded.
+        """
+
+        def build(i: int, at: int) -> FollowLog:
+            return FollowLog(id=i, job_id=job_id, offset=at, until_eof=until_eof)
+
+        # Typed as the protocol: mypy would widen the union of items to `Reply`.
+        cursor: Cursor[int, LogEvent] = LogCursor(self.name, job_id, offset)
+        async for message in self._resume(FOLLOW_LOG, build, cursor):
+            yield message
+
+    # -- metrics ------------------------------------------------------------------------
+
+    async def read_metrics(self, job_id: int, offset: int = 0) -> MetricsChunk:
+        """The metric records a job reported, one chunk from byte `offset` of its
+        metrics file; ask again from ``next_offset`` while it is below ``size``."""
+        return await self._call(
+            READ_METRICS, lambda i: ReadMetrics(id=i, job_id=job_id, offset=offset)
+        )
+
+    async def follow_metrics(self, job_id: int, offset: int = 0) -> AsyncIterator[MetricsEvent]:
+        """Every metric record from `offset` as the job reports it, then `MetricsEnd`.
+
+        After a reconnect the follow resumes from the ``next_offset`` of the
+        last chunk yielded, so every record (and every malformed-line count) is
+        delivered exactly once; `StreamGap` if the chunks would not join up.
+        """
+
+        def build(i: int, at: int) -> FollowMetrics:
+            return FollowMetrics(id=i, job_id=job_id, offset=at)
+
+        cursor: Cursor[int, MetricsEvent] = MetricsCursor(self.name, job_id, offset)
+        async for message in self._resume(FOLLOW_METRICS, build, cursor):
+            yield message
+
+    # -- stats --------------------------------------------------------------------------
+
+    async def stats_snapshot(self) -> StatsSnapshot:
+        """The GPU inventory and the runner's newest stats sample (``tether top --once``)."""
+        return await self._call(GET_STATS, lambda i: GetStats(id=i))
+
+    async def subscribe_stats(
+        self, interval_s: Optional[float] = None, history_s: float = 900.0
+    ) -> AsyncIterator[StatsEvent]:
+        """The host's stats stream: a `StatsInfo`, the recorded history as
+        `StatsHistory` batches (the last has ``last=True``), then a `StatsUpdate`
+        per sample, for as long as the caller iterates.
+
+        ``interval_s`` asks for a delivery rate (``None``: the runner's own; the
+        runner never goes below its floor, and the `StatsInfo` says what this
+        stream delivers). ``history_s`` is how much history to draw at once.
+
+        After a reconnect a new `StatsInfo` arrives, then only the samples missed
+        meanwhile, each sample yielded once. If the new `StatsInfo` has another
+        ``epoch`` than the previous one, the runner restarted: its history (sent
+        next) replaces whatever the caller holds.
+        """
+
+        def build(i: int, held: StatsPosition) -> SubscribeStats:
+            # Holding samples already: ask for everything after the last one.
+            wanted = history_s if held.after_seq is None else MAX_HISTORY_S
+            return SubscribeStats(
+                id=i,
+                interval_s=interval_s,
+                history_s=wanted,
+                epoch=held.epoch,
+                after_seq=held.after_seq,
+            )
+
+        cursor: Cursor[StatsPosition, StatsEvent] = StatsCursor()
+        async for event in self._resume(SUBSCRIBE_STATS, build, cursor):
+            yield event
