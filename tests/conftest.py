@@ -18,6 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.processes import describe, end, processes_under, reap
+
 pytest_plugins = ["tests.sshd"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,6 +96,8 @@ def make_user_env(root: Path) -> UserEnv:
         "TETHER_CANCEL_GRACE": "3",
         "SHELL": "/bin/bash",
     }
+    # Measured runs (scripts/test): the CLI, the runner and its shims measure themselves.
+    env.update({k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")})
     return UserEnv(home=home, env=env)
 
 
@@ -131,3 +135,116 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):  # type:
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s (last value: {value!r})")
+
+
+# -- the GPU machine check ------------------------------------------------------------
+
+
+def nvidia_driver_loaded() -> bool:
+    """Whether NVML starts here: an NVIDIA driver and its library are present."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return False
+    pynvml.nvmlShutdown()
+    return True
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu_tests and not nvidia_driver_loaded():
+        for item in gpu_tests:
+            item.add_marker(pytest.mark.skip(reason="no NVIDIA driver"))
+    for item in items:
+        if _shares_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))  # type: ignore[attr-defined]
+
+
+def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture set up once per module (or class): its module's
+    tests then run in one parallel worker (``--dist loadgroup``), which sets it up once."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        defs and defs[-1].scope in ("module", "package", "class")
+        for defs in info.name2fixturedefs.values()
+    )
+
+
+# -- nothing left running ------------------------------------------------------------
+#
+# Each test's processes (its runner, shims, jobs, CLI) are ended when it ends, passed
+# or failed: they are the processes whose HOME lies in its tmp_path. At the end of
+# the run, anything still running under this run's directories (module and session
+# fixtures, the SSH accounts) fails the run, loudly, and is ended.
+
+_HOMES_FILE = "tether-homes.txt"
+
+
+def session_root(config: pytest.Config) -> Path:
+    """This run's directory for temporary files; a worker's is one level down."""
+    base: Path = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    return base.parent if hasattr(config, "workerinput") else base
+
+
+_config: list[pytest.Config] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _config[:] = [config]
+
+
+def register_home_root(root: Path) -> None:
+    """Count processes whose HOME is under `root` (outside the run's own temporary
+    directory, e.g. an SSH test account's) as this run's, for the end-of-run check."""
+    if _config:
+        with open(session_root(_config[0]) / _HOMES_FILE, "a") as f:
+            f.write(f"{root}\n")
+
+
+def _run_roots(config: pytest.Config) -> list[Path]:
+    root = session_root(config)
+    try:
+        extra = (root / _HOMES_FILE).read_text().split()
+    except FileNotFoundError:
+        extra = []
+    return [root, *(Path(p) for p in extra)]
+
+
+@pytest.fixture(autouse=True)
+def _end_what_the_test_started(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test, stop the runners and kill the jobs and shims it left."""
+    tmp = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp is not None:
+        reap([tmp])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return  # the controller checks for every worker, once they have all ended
+    roots = _run_roots(config)
+    deadline = time.monotonic() + 10
+    left = processes_under(roots)
+    while left and time.monotonic() < deadline:  # e.g. a runner still stopping
+        time.sleep(0.2)
+        left = processes_under(roots)
+    if not left:
+        return
+    lines = [describe(p) for p in left]
+    end(left)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    message = f"{len(lines)} tether process(es) outlived the tests that started them:"
+    if reporter is not None:
+        reporter.write_sep("=", "LEFT RUNNING", red=True, bold=True)
+        reporter.write_line(message, red=True)
+        for line in lines:
+            reporter.write_line(f"  {line}", red=True)
+    else:
+        print(message, *lines, sep="\n  ", file=sys.stderr)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

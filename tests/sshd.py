@@ -38,7 +38,7 @@ from typing import Optional
 import psutil
 import pytest
 
-from tests.conftest import REPO, UserEnv, make_user_env, wait_for
+from tests.conftest import REPO, UserEnv, make_user_env, register_home_root, wait_for
 
 SSHD = "/usr/sbin/sshd"
 #: The aliases every client's ~/.ssh/config defines.
@@ -108,6 +108,7 @@ class RemoteAccount:
 def create_account(base: Path) -> RemoteAccount:
     name = f"tether-t{secrets.token_hex(4)}"
     home = base / "remote-home"
+    register_home_root(home)
     _run("useradd", "-m", "-d", str(home), "-s", "/bin/bash", name)
     _run("usermod", "-p", "*", name)
     uid = int(_run("id", "-u", name).stdout)

@@ -11,7 +11,7 @@ from tests.install.conftest import FreshHost
 
 PROGRESS = re.compile(
     rf"installing tether {re.escape(__version__)} runner on gpu "
-    r"\(python 3\.\d+, manylinux x86_64\)… done in \d+\.\d s"
+    r"\(python 3\.\d+, manylinux x86_64\)… done in (\d+m)?\d+s"
 )
 
 
@@ -46,7 +46,11 @@ def test_first_contact_installs_the_runner_runs_the_job_and_later_contacts_insta
     later = host.tether("ls", "-H", "gpu")
     assert later.returncode == 0, later.stderr
     assert "installing" not in later.stderr.decode()
-    assert job in later.stdout.decode() or "no jobs" not in later.stdout.decode()
+    header, *rows = later.stdout.decode().splitlines()
+    assert header.split()[:3] == ["ID", "NAME", "STATE"]
+    assert [row.split()[0] for row in rows] == [job]  # the one job this host has run
+    assert rows[0][header.index("STATE") :].split()[0] == "succeeded"
+    assert rows[0].rstrip().endswith("sh -c 'echo hello from $(whoami)'")
     assert (host.root / __version__ / "installed.json").stat().st_mtime_ns == marker_mtime
     assert host.daemon_pid(__version__) == pid
 

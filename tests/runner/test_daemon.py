@@ -40,8 +40,10 @@ def test_socket_is_0600_in_a_0700_dir_and_no_tcp_listener(local_runner: UserEnv)
     assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
     pid = local_runner.runner_pid()
     assert pid is not None
-    kinds = {c.type for c in psutil.Process(pid).net_connections(kind="all")}
-    assert socket.SOCK_STREAM in kinds or not kinds
+    connections = psutil.Process(pid).net_connections(kind="all")
+    bound = [(c.family, c.type, c.laddr) for c in connections if c.laddr]
+    # It serves the socket the clients find, and nothing else: no TCP, no UDP.
+    assert bound == [(socket.AF_UNIX, socket.SOCK_STREAM, str(sock))]
     assert not psutil.Process(pid).net_connections(kind="inet")
 
 

@@ -23,13 +23,35 @@ def recording() -> Dict[str, Any]:
     return data
 
 
+def steady_load_recording(path: Path) -> Path:
+    """The recording cut to the instants of its load phase where the load process
+    held its steady `RECORDED_LOAD_MEMORY` (the phase also has instants before the
+    process appeared and one while it was still allocating), written to `path`.
+
+    Every reading of a replay of it is then the same, so a test that reads one
+    reading at some moment knows exactly what it must show."""
+    data = recording()
+    data["samples"] = [
+        s
+        for s in data["samples"]
+        if s.get("phase") == "load"
+        and [(p["pid"], p["used_gpu_memory"]) for p in s.get("processes") or []]
+        == [(RECORDED_LOAD_PID, RECORDED_LOAD_MEMORY)]
+    ]
+    assert len(data["samples"]) > 10
+    path.write_text(json.dumps(data))
+    return path
+
+
 @pytest.fixture
 def replay_env(user_env: UserEnv) -> UserEnv:
-    """A user environment whose runner replays the recording's load phase ten
-    times a second, the recorded load pid mapped onto the pid in ~/gpu.pid."""
+    """A user environment whose runner replays the recording's load phase, steady
+    (see `steady_load_recording`), ten times a second, the recorded load pid
+    mapped onto the pid in ~/gpu.pid."""
+    steady = steady_load_recording(user_env.home.parent / "steady-load.json")
     user_env.env.update(
         {
-            "TETHER_GPU_SOURCE": f"replay:{RECORDING}#load",
+            "TETHER_GPU_SOURCE": f"replay:{steady}#load",
             "TETHER_GPU_REPLAY_PID_MAP": f"{RECORDED_LOAD_PID}=@{user_env.home / 'gpu.pid'}",
             "TETHER_STATS_INTERVAL": "0.1",
         }

@@ -10,6 +10,7 @@ from typing import AsyncIterator, Iterator, List, Tuple
 
 import pytest
 
+from protocol.exchanges import SUBSCRIBE_STATS
 from protocol.stats import StatsHistory, StatsInfo, StatsSample, StatsUpdate, SubscribeStats
 from tests.conftest import UserEnv
 from tui.hosts import make_session
@@ -157,7 +158,7 @@ async def test_reattaching_with_epoch_and_seq_sends_only_the_missed_samples(
         async def history_after(epoch: str, after: int) -> List[StatsSample]:
             samples: List[StatsSample] = []
             request = lambda i: SubscribeStats(id=i, epoch=epoch, after_seq=after)  # noqa: E731
-            async for message in conn.stream(request):
+            async for message in conn.stream(SUBSCRIBE_STATS, request):
                 if isinstance(message, StatsHistory):
                     samples.extend(message.samples)
                     if message.last:
@@ -198,9 +199,27 @@ async def test_a_restarted_runner_is_a_new_epoch_on_the_same_stream(stats_home: 
         pid = stats_home.runner_pid()
         assert pid is not None
         os.kill(pid, signal.SIGKILL)  # the session starts a new runner
-        again, _, after = await _take(events, 2)
-        assert again and again[-1].epoch != infos[0].epoch
-        assert after[0].seq < before[-1].seq or after[0].t > before[-1].t
+
+        late: List[StatsSample] = []  # sent by the old runner before it died
+
+        async def until_new_epoch() -> StatsInfo:
+            async for event in events:
+                if isinstance(event, StatsInfo):
+                    return event
+                assert isinstance(event, StatsUpdate), event
+                late.append(event.sample)
+            raise AssertionError("the stream ended")
+
+        new = await asyncio.wait_for(until_new_epoch(), TIMEOUT)
+        assert new.epoch != infos[0].epoch
+        old_seqs = [s.seq for s in before + late]
+        assert old_seqs == list(range(old_seqs[0], old_seqs[-1] + 1))
+        again, history, after = await _take(events, 2)
+        assert again == []  # one new epoch, announced once
+        # The new runner's samples from its very first one: its history, then live.
+        seqs = [s.seq for s in history + after]
+        assert seqs == list(range(1, seqs[-1] + 1))
+        assert (history + after)[0].t > before[-1].t
         await events.aclose()
     finally:
         await session.close()
