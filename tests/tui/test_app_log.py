@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -96,13 +97,20 @@ def window_text(panel: LogPanel) -> list[str]:
     return [line.decode() for line in panel.window.lines]
 
 
-async def test_follow_pauses_when_scrolled_up_and_resumes_at_the_end(app_env: UserEnv) -> None:
+async def test_follow_pauses_when_scrolled_up_and_resumes_at_the_end(
+    app_env: UserEnv, tmp_path: Path
+) -> None:
+    # The job writes until the test says stop, so a slow app (a loaded machine,
+    # coverage) still sees output arrive while it is paused.
+    stop = tmp_path / "stop"
     job = run_script(
         app_env,
-        """
-        import time
-        for i in range(250):
-            print(f'line {i}', flush=True)
+        f"""
+        import os, time
+        i = 0
+        while not os.path.exists({str(stop)!r}) and i < 20000:
+            print(f'line {{i}}', flush=True)
+            i += 1
             time.sleep(0.02)
         """,
     )
@@ -131,9 +139,11 @@ async def test_follow_pauses_when_scrolled_up_and_resumes_at_the_end(app_env: Us
             lambda: numbers(log_lines(panel))[-1] == numbers(window_text(panel))[-1],
             what="pinned to the newest line again",
         )
+        stop.touch()
         await until(pilot, lambda: app.current_monitor.job(job).state is JobState.SUCCEEDED)
-        await until(pilot, lambda: numbers(log_lines(panel))[-1:] == [249])
-        assert numbers(window_text(panel)) == list(range(250))
+        last = len(app_env.job_dir(job).joinpath("output.log").read_bytes().splitlines()) - 1
+        await until(pilot, lambda: numbers(log_lines(panel))[-1:] == [last])
+        assert numbers(window_text(panel)) == list(range(last + 1))
         await app.action_quit()
 
 

@@ -93,7 +93,7 @@ async def test_metric_curves_show_latest_values_and_overlay_other_jobs(app_env: 
         )
         table = app.current_view.query_one(JobsTable)
         table.focus()
-        assert table.selected_job.id == second  # newest first
+        await until(pilot, lambda: table.selected_job.id == second, what="newest first")
         await pilot.press("m")
         metrics = app.current_view.query_one(MetricsPanel)
         text = await until(
