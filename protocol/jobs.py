@@ -20,6 +20,16 @@ from protocol.limits import (
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def printable(text: str) -> str:
+    """`text` with every character `str.isprintable` rejects written as Python writes
+    it in a string literal (``\\x1b``, ``\\n``, ``\\u202e``, ``\\udcff``), the rest
+    as it is: printable text that says what was there. What a job name must be, so
+    a default name (the command line) is made one with this."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class JobState(str, enum.Enum):
     QUEUED = "queued"
     RUNNING = "running"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 from protocol.errors import ErrorCode
-from protocol.jobs import JobInfo, JobSpec, JobState
+from protocol.jobs import JobInfo, JobSpec, JobState, printable
 from protocol.limits import MAX_LIST_JOBS
 from runner.errors import RunnerError
 from runner.jobs.files import JobFiles, LaunchSpec
@@ -43,7 +43,10 @@ SWEEP_INTERVAL_S = 1.0
 
 
 def default_job_name(argv: List[str]) -> str:
-    shown = argv[2] if len(argv) == 3 and argv[:2] == ["bash", "-lc"] else shlex.join(argv)
+    """The command line, made printable as a ``--name`` must be (`printable`): an
+    escape sequence in the command is named in the job's name, never carried."""
+    command = argv[2] if len(argv) == 3 and argv[:2] == ["bash", "-lc"] else shlex.join(argv)
+    shown = printable(command)
     return shown if len(shown) <= 60 else shown[:59] + "…"
 
 

@@ -39,6 +39,7 @@ from tui.app.screens.log_screen import LogScreen
 from tui.app.screens.new_job import NewJobScreen
 from tui.errors import TetherError
 from tui.hosts import is_local, make_app_session
+from tui.visible import visible, visible_lines
 
 _HERE = Path(__file__).resolve().parent
 
@@ -153,7 +154,7 @@ class TetherApp(App[int]):
         self.set_interval(1.0, bar.refresh_tabs)
         self.current_view.table.focus()
         for note in self.startup_notes:
-            self.notify(note, severity="warning", timeout=10)
+            self.notify(visible_lines(note), severity="warning", timeout=10, markup=False)
 
     def _start(self, monitor: HostMonitor) -> None:
         monitor.listeners.append(self._monitor_changed)
@@ -207,7 +208,7 @@ class TetherApp(App[int]):
             view = self.views.get(monitor.host)
             if view is not None:
                 view.table.select_job(job.id)
-            self.notify(f"job {job.id} started: {job.name}", timeout=4)
+            self.notify(f"job {job.id} started: {visible(job.name)}", timeout=4, markup=False)
 
         screen = NewJobScreen(
             monitor.label,
@@ -234,7 +235,8 @@ class TetherApp(App[int]):
         self.push_screen(
             ConfirmScreen(
                 "Cancel job",
-                f"Cancel job {job.id} ({job.name}) on {monitor.label}? It gets SIGTERM, "
+                f"Cancel job {job.id} ({visible(job.name)}) on {visible(monitor.label)}? "
+                "It gets SIGTERM, "
                 "then SIGKILL if it has not stopped after the grace period.",
                 yes="Cancel job",
             ),
@@ -248,7 +250,13 @@ class TetherApp(App[int]):
                 raise TetherError(f"{monitor.label} is not connected")
             ended = await session.cancel(job.id)
         except TetherError as exc:
-            self.notify(str(exc), title=f"job {job.id} not cancelled", severity="error", timeout=10)
+            self.notify(
+                visible_lines(str(exc)),
+                title=f"job {job.id} not cancelled",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
             return
         self.notify(f"job {ended.id} {ended.state.value}", timeout=4)
 
@@ -311,7 +319,11 @@ class TetherApp(App[int]):
             try:
                 remember_host(host)
             except (HostListError, OSError) as exc:
-                self.notify(f"{host} is open but not remembered: {exc}", severity="warning")
+                self.notify(
+                    visible_lines(f"{host} is open but not remembered: {exc}"),
+                    severity="warning",
+                    markup=False,
+                )
 
     def action_retry_host(self) -> None:
         self.current_monitor.retry_now()

@@ -15,6 +15,7 @@ from textual.widget import Widget
 
 from protocol.stats import GpuInventory, GpuReading, StatsSample
 from protocol.units import gib
+from tui.visible import visible
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 BAR_FULL = "█"
@@ -81,13 +82,13 @@ class GpuPanel(Widget):
     def _rows(self, width: int) -> List[Text]:
         inventory = self.inventory
         if inventory is not None and not inventory.available:
-            return [Text(f"no GPUs: {inventory.reason or 'none found'}", style="dim")]
+            return [Text(f"no GPUs: {visible(inventory.reason or 'none found')}", style="dim")]
         latest = self.history[-1] if self.history else None
         if latest is None:
             return [Text(self.waiting, style="dim")]
         if latest.gpu_error and not latest.gpus:
-            return [Text(f"GPU readings failed: {latest.gpu_error}", style="red")]
-        names = {d.index: d.name for d in inventory.devices} if inventory else {}
+            return [Text(f"GPU readings failed: {visible(latest.gpu_error)}", style="red")]
+        names = {d.index: visible(d.name) for d in inventory.devices} if inventory else {}
         return [
             self._row(
                 reading, names.get(reading.index, ""), width, self._util_history(reading.index)
@@ -101,7 +102,7 @@ class GpuPanel(Widget):
     def _row(self, gpu: GpuReading, name: str, width: int, history: List[Optional[float]]) -> Text:
         label = Text(f"{gpu.index:>2} ", style="bold")
         if gpu.error:
-            return Text.assemble(label, (f"{name} unreadable: {gpu.error}", "red"))
+            return Text.assemble(label, (f"{name} unreadable: {visible(gpu.error)}", "red"))
         bar_width = 8 if width < 120 else 14
         mem_pct = None
         if gpu.mem_used_bytes is not None and gpu.mem_total_bytes:

@@ -13,6 +13,7 @@ from protocol.stats import StatsSample
 from protocol.units import gib
 from tui.app.host_monitor import HostMonitor
 from tui.app.link_text import link_line
+from tui.visible import visible
 
 
 def host_numbers(sample: StatsSample) -> Text:
@@ -36,7 +37,7 @@ class HostLine(Static):
     def show(self, now: float) -> None:
         monitor = self.monitor
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(monitor.label, style="bold")
+        text.append(visible(monitor.label), style="bold")
         text.append("  ")
         text.append_text(link_line(monitor.link, now, monitor.stale_age()))
         sample = monitor.latest

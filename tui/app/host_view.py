@@ -26,6 +26,7 @@ from tui.app.host_monitor import HostChange, HostMonitor
 from tui.app.jobs_table import STATE_FILTERS, JobsTable
 from tui.app.log_panel import LogPanel
 from tui.app.metrics_panel import MetricsPanel
+from tui.visible import visible
 
 TICK_S = 1.0
 #: From this width on, the log and the metric curves sit side by side.
@@ -145,7 +146,7 @@ class HostView(Vertical):
         span = ", all history" if self.monitor.include_finished else ""
         title = f"jobs ({which}{span}) {shown}/{total}"
         for problem in self.monitor.problems.values():
-            title += f" · [b red]{escape(problem)}[/]"
+            title += f" · [b red]{escape(visible(problem))}[/]"
         compare = self.query_one(MetricsPanel).compare
         if compare:
             title += " · overlay: " + ", ".join(map(str, sorted(compare)))
@@ -158,7 +159,8 @@ class HostView(Vertical):
         if log.job_id != job_id:
             log.job_id = job_id
         self.query_one(MetricsPanel).job_id = job_id
-        title = f"job {event.job.id}: {event.job.name}" if event.job is not None else "log"
+        job = event.job
+        title = f"job {job.id}: {escape(visible(job.name))}" if job is not None else "log"
         self.query_one("#job-detail").border_title = title
 
     # -- actions ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from textual.widgets import DataTable
 
 from protocol.jobs import JobInfo, JobState
 from tui.job_text import exit_text, runtime
+from tui.visible import visible
 
 #: What `s` cycles through: every job, the active ones, then each state alone.
 STATE_FILTERS: List[Optional[str]] = [
@@ -126,7 +127,7 @@ class JobsTable(DataTable[Text]):
     def _cells(self, job: JobInfo) -> List[Text]:
         return [
             Text(str(job.id), justify="right"),
-            Text(job.name, overflow="ellipsis", no_wrap=True),
+            Text(visible(job.name), overflow="ellipsis", no_wrap=True),
             state_text(job),
             Text(runtime(job, self.now)),
             Text(",".join(map(str, job.gpus)) or (job.gpus_requested or "-")),

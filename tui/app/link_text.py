@@ -12,6 +12,7 @@ from rich.text import Text
 
 from protocol.units import duration
 from tui.session import SessionState
+from tui.visible import visible
 
 LINK_STYLES = {
     "connected": "green",
@@ -33,7 +34,7 @@ def link_badge(label: str, state: SessionState, now: float) -> Text:
     """``● gpu1`` / ``◐ gpu1 3·4s``: the host bar's view of one host."""
     style = LINK_STYLES.get(state.kind, "")
     text = Text(f"{LINK_GLYPHS.get(state.kind, '?')} ", style=style)
-    text.append(label)
+    text.append(visible(label))
     if state.kind == "reconnecting":
         text.append(f" #{state.attempt} {_wait(state, now)}", style=style)
     elif state.kind == "offline":
@@ -58,7 +59,7 @@ def link_line(state: SessionState, now: float, stale_for: Optional[float]) -> Te
     if stale_for is not None:
         text.append(f" [stale {duration(stale_for)}]", style="bold yellow")
     if state.reason and state.kind in ("reconnecting", "offline", "connecting"):
-        text.append(f": {state.reason}", style="red" if state.kind == "offline" else "dim")
+        text.append(f": {visible(state.reason)}", style="red" if state.kind == "offline" else "dim")
     return text
 
 

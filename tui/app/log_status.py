@@ -10,6 +10,7 @@ from protocol.jobs import JobInfo
 from protocol.units import size
 from tui.app.log_window import LogWindow
 from tui.job_text import exit_text
+from tui.visible import visible
 
 
 def state_badge(ended: Optional[JobInfo], detached: bool, following: bool) -> Text:
@@ -39,11 +40,11 @@ def status_line(
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append_text(badge)
     if problem:
-        text.append(f"  {problem}", style="bold red")
+        text.append(f"  {visible(problem)}", style="bold red")
     if search is not None:
-        text.append(f"  /{search}", style="bold")
+        text.append(f"  /{visible(search)}", style="bold")
     if note:
-        text.append(f"  {note}", style="italic")
+        text.append(f"  {visible(note)}", style="italic")
     held = window.end - window.start
     text.append(f"  {window.line_count:,} lines", style="dim")
     text.append(f" {size(held)}", style="dim")

@@ -23,6 +23,7 @@ from tui.app.host_monitor import HostChange, HostMonitor
 from tui.app.metric_plot import PALETTE, MetricPlot, PlotSeries
 from tui.app.metric_store import JobMetrics, format_value
 from tui.errors import ConnectError, TetherError
+from tui.visible import visible
 
 FLUSH_S = 0.2
 _GROUP = "metrics"
@@ -160,7 +161,9 @@ class MetricsPanel(Vertical):
             self._picked = {names[0]}
         with chooser.prevent(SelectionList.SelectedChanged):
             chooser.clear_options()
-            chooser.add_options([(name, name, name in self._picked) for name in names])
+            chooser.add_options(
+                [(Text(visible(name)), name, name in self._picked) for name in names]
+            )
 
     def plot_series(self) -> List[PlotSeries]:
         jobs = self.shown_jobs
@@ -174,7 +177,7 @@ class MetricsPanel(Vertical):
                 points = metrics.series.get(name)
                 if points is None:
                     continue
-                label = name if len(jobs) == 1 else f"{job_id}:{name}"
+                label = visible(name) if len(jobs) == 1 else f"{job_id}:{visible(name)}"
                 colour = PALETTE[(job_index * len(names) + name_index) % len(PALETTE)]
                 series.append(PlotSeries(label, points.points, colour))
         return series
@@ -195,7 +198,7 @@ class MetricsPanel(Vertical):
             if step is not None:
                 text.append(f"  step {step:,.0f}")
             for name in metrics.names():
-                text.append(f"  {name} ", style="dim")
+                text.append(f"  {visible(name)} ", style="dim")
                 text.append(format_value(metrics.latest(name)))
         legend = self.plot_series()
         if len(legend) > 1:
@@ -206,11 +209,12 @@ class MetricsPanel(Vertical):
         for job_id in self.shown_jobs:
             job_metrics = self.data.get(job_id)
             if job_metrics is not None and job_metrics.malformed:
-                first = f" ({job_metrics.malformed_first})" if job_metrics.malformed_first else ""
+                first = job_metrics.malformed_first
+                first = f" ({visible(first)})" if first else ""
                 text.append(
                     f"\njob {job_id}: {job_metrics.malformed} malformed lines skipped{first}",
                     style="yellow",
                 )
             if job_id in self.problems:
-                text.append(f"\njob {job_id}: {self.problems[job_id]}", style="bold red")
+                text.append(f"\njob {job_id}: {visible(self.problems[job_id])}", style="bold red")
         return text

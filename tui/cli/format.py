@@ -8,6 +8,7 @@ from typing import Any, Dict, List
 from protocol.jobs import JobInfo, JobState
 from protocol.units import iso_time
 from tui.job_text import command_line, exit_text, runtime
+from tui.visible import visible
 
 
 def job_json(job: JobInfo) -> Dict[str, Any]:
@@ -45,6 +46,7 @@ def shell_exit_code(job: JobInfo) -> int:
 
 
 def jobs_table(jobs: List[JobInfo], width: int = 100) -> str:
+    """The ``tether ls`` table; names and commands with control characters made visible."""
     header = ("ID", "NAME", "STATE", "EXIT", "GPUS", "RUNTIME", "COMMAND")
     rows = [header]
     for job in jobs:
@@ -56,12 +58,12 @@ def jobs_table(jobs: List[JobInfo], width: int = 100) -> str:
         rows.append(
             (
                 str(job.id),
-                job.name[:24],
+                visible(job.name)[:24],
                 state,
                 exit_text(job),
                 ",".join(map(str, job.gpus)) or "-",
                 runtime(job),
-                command_line(job),
+                visible(command_line(job)),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 
 from protocol.version import __version__
 from tui.cli import install_verbs, session_verbs
+from tui.cli.output import visible_output
 from tui.cli.verb import Verb
 from tui.errors import TetherError
 from tui.hosts import resolve_host
@@ -57,12 +58,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         # No -H: this machine (or $TETHER_HOST) plus the hosts added in the app before.
         return run_app(args.hosts or [resolve_host(None)], with_remembered=not args.hosts)
-    try:
-        return asyncio.run(_run_verb(args))
-    except TetherError as exc:
-        print(f"tether: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
+    with visible_output():  # a host's text never drives the terminal (tui.cli.output)
+        try:
+            return asyncio.run(_run_verb(args))
+        except TetherError as exc:
+            print(f"tether: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:
+            return 0

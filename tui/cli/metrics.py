@@ -18,6 +18,7 @@ from protocol.metrics import MetricRecord, MetricsChunk
 from tui.cli.format import shell_exit_code
 from tui.cli.output import write_text
 from tui.session import HostSession
+from tui.visible import visible
 
 #: Narrowest value column: room for ``-1.2345e-05``.
 _MIN_WIDTH = 11
@@ -50,7 +51,7 @@ class MetricsTable:
             if new:
                 for name in new:
                     self.columns.append(name)
-                    self.widths[name] = max(len(name), _MIN_WIDTH)
+                    self.widths[name] = max(len(visible(name)), _MIN_WIDTH)
                 if self._header_printed:
                     out.append("")  # a new series: a fresh header, after a gap
                 out.append(self._header())
@@ -60,7 +61,7 @@ class MetricsTable:
 
     def _header(self) -> str:
         cells = ["STEP".rjust(_STEP_WIDTH)]
-        cells += [name.rjust(self.widths[name]) for name in self.columns]
+        cells += [visible(name).rjust(self.widths[name]) for name in self.columns]
         return "  ".join(cells)
 
     def _row(self, record: MetricRecord) -> str:

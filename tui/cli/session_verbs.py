@@ -98,12 +98,18 @@ def _logs_arguments(logs: argparse.ArgumentParser) -> None:
         help="keep printing until the job ends, then exit with its exit code",
     )
     logs.add_argument("--tail", type=int, metavar="N", help="start at the last N lines")
+    logs.add_argument(
+        "--raw",
+        action="store_true",
+        help="the exact bytes, escape sequences and all, even to a terminal "
+        "(which otherwise gets colours but no other escape sequence)",
+    )
 
 
 def _logs(args: argparse.Namespace, host: str) -> SessionCall:
     if args.tail is not None and args.tail < 0:
         raise TetherError("--tail takes a number of lines, 0 or more")
-    return lambda s: verbs.logs(s, args.job, args.follow, args.tail)
+    return lambda s: verbs.logs(s, args.job, args.follow, args.tail, args.raw)
 
 
 def _cancel_arguments(cancel: argparse.ArgumentParser) -> None:

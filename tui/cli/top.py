@@ -31,7 +31,9 @@ from protocol.stats import (
     StatsUpdate,
 )
 from protocol.units import gib, iso_time, size
+from tui.cli.output import write_control
 from tui.session import HostSession
+from tui.visible import visible
 
 _CLEAR = "\x1b[H\x1b[2J"
 
@@ -89,16 +91,17 @@ def _table(rows: List[List[str]], right: frozenset[int] = frozenset()) -> List[s
 
 def gpu_lines(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory) -> List[str]:
     if not inventory.available:
-        return [f"GPUs: none ({inventory.reason or 'no GPU readings'})"]
+        return [f"GPUs: none ({visible(inventory.reason or 'no GPU readings')})"]
     devices = {d.index: d for d in inventory.devices}
     header = ["GPU", "NAME", "UTIL", "MEM GiB", "TEMP", "POWER W", "SM MHz", "FAN"]
     rows: List[List[str]] = [header]
     extra: Dict[int, List[str]] = {}
     for reading in sample.gpus:
         device = devices.get(reading.index)
-        name = device.name if device is not None else "?"
+        name = visible(device.name) if device is not None else "?"
         if reading.error:
-            rows.append([str(reading.index), name, "error:", reading.error, "", "", "", ""])
+            error = visible(reading.error)
+            rows.append([str(reading.index), name, "error:", error, "", "", "", ""])
             continue
         rows.append(_gpu_row(reading, name))
         extra[len(rows) - 1] = _process_lines(reading, jobs)
@@ -108,7 +111,7 @@ def gpu_lines(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory) 
         out.append(line)
         out.extend(extra.get(i, []))
     if sample.gpu_error:
-        out.append(f"GPU readings failed: {sample.gpu_error}")
+        out.append(f"GPU readings failed: {visible(sample.gpu_error)}")
     return out
 
 
@@ -132,13 +135,13 @@ def _process_lines(reading: GpuReading, jobs: JobDirectory) -> List[str]:
             owner = f"job {proc.job_id}"
             name = jobs.names.get(proc.job_id)
             if name:
-                owner += f" ({name})"
+                owner += f" ({visible(name)})"
         elif proc.pid in jobs.leaked:
             owner = f"LEAKED by ended job {jobs.leaked[proc.pid]} (tether cancel to kill)"
         else:
             owner = "not a tether job"
         memory = size(proc.gpu_memory_bytes)
-        lines.append(f"    pid {proc.pid:<7} {proc.name or '?':<15} {memory:>9}  {owner}")
+        lines.append(f"    pid {proc.pid:<7} {visible(proc.name or '?'):<15} {memory:>9}  {owner}")
     if reading.processes_omitted:
         lines.append(f"    ... and {reading.processes_omitted} more processes")
     return lines
@@ -151,7 +154,7 @@ def host_line(host: HostReading, width: int) -> str:
         f"host: CPU {host.cpu_pct:.1f}%  load {load}  "
         f"mem {gib(host.mem_used_bytes)} / {gib(host.mem_total_bytes)} GiB  "
         f"swap {gib(host.swap_used_bytes)} / {gib(host.swap_total_bytes)} GiB  "
-        f"disk free {gib(host.disk_free_bytes)} GiB ({host.disk_path})"
+        f"disk free {gib(host.disk_free_bytes)} GiB ({visible(host.disk_path)})"
     )
     per_core = f"cores %: {cores}"
     if len(per_core) > width:
@@ -167,7 +170,7 @@ def job_lines(sample: StatsSample, jobs: JobDirectory) -> List[str]:
         rows.append(
             [
                 str(usage.job_id),
-                jobs.names.get(usage.job_id, "")[:24],
+                visible(jobs.names.get(usage.job_id, ""))[:24],
                 f"{usage.cpu_pct:.1f}",
                 size(usage.rss_bytes),
                 str(usage.processes),
@@ -247,5 +250,7 @@ async def top(session: HostSession, as_json: bool, once: bool, interval_s: Optio
             if jobs.stale(event.sample):
                 jobs.update(await session.list_jobs())
             frame = _frame(inventory, event.sample, jobs, as_json)
-            print(f"{_CLEAR}{frame}" if live else frame + ("" if as_json else "\n"), flush=True)
+            if live:
+                write_control(_CLEAR)
+            print(frame if live else frame + ("" if as_json else "\n"), flush=True)
     return 0

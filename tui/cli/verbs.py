@@ -12,10 +12,11 @@ from protocol.jobs import JobInfo, JobSpec, JobState
 from protocol.messages import LogChunk
 from protocol.units import duration, iso_time
 from tui.cli.format import job_json, jobs_table, shell_exit_code
-from tui.cli.output import write_bytes
+from tui.cli.output import LogOutput
 from tui.errors import TetherError
 from tui.job_text import command_line
 from tui.session import HostSession, SessionState
+from tui.visible import visible, visible_lines
 
 _SHELL_CHARS = set(" \t\n|&;<>()$`\\\"'*?[]#~=%")
 
@@ -89,23 +90,31 @@ async def ls(session: HostSession, include_all: bool, as_json: bool) -> int:
     return 0
 
 
-async def logs(session: HostSession, job_id: int, follow: bool, tail: Optional[int]) -> int:
+async def logs(
+    session: HostSession, job_id: int, follow: bool, tail: Optional[int], raw: bool = False
+) -> int:
+    """Print a job's output: exact bytes to a pipe or with `raw`, else made safe for
+    the terminal (`LogOutput`); with `follow`, until the job ends (its exit code)."""
     await session.get_job(job_id)  # an unknown job fails here, before any output
     offset = 0
     if tail is not None:
         offset = (await session.tail_offset(job_id, tail)).offset
-    if follow:
-        return await _follow(session, job_id, offset)
-    async for message in session.follow_log(job_id, offset, until_eof=True):
-        if isinstance(message, LogChunk):
-            write_bytes(message.data)
-    return 0
+    out = LogOutput(raw)
+    try:
+        if follow:
+            return await _follow(session, job_id, offset, out)
+        async for message in session.follow_log(job_id, offset, until_eof=True):
+            if isinstance(message, LogChunk):
+                out.write(message.data)
+        return 0
+    finally:
+        out.close()
 
 
-async def _follow(session: HostSession, job_id: int, offset: int) -> int:
+async def _follow(session: HostSession, job_id: int, offset: int, out: LogOutput) -> int:
     async for message in session.follow_log(job_id, offset):
         if isinstance(message, LogChunk):
-            write_bytes(message.data)
+            out.write(message.data)
         else:
             return shell_exit_code(message.job)
     return 1
@@ -123,7 +132,7 @@ async def cancel(session: HostSession, job_id: int) -> int:
         return 0
     how = f"exit {job.exit_code}" if job.exit_code is not None else (job.signal or job.state.value)
     if job.state is JobState.CANCELLED:
-        print(f"cancelled job {job.id} ({job.name}): {how}")
+        print(f"cancelled job {job.id} ({visible(job.name)}): {visible(how)}")
     elif job.state.is_active:
         print(f"job {job.id} is still stopping; check with tether ls")
     else:
@@ -138,20 +147,24 @@ async def status(session: HostSession, as_json: bool) -> int:
         fields["started_at"] = iso_time(reply.started_at)  # times in JSON: ISO 8601, UTC
         print(json.dumps(fields, indent=2))
         return 0
-    counts = ", ".join(f"{n} {state}" for state, n in reply.job_counts.items() if n) or "none"
+    counts = ", ".join(f"{n} {visible(state)}" for state, n in reply.job_counts.items() if n)
     print(
-        f"tether runner {reply.runner_version} on {reply.hostname} (pid {reply.pid}), "
+        f"tether runner {visible(reply.runner_version)} on {visible(reply.hostname)} "
+        f"(pid {reply.pid}), "
         f"up {duration(reply.uptime_s)}"
     )
-    print(f"jobs: {counts}")
-    print(f"clients: {reply.clients}; state: {reply.state_dir}; socket: {reply.socket_path}")
+    print(f"jobs: {counts or 'none'}")
+    print(
+        f"clients: {reply.clients}; state: {visible(reply.state_dir)}; "
+        f"socket: {visible(reply.socket_path)}"
+    )
     return 0
 
 
 def report_state(state: SessionState) -> None:
     """Tell a person on stderr when a long-running verb loses or regains its link."""
     if state.kind in ("reconnecting", "offline"):
-        print(f"tether: {state.describe()}", file=sys.stderr)
+        print(f"tether: {visible_lines(state.describe())}", file=sys.stderr)
     elif state.kind == "connected":
         print("tether: reconnected", file=sys.stderr)
 

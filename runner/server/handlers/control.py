@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import time
+from typing import Tuple
 
+from protocol import exchanges as ex
 from protocol.messages import GetStatus, Ok, Shutdown, StatusReply
 from protocol.version import PROTOCOL_VERSION, __version__
+from runner.server.routes import AnswersOnce, AnswersStream, unary
 from runner.server.services import Services
 
 
@@ -30,3 +33,11 @@ async def get_status(services: Services, msg: GetStatus) -> StatusReply:
 async def shutdown(services: Services, msg: Shutdown) -> Ok:
     services.request_stop()
     return Ok(id=msg.id)
+
+
+#: This family's requests, bound to their handlers (mypy checks each pair).
+UNARY: Tuple[AnswersOnce, ...] = (
+    unary(ex.GET_STATUS, get_status),
+    unary(ex.SHUTDOWN, shutdown),
+)
+STREAMS: Tuple[AnswersStream, ...] = ()

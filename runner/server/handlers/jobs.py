@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Tuple
 
+from protocol import exchanges as ex
 from protocol.messages import Cancel, GetJob, JobList, JobReply, ListJobs, Submit, WatchJobs
+from runner.server.routes import AnswersOnce, AnswersStream, stream, unary
 from runner.server.services import Services
 from runner.streams import Send
 
@@ -50,3 +53,13 @@ async def watch_jobs(services: Services, msg: WatchJobs, send: Send) -> None:
             await asyncio.sleep(WATCH_JOBS_COALESCE_S)
     finally:
         services.jobs.on_change.remove(on_change)
+
+
+#: This family's requests, bound to their handlers (mypy checks each pair).
+UNARY: Tuple[AnswersOnce, ...] = (
+    unary(ex.SUBMIT, submit),
+    unary(ex.LIST_JOBS, list_jobs),
+    unary(ex.GET_JOB, get_job),
+    unary(ex.CANCEL, cancel),
+)
+STREAMS: Tuple[AnswersStream, ...] = (stream(ex.WATCH_JOBS, watch_jobs),)

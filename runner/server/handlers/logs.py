@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Tuple
 
+from protocol import exchanges as ex
 from protocol.messages import FollowLog, LogChunk, LogOffset, ReadLog, TailOffset
 from runner.logs.follow import follow_log
 from runner.logs.read import read_slice, tail_offset
+from runner.server.routes import AnswersOnce, AnswersStream, stream, unary
 from runner.server.services import Services
 from runner.streams import Send
 
@@ -28,3 +31,11 @@ async def tail(services: Services, msg: TailOffset) -> LogOffset:
 
 async def follow(services: Services, msg: FollowLog, send: Send) -> None:
     await follow_log(services.jobs, services.file_watcher, msg, send)
+
+
+#: This family's requests, bound to their handlers (mypy checks each pair).
+UNARY: Tuple[AnswersOnce, ...] = (
+    unary(ex.READ_LOG, read_log),
+    unary(ex.TAIL_OFFSET, tail),
+)
+STREAMS: Tuple[AnswersStream, ...] = (stream(ex.FOLLOW_LOG, follow),)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from tui.app.host_monitor import HostKeyQuestion
+from tui.visible import visible
 
 
 class HostKeyScreen(ModalScreen[bool]):
@@ -30,14 +32,15 @@ class HostKeyScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         q = self.question
         with Vertical(classes="dialog") as dialog:
-            dialog.border_title = f"Unknown host key: {q.host}"
+            host = escape(visible(q.host))
+            dialog.border_title = f"Unknown host key: {host}"
             yield Static(
-                f"The authenticity of {q.host} cannot be established: its key is not in "
+                f"The authenticity of {host} cannot be established: its key is not in "
                 "~/.ssh/known_hosts. Compare the fingerprint with the one the host's "
                 "administrator gave you before accepting.",
                 classes="question",
             )
-            yield Static(f"Its {q.algorithm} key fingerprint is:")
+            yield Static(f"Its {escape(visible(q.algorithm))} key fingerprint is:")
             yield Static(q.fingerprint, classes="fingerprint")
             with Horizontal(classes="buttons"):
                 yield Button(

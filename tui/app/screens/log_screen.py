@@ -13,6 +13,7 @@ from tui.app.host_monitor import HostMonitor
 from tui.app.log_lines import LogLines
 from tui.app.log_panel import LogPanel
 from tui.job_text import command_line
+from tui.visible import visible
 
 
 class LogScreen(Screen[None]):
@@ -27,10 +28,10 @@ class LogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         command = command_line(self.job)
         title = Text.assemble(
-            (f" {self.monitor.label} ", "bold reverse"),
+            (f" {visible(self.monitor.label)} ", "bold reverse"),
             (f" job {self.job.id} ", "bold"),
-            (self.job.name, ""),
-            ("" if self.job.name == command else f"  {command}", "dim"),
+            (visible(self.job.name), ""),
+            ("" if self.job.name == command else f"  {visible(command)}", "dim"),
             no_wrap=True,
             overflow="ellipsis",
         )
