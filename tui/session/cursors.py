@@ -65,8 +65,9 @@ def _unexpected(cursor: object, message: Reply) -> TetherError:
     return TetherError(f"{type(cursor).__name__} cannot take a {type(message).__name__}")
 
 
-class LogCursor:
-    """A byte offset in one job's log; every byte is delivered once."""
+class _FileCursor:
+    """A byte offset in one of a job's files (its log, its metrics), which is
+    where a resumed stream starts; ``label`` names the host in errors."""
 
     def __init__(self, label: str, job_id: int, offset: int = 0) -> None:
         self.label = label
@@ -77,6 +78,10 @@ class LogCursor:
     @property
     def position(self) -> int:
         return self.offset
+
+
+class LogCursor(_FileCursor):
+    """A byte offset in one job's log; every byte is delivered once."""
 
     def take(self, message: Reply) -> Optional[LogEvent]:
         if isinstance(message, LogEnd):
@@ -100,18 +105,8 @@ class LogCursor:
         return message
 
 
-class MetricsCursor:
+class MetricsCursor(_FileCursor):
     """The metrics file offset to read from next; chunks must join up exactly."""
-
-    def __init__(self, label: str, job_id: int, offset: int = 0) -> None:
-        self.label = label
-        self.job_id = job_id
-        self.offset = offset
-        self.finished = False
-
-    @property
-    def position(self) -> int:
-        return self.offset
 
     def take(self, message: Reply) -> Optional[MetricsEvent]:
         if isinstance(message, MetricsEnd):
