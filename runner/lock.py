@@ -14,7 +14,9 @@ class RunnerLock:
     """An exclusive flock on the run dir's lock file, held for the daemon's life.
 
     The file holds the holder's pid for `status` and `stop`. The descriptor is
-    close-on-exec, so shims and jobs never inherit (and never keep) the lock.
+    close-on-exec, so shims and jobs never inherit (and never keep) the lock. It is
+    0600 whatever the umask: another account that could open it could hold the
+    lock and keep the runner from starting.
     """
 
     def __init__(self, path: Path) -> None:
@@ -22,8 +24,9 @@ class RunnerLock:
         self._fd: Optional[int] = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
+            os.fchmod(fd, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)

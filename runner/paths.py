@@ -1,9 +1,15 @@
-"""Where the runner keeps its socket and its state.
+"""Where the runner keeps its socket and its state, and who may read them.
 
 The socket's directory follows `protocol.socket_path` (the user alone decides
 it); the state directory follows ``XDG_STATE_HOME`` as the XDG spec asks. Both
 are spelled in `protocol.host_layout`, which the client's installer and doctor
 read too.
+
+Everything under them is the user's alone: job records hold environments
+(tokens, API keys), and another account that can open ``jobs.db-shm`` can lock
+the database. So every directory the runner creates is 0700 and every file
+0600, set explicitly rather than left to the umask, and a tree left looser by
+an older runner is tightened when the daemon starts (`RunnerPaths.tighten`).
 """
 
 from __future__ import annotations
@@ -12,12 +18,36 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import List
 
 from protocol import host_layout
-from protocol.socket_path import SOCKET_NAME, home_dir, run_dir
+from protocol.socket_path import (
+    PRIVATE_DIR_MODE,
+    SOCKET_NAME,
+    RunDirError,
+    check_private_dir,
+    claim_run_dir,
+    home_dir,
+    make_private_dirs,
+    run_dir,
+)
 from runner.errors import RunnerError
 
-__all__ = ["CODE_ROOT", "RunnerPaths", "home_dir", "run_dir", "state_dir"]
+__all__ = [
+    "CODE_ROOT",
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
+    "RunnerPaths",
+    "home_dir",
+    "run_dir",
+    "state_dir",
+]
+
+#: The mode of every file the runner and its shims create.
+PRIVATE_FILE_MODE = 0o600
+#: The process umask of the daemon and the shims (a belt: files SQLite or logging
+#: create on their own come out private too). Jobs get the person's own back.
+PRIVATE_UMASK = 0o077
 
 #: The directory holding the `runner` and `protocol` packages: what a process
 #: started from here (a shim, a cron entry) needs on its PYTHONPATH.
@@ -35,7 +65,13 @@ class RunnerPaths:
 
     @classmethod
     def default(cls) -> RunnerPaths:
-        return cls(run_dir=run_dir(), state_dir=state_dir())
+        """The user's paths, the run dir claimed by the rule in `protocol.socket_path`
+        (created 0700 if absent, passing over any another account planted)."""
+        try:
+            chosen = claim_run_dir()
+        except RunDirError as exc:
+            raise RunnerError(str(exc)) from exc
+        return cls(run_dir=chosen.path, state_dir=state_dir())
 
     @property
     def socket(self) -> Path:
@@ -61,19 +97,61 @@ class RunnerPaths:
         return self.jobs_dir / str(job_id)
 
     def ensure(self) -> None:
-        """Create both directories 0700 and refuse a run dir someone else owns."""
+        """Create the run, state and jobs dirs 0700 and refuse a run dir someone else
+        owns. Cheap (every verb calls it); `tighten` is the full walk."""
         for directory in (self.run_dir, self.state_dir, self.jobs_dir):
             try:
-                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                make_private_dirs(directory)
             except OSError as exc:
                 raise RunnerError(
                     f"cannot create {directory}: {exc.strerror}; "
                     "fix or remove whatever is in the way and start again"
                 ) from exc
         info = self.run_dir.lstat()
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-            raise RunnerError(
-                f"{self.run_dir} is not a directory owned by you; remove it and start again"
-            )
-        if stat.S_IMODE(info.st_mode) != 0o700:
-            os.chmod(self.run_dir, 0o700)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            _tighten_one(self.run_dir, info)
+        try:
+            check_private_dir(self.run_dir)
+        except RunDirError as exc:
+            raise RunnerError(str(exc)) from exc
+
+    def tighten(self) -> List[Path]:
+        """Take group and other access away from everything of the user's under the
+        state dir and the run dir (left by an older runner, or a umask of 0022);
+        returns what was changed, for one line in the runner's log."""
+        changed: List[Path] = []
+        for top in (self.state_dir, self.run_dir):
+            changed.extend(_tighten_tree(top))
+        return changed
+
+
+def _tighten_one(path: Path, info: os.stat_result) -> bool:
+    """Clear group/other bits on one own directory or regular file; links are left alone."""
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid != os.getuid() or not mode & 0o077:
+        return False
+    if stat.S_ISDIR(info.st_mode):
+        os.chmod(path, PRIVATE_DIR_MODE)
+    elif stat.S_ISREG(info.st_mode) or stat.S_ISSOCK(info.st_mode):
+        os.chmod(path, mode & 0o700)
+    else:
+        return False
+    return True
+
+
+def _tighten_tree(top: Path) -> List[Path]:
+    changed: List[Path] = []
+    try:
+        if _tighten_one(top, top.lstat()):
+            changed.append(top)
+    except FileNotFoundError:
+        return changed
+    for root, dirs, files in os.walk(top):
+        for name in dirs + files:
+            path = Path(root, name)
+            try:
+                if _tighten_one(path, path.lstat()):
+                    changed.append(path)
+            except FileNotFoundError:
+                continue  # removed while walking (a temp file renamed into place)
+    return changed

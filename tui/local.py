@@ -3,16 +3,33 @@
 No SSH is involved. The runner is started as a separate process
 (``python -m runner serve --daemon``), never imported: `tui` and `runner` stay
 apart so that the client side can live where the runner cannot, and vice versa.
+
+Where the socket lives is the rule in `protocol.socket_path`; a home too deep
+for a socket path puts it in /tmp, where another account could have planted a
+directory and a fake runner listening in it to collect job environments. So
+before a byte is sent the socket's directory must be the person's own and
+private, the socket too, and the process on the other end (``SO_PEERCRED``)
+must run as the person.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import struct
 import sys
 from pathlib import Path
-from typing import Tuple
+from typing import Optional, Tuple
 
-from protocol.socket_path import socket_path
+from protocol.socket_path import (
+    RunDirChoice,
+    RunDirError,
+    check_private_dir,
+    check_private_socket,
+    choose_run_dir,
+    owner_name,
+)
 from tui.errors import ConnectError
 from tui.rpc import ByteReader, ByteWriter
 
@@ -38,24 +55,75 @@ async def start_local_runner() -> None:
         raise ConnectError(f"could not start the local runner: {detail}", retryable=False)
 
 
+def _choose(path: Optional[Path]) -> RunDirChoice:
+    if path is not None:
+        return RunDirChoice(path.parent)
+    try:
+        return choose_run_dir()
+    except RunDirError as exc:
+        raise ConnectError(f"cannot reach the local runner: {exc}", retryable=False) from exc
+
+
+def _verify_place(choice: RunDirChoice, target: Path) -> None:
+    """Refuse a socket directory or socket that is not the person's own and private;
+    FileNotFoundError when there is no socket (no runner yet)."""
+    try:
+        check_private_dir(choice.path)
+        check_private_socket(target)
+    except RunDirError as exc:
+        raise ConnectError(f"cannot reach the local runner: {exc}", retryable=False) from exc
+    except NotADirectoryError as exc:
+        raise ConnectError(
+            f"cannot reach the local runner: {choice.path} is not a directory"
+        ) from exc
+
+
+def _verify_peer(target: Path, writer: asyncio.StreamWriter) -> None:
+    """Refuse a socket whose listening process runs as another account."""
+    sock: Optional[socket.socket] = writer.get_extra_info("socket")
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return  # not Linux: the private directory is the guarantee
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", creds)
+    if uid != os.getuid():
+        writer.close()
+        raise ConnectError(
+            f"cannot reach the local runner: the process listening on {target} (pid {pid}) "
+            f"runs as {owner_name(uid)}, not as you; refusing to talk to it",
+            retryable=False,
+        )
+
+
+async def _connect(choice: RunDirChoice) -> Tuple[ByteReader, ByteWriter]:
+    target = choice.socket
+    _verify_place(choice, target)
+    reader, writer = await asyncio.open_unix_connection(str(target), limit=_STREAM_LIMIT)
+    _verify_peer(target, writer)
+    return reader, writer
+
+
 async def open_local(
     path: Path | None = None, autostart: bool = True
 ) -> Tuple[ByteReader, ByteWriter]:
-    """A stream pair to the local runner, starting the runner when none answers."""
-    target = path or socket_path()
+    """A stream pair to the local runner, starting the runner when none answers.
+
+    `path` names a socket to use instead of the rule's; it is held to the same
+    checks. Nothing is written before they pass."""
+    choice = _choose(path)
     try:
-        return await asyncio.open_unix_connection(str(target), limit=_STREAM_LIMIT)
-    except NotADirectoryError as exc:
-        raise ConnectError(
-            f"cannot reach the local runner: {target.parent} is not a directory"
-        ) from exc
+        return await _connect(choice)
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         if not autostart:
             raise ConnectError(
-                f"no tether runner is listening on {target} ({exc.strerror})"
+                f"no tether runner is listening on {choice.socket} "
+                f"({exc.strerror}){choice.passed_over_note()}"
             ) from exc
     await start_local_runner()
+    choice = _choose(path)  # the runner may have had to pass over a planted directory
     try:
-        return await asyncio.open_unix_connection(str(target), limit=_STREAM_LIMIT)
+        return await _connect(choice)
     except OSError as exc:
-        raise ConnectError(f"started the local runner but cannot reach {target}: {exc}") from exc
+        raise ConnectError(
+            f"started the local runner but cannot reach {choice.socket}: "
+            f"{exc}{choice.passed_over_note()}"
+        ) from exc

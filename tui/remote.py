@@ -18,8 +18,12 @@ Each call (first contact, and every reconnect of the `HostSession` holding it):
    on an exec channel. The route that worked is remembered for the next call
    and the next command.
 
-A remembered streamlocal route that no longer answers (the runner was stopped)
-falls back to the bootstrap, which starts the runner again. A remembered bridge
+Before a streamlocal channel is opened, the socket and its directory are checked
+on the host (`tui.ssh.bootstrap.socket_check_command`: the account's own, no one
+else's way in), so that nothing is ever sent to a socket another account planted
+in /tmp. A remembered streamlocal route that fails that check or no longer
+answers (the runner was stopped, the host rebooted) falls back to the bootstrap,
+which starts the runner again, at a place of its own. A remembered bridge
 route only skips the streamlocal attempt: the bootstrap still runs first, so a
 missing or outdated runner is installed rather than reported by a bridge.
 
@@ -49,6 +53,8 @@ from tui.ssh.bootstrap import (
     bootstrap_command,
     missing_message,
     parse_bootstrap,
+    socket_check_command,
+    socket_check_problem,
 )
 from tui.ssh.channel import ChannelReader, ChannelWriter
 from tui.ssh.connect import connect
@@ -87,7 +93,7 @@ class SshOpener:
             override = await asyncio.to_thread(_runner_override, target)
             route = self.route or await asyncio.to_thread(load_route, self.host)
             if route is not None and route.transport == "streamlocal":
-                pair = await self._open_streamlocal(conn, route.socket_path)
+                pair = await self._open_checked_streamlocal(conn, route.socket_path)
                 if pair is not None:
                     self.route = route
                     return pair
@@ -131,7 +137,12 @@ class SshOpener:
             lambda: self._bootstrap(conn, override),
             self.install_progress,
         )
-        pair = None if bridge else await self._open_streamlocal(conn, location.socket_path)
+        pair = None
+        if not bridge:
+            problem = await self._socket_problem(conn, location.socket_path)
+            if problem is not None:
+                raise ConnectError(problem, retryable=False)
+            pair = await self._open_streamlocal(conn, location.socket_path)
         transport = "streamlocal"
         if pair is None:
             pair, transport = await self._open_bridge(conn, override), "bridge"
@@ -158,6 +169,37 @@ class SshOpener:
         return parse_bootstrap(
             self.host, str(result.stdout or ""), str(result.stderr or ""), result.exit_status
         )
+
+    async def _open_checked_streamlocal(
+        self, conn: asyncssh.SSHClientConnection, socket_path: str
+    ) -> Optional[Pair]:
+        """A remembered route, opened only if its socket is still the account's own;
+        None (so: the bootstrap) when it is not or does not answer."""
+        if await self._socket_problem(conn, socket_path) is not None:
+            return None
+        return await self._open_streamlocal(conn, socket_path)
+
+    async def _socket_problem(
+        self, conn: asyncssh.SSHClientConnection, socket_path: str
+    ) -> Optional[str]:
+        """Why `socket_path` on the host must not be used, or None when it is safe."""
+        try:
+            result = await asyncio.wait_for(
+                conn.run(
+                    socket_check_command(socket_path),
+                    encoding="utf-8",
+                    errors="replace",
+                    check=False,
+                ),
+                CHANNEL_TIMEOUT_S,
+            )
+        except asyncio.TimeoutError:
+            raise ConnectError(
+                f"{self.host}: checking the runner's socket took over {duration(CHANNEL_TIMEOUT_S)}"
+            ) from None
+        except (asyncssh.Error, OSError) as exc:
+            raise self._lost_during("checking the runner's socket", exc) from exc
+        return socket_check_problem(self.host, socket_path, str(result.stdout or ""))
 
     async def _open_streamlocal(
         self, conn: asyncssh.SSHClientConnection, socket_path: str

@@ -16,8 +16,11 @@ from typing import List, Optional
 from protocol.units import duration
 from protocol.version import __version__
 from runner.errors import AlreadyRunning, RunnerError
+from runner.jobs.files import remember_job_umask
 from runner.lock import RunnerLock, read_holder
-from runner.paths import RunnerPaths
+from runner.paths import PRIVATE_FILE_MODE, PRIVATE_UMASK, RunnerPaths
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,12 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PrivateLogHandler(logging.handlers.RotatingFileHandler):
+    """runner.log and its rotations, 0600 whatever the umask: a traceback can quote
+    a job's environment."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        stream = super()._open()
+        os.fchmod(stream.fileno(), PRIVATE_FILE_MODE)
+        return stream
+
+
 def _setup_logging(paths: RunnerPaths, to_file: bool) -> None:
     handler: logging.Handler
     if to_file:
-        handler = logging.handlers.RotatingFileHandler(
-            paths.daemon_log, maxBytes=5 * 1024 * 1024, backupCount=2
-        )
+        handler = _PrivateLogHandler(paths.daemon_log, maxBytes=5 * 1024 * 1024, backupCount=2)
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -60,6 +71,7 @@ def _serve_foreground(paths: RunnerPaths, ready_fd: Optional[int] = None) -> int
             return 0
         print(f"{exc}; nothing to do")
         return 0
+    _tighten(paths)
     from runner.server.daemon import serve
 
     def ready() -> None:
@@ -78,6 +90,20 @@ def _serve_foreground(paths: RunnerPaths, ready_fd: Optional[int] = None) -> int
     return 0
 
 
+def _tighten(paths: RunnerPaths) -> None:
+    """Make a state tree left readable by an older runner private again, and say so."""
+    changed = paths.tighten()
+    if changed:
+        shown = ", ".join(str(p) for p in changed[:5])
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        log.warning(
+            "took group and other access away from %d path(s) other accounts could read: %s%s",
+            len(changed),
+            shown,
+            more,
+        )
+
+
 def _serve_daemon(paths: RunnerPaths) -> int:
     """Detach (double fork, new session), then report what the daemon said."""
     if _serve_in_user_scope():
@@ -90,7 +116,10 @@ def _serve_daemon(paths: RunnerPaths) -> int:
         if os.fork() > 0:
             os._exit(0)
         devnull = os.open(os.devnull, os.O_RDWR)
-        log_fd = os.open(paths.daemon_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log_fd = os.open(
+            paths.daemon_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE
+        )
+        os.fchmod(log_fd, PRIVATE_FILE_MODE)
         os.dup2(devnull, 0)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
@@ -200,9 +229,12 @@ def _serve_daemon_quietly(paths: RunnerPaths) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    # Before anything is created: what the runner, SQLite and logging make is
+    # private even where no mode is given. Jobs get the person's umask back.
+    remember_job_umask(os.umask(PRIVATE_UMASK))
     args = _parser().parse_args(argv)
-    paths = RunnerPaths.default()
     try:
+        paths = RunnerPaths.default()
         paths.ensure()
         if args.verb == "serve":
             if args.daemon:

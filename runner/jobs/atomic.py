@@ -1,5 +1,6 @@
 """Crash-safe small files: after a crash a reader finds the old file or the new
-one, never an empty or half-written one (write, fsync, rename, fsync the dir)."""
+one, never an empty or half-written one (write, fsync, rename, fsync the dir).
+The files are 0600 whatever the umask: a job's spec holds its environment."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any, Dict, Optional
 def write_json_atomic(path: Path, data: Dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     payload = json.dumps(data, sort_keys=True).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
+        os.fchmod(fd, 0o600)
         os.write(fd, payload)
         os.fsync(fd)
     finally:

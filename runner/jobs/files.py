@@ -4,6 +4,11 @@ Each job has a directory holding its spec, the shim's identity, its exit status,
 its log and its metrics. The shim writes `shim.json` and `status.json` (each
 atomically); the runner only reads them, so any runner version that knows the
 `FORMAT` can re-adopt a job started by another. Stdlib only: the shim imports it.
+
+The directory is 0700 and every file in it 0600, set explicitly: the spec holds
+the job's environment. The job itself runs with the person's own umask (its
+checkpoints are its business), which the daemon remembers for it in
+`JOB_UMASK_VAR` before making its own private.
 """
 
 from __future__ import annotations
@@ -13,9 +18,37 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from protocol.socket_path import make_private_dirs
 from runner.jobs.atomic import read_json, write_json_atomic
 
 FORMAT = 1
+#: The umask the runner was started with, kept in its environment (which the
+#: shims inherit) so that a job gets it back: octal digits.
+JOB_UMASK_VAR = "TETHER_JOB_UMASK"
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+
+
+def remember_job_umask(umask: int) -> None:
+    """Record `umask` for the jobs, unless a runner up the chain (one that re-executed
+    itself, e.g. into a logind scope) already recorded the person's."""
+    os.environ.setdefault(JOB_UMASK_VAR, f"{umask:o}")
+
+
+def job_umask() -> int:
+    """The umask a job runs with: the one the runner was started with (0022 when
+    it was started some other way)."""
+    try:
+        return int(os.environ.get(JOB_UMASK_VAR, "22"), 8) & 0o777
+    except ValueError:
+        return 0o022
+
+
+def create_private(path: Path) -> int:
+    """Open `path` for appending, created 0600 (and made 0600 if it was not)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, _FILE_MODE)
+    os.fchmod(fd, _FILE_MODE)
+    return fd
 
 
 @dataclass
@@ -94,7 +127,8 @@ class JobFiles:
             return 0
 
     def write_spec(self, spec: LaunchSpec) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.dir)
+        os.chmod(self.dir, _DIR_MODE)
         write_json_atomic(self.spec_path, asdict(spec))
 
     def read_spec(self) -> LaunchSpec:
@@ -121,8 +155,9 @@ class JobFiles:
         """True for exactly one caller ever: stops a job being launched twice when
         the runner dies between spawning a shim and recording it."""
         try:
-            fd = os.open(self.claim_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(self.claim_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         except FileExistsError:
             return False
+        os.fchmod(fd, _FILE_MODE)
         os.close(fd)
         return True

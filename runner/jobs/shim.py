@@ -10,6 +10,11 @@ the shim means "cancel": the job's whole group gets SIGTERM, then SIGKILL after 
 grace period, and nothing of the group is left behind.
 
 Stdlib only, so a job starts without paying for pydantic or msgpack.
+
+The shim runs with the daemon's private umask (what it writes holds the job's
+environment and output); the job, and the login shell that reads its
+environment, get the person's own umask back (`runner.jobs.files.job_umask`), so
+checkpoints come out as they would from a terminal.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from runner.jobs.files import ExitRecord, JobFiles, LaunchSpec, ShimRecord
+from runner.jobs.files import (
+    ExitRecord,
+    JobFiles,
+    LaunchSpec,
+    ShimRecord,
+    create_private,
+    job_umask,
+)
 from runner.jobs.proc import boot_id, start_ticks
 
 _ENV_MARKER = b"__TETHER_LOGIN_ENV__"
@@ -59,6 +71,7 @@ def login_environment() -> tuple[Dict[str, str], Optional[str]]:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            umask=job_umask(),
             timeout=_LOGIN_TIMEOUT_S,
             check=False,
         ).stdout
@@ -112,7 +125,8 @@ class Supervisor:
 
     def start(self, env: Dict[str, str], warning: Optional[str]) -> Optional[ExitRecord]:
         """Start the job; an ExitRecord if it could not even be started."""
-        log_fd = os.open(self.files.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.close(create_private(self.files.metrics_path))  # 0600 however the job opens it
+        log_fd = create_private(self.files.log_path)
         try:
             if warning:
                 os.write(log_fd, f"tether: {warning}; using a plain environment\n".encode())
@@ -128,6 +142,7 @@ class Supervisor:
                     stderr=log_fd,
                     start_new_session=True,
                     close_fds=True,
+                    umask=job_umask(),
                     executable=_resolve(self.spec.argv[0], full_env.get("PATH", _BASE_PATH)),
                 )
             except OSError as exc:

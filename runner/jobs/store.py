@@ -1,10 +1,17 @@
 """Job records in SQLite (WAL, synchronous=FULL): a state change is on disk
 before the runner acknowledges it. Synchronous calls; the runner drives them from
-one dedicated thread so the event loop never waits on an fsync."""
+one dedicated thread so the event loop never waits on an fsync.
+
+The database and SQLite's ``-wal`` and ``-shm`` beside it are 0600: the records
+hold job environments, and anyone who can open ``-shm`` can hold its locks and
+stall every write. The database is created 0600 before SQLite opens it (SQLite
+gives its side files the database's mode) and all three are checked after.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -94,14 +101,32 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
     return JobRecord(**values)
 
 
+#: SQLite's files beside the database, by suffix.
+_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def _make_private(path: Path) -> None:
+    """Create the database file 0600 if absent, and take group/other access away
+    from it and its side files (left by an older runner)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+    for suffix in _SIDE_FILES:
+        try:
+            os.chmod(f"{path}{suffix}", 0o600)
+        except FileNotFoundError:
+            continue
+
+
 class JobStore:
     def __init__(self, path: Path) -> None:
+        _make_private(path)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        _make_private(path)  # -wal and -shm exist now
 
     def close(self) -> None:
         self._db.close()

@@ -18,14 +18,21 @@ In ``start`` mode the script starts the runner when it is not running (``serve
 --daemon`` is harmless when it is) and prints its ``status --json``, which names
 the socket to forward. In ``bridge`` mode it replaces itself with ``RUNNER
 bridge``, whose stdin and stdout then carry the protocol.
+
+A socket is forwarded to only once a second, tiny script (`socket_check_command`:
+``id -u`` and ``ls -ldn``, no Python) has shown that it and its directory belong
+to the account and that no one else can enter the directory: on a shared host a
+socket path in /tmp can have been planted by another account, and a route
+remembered from yesterday can point at a directory that is someone else's today.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 import shlex
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from protocol.host_layout import INSTALL_ROOT, LAUNCHER
 from protocol.version import PROTOCOL_VERSION, __version__
@@ -132,6 +139,56 @@ def _status(host: str, runner: str, text: str) -> Dict[str, Any]:
             f"{host}: the runner at {runner} did not stay running; see its runner.log"
         )
     return status
+
+
+_CHECK_SCRIPT = 'id -u; LC_ALL=C ls -ldn -- "$1"; LC_ALL=C ls -ldn -- "$2"'
+
+
+def socket_check_command(socket_path: str) -> str:
+    """The command that shows who owns the socket and its directory, and their modes."""
+    directory = posixpath.dirname(socket_path) or "/"
+    args = ["sh", "-c", _CHECK_SCRIPT, "tether-check", directory, socket_path]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def socket_check_problem(host: str, socket_path: str, stdout: str) -> Optional[str]:
+    """Why the socket must not be used (one sentence naming the path and its owner),
+    or None when it and its directory are the account's own and private.
+
+    `stdout` is what `socket_check_command` printed: the account's uid, then an
+    ``ls -ldn`` line for each path that exists (a missing one prints nothing)."""
+    lines = stdout.splitlines()
+    uid = lines[0].strip() if lines else ""
+    if not uid.isdigit():
+        return f"{host}: could not check who owns {socket_path} (no uid from `id -u`)"
+    directory = posixpath.dirname(socket_path) or "/"
+    for path, kind in ((directory, "d"), (socket_path, "s")):
+        fields = _listing(lines[1:], path)
+        if fields is None:
+            return f"{host}: {path} does not exist"
+        mode, owner = fields[0], fields[2]
+        what = "directory" if kind == "d" else "socket"
+        if owner != uid:
+            return (
+                f"{host}: the runner's {what} {path} is owned by uid {owner}, not by you "
+                f"(uid {uid}): refusing to talk to a socket someone else may have planted; "
+                "have it removed"
+            )
+        if not mode.startswith(kind) or mode[4:10] != "------":
+            return (
+                f"{host}: the runner's {what} {path} has mode {mode[:10]}, not private to "
+                f"you: refusing to use it; run `chmod 700 {directory}` there and retry"
+            )
+    return None
+
+
+def _listing(lines: List[str], path: str) -> Optional[List[str]]:
+    """The fields of the ``ls -ldn`` line about `path` (a link's ends ``-> target``)."""
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 4 and (line.endswith(f" {path}") or f" {path} -> " in line):
+            return fields
+    return None
 
 
 def missing_message(host: str, stderr: str) -> str:

@@ -6,8 +6,10 @@ spend there. After a successful contact tether remembers, per host as typed,
 the runner's socket path and the transport that reached it; the next contact
 opens that channel directly and falls back to the full bootstrap when it does
 not answer (runner stopped, socket moved, server settings changed). A stale or
-damaged entry therefore costs one failed channel open, never a wrong answer:
-the handshake still checks who is on the other end.
+damaged entry therefore costs one failed channel open, never a wrong answer.
+Nor a wrong listener: a remembered path is only a hint, and `tui.remote` checks
+on the host that the socket and its directory are still the account's own and
+private before opening it (after a reboot a /tmp path may be another account's).
 
 An entry holds for the client version that wrote it: a client of another
 version bootstraps again, which is when a runner of another version is
