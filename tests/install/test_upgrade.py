@@ -7,6 +7,7 @@ own client, so the old runner on the host got there the way a person's would.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import platform
@@ -147,10 +148,14 @@ def test_an_upload_cut_midway_leaves_the_old_runner_serving_and_the_retry_succee
     manifest_path = wheels.directory / MANIFEST
     manifest = json.loads(manifest_path.read_text())
     junk_size = 64 * 1024 * 1024  # real bytes: SFTP skips the holes of a sparse file
+    digest = hashlib.sha256()
     with open(wheels.directory / "junk-0-py3-none-any.whl", "wb") as junk:
         for _ in range(junk_size // (1024 * 1024)):
-            junk.write(os.urandom(1024 * 1024))
-    manifest["files"]["junk-0-py3-none-any.whl"] = junk_size
+            block = os.urandom(1024 * 1024)
+            digest.update(block)
+            junk.write(block)
+    record = {"size": junk_size, "sha256": digest.hexdigest()}
+    manifest["files"]["junk-0-py3-none-any.whl"] = record
     manifest_path.write_text(json.dumps(manifest))
 
     client = subprocess.Popen(

@@ -83,6 +83,20 @@ async def test_host_key_checking_cannot_be_configured_away(home: Path) -> None:
     assert resolved.known_hosts == [str(home / ".ssh" / "known_hosts")]
 
 
+async def test_proxyjump_hops_are_left_to_tether_with_the_same_rules(home: Path) -> None:
+    (home / ".ssh" / "config").write_text(
+        "Host gpu1\n  ProxyJump alice@bastion:2201,inner\nHost *\n  UserKnownHostsFile none\n"
+    )
+    (home / ".ssh" / "known_hosts").write_text("")
+    resolved = await resolve_options(parse_target("gpu1"))
+    assert resolved.options.tunnel is None  # asyncssh opens no hop with options of its own
+    hops = [(h.user, h.host, h.port) for h in resolved.jump_hosts]
+    assert hops == [("alice", "bastion", 2201), (None, "inner", None)]
+    bastion = await resolve_options(resolved.jump_hosts[0])
+    assert bastion.options.known_hosts is not None and bastion.jump_hosts == ()
+    assert bastion.known_hosts == [str(home / ".ssh" / "known_hosts")]
+
+
 async def test_the_connection_uses_aes_gcm_where_the_cpu_has_aes(
     ssh_client: SshClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
 from protocol.host_layout import CURRENT, LAUNCHER
+from protocol.jobs import printable
 from protocol.units import size
 from protocol.version import __version__
 from tui.install import host_facts
@@ -70,7 +71,7 @@ class Diagnosis:
             lines.append(f"  {check.verdict:<4}  {check.name:<{width}}  {check.summary}")
             if check.advice:
                 lines.append(f"        {'':<{width}}  -> {check.advice}")
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)  # host text cannot drive a terminal
 
 
 async def diagnose(
@@ -89,7 +90,9 @@ async def diagnose(
     for candidate in candidates:
         argv += ["--runner", candidate]
     source = await asyncio.to_thread(host_script, host_facts)
-    host = await run_host_script(shell, facts.python, source, argv, FACTS_TIMEOUT_S)
+    host = _checked_facts(
+        shell.name, await run_host_script(shell, facts.python, source, argv, FACTS_TIMEOUT_S)
+    )
     checks = [
         python_check(facts),
         runner_check(host_flag, host["runner"]),
@@ -100,6 +103,29 @@ async def diagnose(
         cron_check(host_flag, host["runner"]),
     ]
     return Diagnosis(shell.name, checks, {"probe": _probe_json(facts), "host": host})
+
+
+#: What `tui.install.host_facts` answers: each of these is an object.
+_FACT_GROUPS = ("runner", "installed", "state", "nvml", "logind")
+
+
+def _checked_facts(host: str, answer: Dict[str, Any]) -> Dict[str, Any]:
+    """The host's answer, refused unless it has the shape `host_facts` gives it: a
+    broken or hostile host must not turn a doctor into a traceback."""
+    for group in _FACT_GROUPS:
+        if not isinstance(answer.get(group), dict):
+            raise InstallError(
+                f"{host}: tether's host facts have no {group} object (got "
+                f"{printable(repr(answer.get(group))[:80])}); the python3 there answers "
+                f"wrongly: check `command -v python3` there"
+            )
+    for group, key in (("runner", "status"), ("runner", "cron")):
+        if answer[group].get(key) is not None and not isinstance(answer[group][key], dict):
+            raise InstallError(
+                f"{host}: tether's host facts have a {group} {key} that is not an object; "
+                f"the python3 there answers wrongly: check `command -v python3` there"
+            )
+    return answer
 
 
 def _probe_json(facts: HostFacts) -> Dict[str, Any]:

@@ -6,10 +6,11 @@ of stdout. It therefore uses the standard library only and runs on Python 3.9;
 the client never imports it (tests do, to check it stays that way).
 
 ``install``
-    builds ``<root>/.tmp-VERSION-PID/`` from the uploaded runner archive and
-    either the uploaded wheels or ``pip install --target`` from the host's own
-    index, writes the launcher, verifies that the runner imports and states the
-    right version, writes the completion marker, and only then renames the
+    checks the uploaded runner archive and wheels against the sha256 the client
+    stated on the command line (a mismatch installs nothing), then builds
+    ``<root>/.tmp-VERSION-PID/`` from them (or from ``pip install --target``
+    with the host's own index), writes the launcher, verifies that the runner
+    imports and states the right version, writes the completion marker, and only then renames the
     directory into place. Any failure (a cut link, a full disk, a wheel that
     does not load) removes the temporary directory and leaves whatever ran
     before untouched; the next contact starts again from scratch.
@@ -29,16 +30,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
+import io
 import json
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import time
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from protocol.host_layout import (
     CURRENT,
@@ -57,6 +61,8 @@ ROOT = install_root(Path.home())
 STALE_AFTER_S = 180.0
 VERIFY_TIMEOUT_S = 180.0
 PIP_TIMEOUT_S = 600.0
+#: Larger than any wheel or runner archive tether sends (each is read into memory once).
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 #: What the verification imports: everything the daemon needs at start.
 _VERIFY = (
     "import runner.host.cli, runner.server.daemon, msgpack, pydantic, psutil, pynvml; "
@@ -81,6 +87,8 @@ def install(args: argparse.Namespace) -> Dict[str, Any]:
             _remove(staging)
             return {"result": "present", "path": str(final)}
         _remove_stale(keep=staging)
+        archive = _verified(staging, args.archive, args.archive_sha256, "the runner archive")
+        wheels = [] if args.source == "index" else _verified_wheels(staging, args.wheel)
         tmp = ROOT / f"{TMP_PREFIX}{args.version}-{os.getpid()}"
         _remove(tmp)
         try:
@@ -88,10 +96,9 @@ def install(args: argparse.Namespace) -> Dict[str, Any]:
                 pip_failure = _pip_install(args, tmp / "lib")
                 if pip_failure:
                     return {"result": "index-failed", "detail": pip_failure}
-            else:
-                for wheel in sorted(staging.glob("*.whl")):
-                    _unpack_wheel(wheel, tmp / "lib")
-            _unpack(staging / args.archive, tmp / "lib")
+            for name, data in wheels:
+                _unpack_wheel(name, data, tmp / "lib")
+            _unpack(args.archive, archive, tmp / "lib")
             _write_launcher(tmp, final, args.python)
             _verify(args, tmp / "lib")
             _write_marker(tmp, args)
@@ -142,33 +149,69 @@ def _pip_install(args: argparse.Namespace, lib: Path) -> Optional[str]:
     return (errors or said or [f"pip exited {done.returncode}"])[-1]
 
 
-def _unpack_wheel(wheel: Path, lib: Path) -> None:
+def _verified_wheels(staging: Path, named: List[str]) -> List[Tuple[str, bytes]]:
+    """The bytes of every wheel the client named (``NAME=SHA256``), each checked."""
+    if not named:
+        raise Failure("the client named no wheels to install, so nothing was installed")
+    wheels = []
+    for item in named:
+        name, _, digest = item.rpartition("=")
+        wheels.append((name, _verified(staging, name, digest, "the wheel")))
+    return wheels
+
+
+def _verified(staging: Path, name: str, sha256: str, what: str) -> bytes:
+    """The bytes of the uploaded file `name`, read once (never through a link) and
+    checked against the sha256 the client stated: what is unpacked is what was checked,
+    whatever happens to the upload directory meanwhile."""
+    if not name or "/" in name or name.startswith(".") or "\0" in name:
+        raise Failure(f"{what} {name!r} is not a plain file name, so nothing was installed")
+    try:
+        fd = os.open(staging / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise Failure(
+            f"{what} {name} was not uploaded completely ({exc.strerror}); run tether again"
+        ) from None
+    with os.fdopen(fd, "rb") as source:
+        if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+            raise Failure(f"{what} {name} is not a plain file, so nothing was installed")
+        data = source.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES or hashlib.sha256(data).hexdigest() != sha256:
+        raise Failure(
+            f"{what} {name} is not what the client sent (its sha256 differs), so nothing was "
+            f"installed and the previous runner stays; run tether again, and if this "
+            f"repeats, check who else can write under {ROOT}"
+        )
+    return data
+
+
+def _unpack_wheel(name: str, data: bytes, lib: Path) -> None:
     """A wheel is a zip of what goes into site-packages, plus ``NAME.data/``
     subtrees whose ``purelib``/``platlib`` parts go there too (scripts, headers
     and data files are not needed by an importable library)."""
     lib.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(wheel) as archive:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
             parts = info.filename.split("/")
             if parts[0].endswith(".data") and len(parts) > 2:
                 if parts[1] not in ("purelib", "platlib"):
                     continue
                 parts = parts[2:]
-            _extract(archive, info, lib, parts)
+            _extract(name, archive, info, lib, parts)
 
 
-def _unpack(archive_path: Path, lib: Path) -> None:
-    if not archive_path.is_file():
-        raise Failure(f"the runner archive {archive_path.name} was not uploaded completely")
+def _unpack(name: str, data: bytes, lib: Path) -> None:
     lib.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(archive_path) as archive:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
-            _extract(archive, info, lib, info.filename.split("/"))
+            _extract(name, archive, info, lib, info.filename.split("/"))
 
 
-def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, lib: Path, parts: List[str]) -> None:
+def _extract(
+    name: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, lib: Path, parts: List[str]
+) -> None:
     if any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
-        raise Failure(f"{archive.filename} holds an unsafe path {info.filename!r}")
+        raise Failure(f"{name} holds an unsafe path {info.filename!r}")
     if info.is_dir() or not parts[-1]:
         return
     target = lib.joinpath(*parts)
@@ -451,6 +494,8 @@ def _parser() -> argparse.ArgumentParser:
     inst.add_argument("--python", required=True)
     inst.add_argument("--staging", required=True)
     inst.add_argument("--archive", required=True)
+    inst.add_argument("--archive-sha256", required=True)
+    inst.add_argument("--wheel", action="append", default=[], help="NAME=SHA256 of a wheel")
     inst.add_argument("--source", choices=("index", "wheels"), required=True)
     inst.add_argument("--requirement", action="append", default=[])
     inst.add_argument("--force", action="store_true")

@@ -8,7 +8,9 @@
    dependencies from the host's own index with ``pip install --target`` when
    it reaches one, else from wheels this client downloads for the host
    (`tui.install.wheelhouse`) and uploads too. Neither path needs venv,
-   ensurepip or root.
+   ensurepip or root. The host checks the archive and every wheel against the
+   sha256 this client states on the command line (which travels over SSH, not
+   through the upload directory) before it unpacks anything.
 4. Activate: the daemon of any other version stops (its jobs keep running and
    are re-adopted) and this version's daemon starts; versions nothing runs from
    any more are removed.
@@ -42,7 +44,7 @@ from tui.install.probe import HostFacts, probe_host
 from tui.install.runner_archive import RunnerArchive, build_archive
 from tui.install.shell import HostShell
 from tui.install.tags import UnsupportedPlatform
-from tui.install.wheelhouse import RUNNER_REQUIREMENTS, wheelhouse_for
+from tui.install.wheelhouse import RUNNER_REQUIREMENTS, copy_verified, wheelhouse_for
 from tui.runner_version import runner_too_new_message
 
 #: Below this much free space under the install root, an install is not tried.
@@ -169,6 +171,7 @@ async def _install(shell: HostShell, facts: HostFacts, archive: RunnerArchive, f
         await shell.upload([archive_path], remote_staging)
     base = ["install", "--version", archive.version, "--python", facts.python]
     base += ["--staging", staging, "--archive", archive.file_name]
+    base += ["--archive-sha256", archive.sha256]
     base += ["--force"] if force else []
     index_said = ""
     if facts.index_reachable:
@@ -181,8 +184,11 @@ async def _install(shell: HostShell, facts: HostFacts, archive: RunnerArchive, f
         wheelhouse = await wheelhouse_for(facts.platform)
     except (InstallError, UnsupportedPlatform) as exc:
         raise InstallError(f"{facts.host}: {_why_no_index(facts, index_said)}, and {exc}") from exc
-    await shell.upload(list(wheelhouse.wheels), remote_staging)
-    await _host_step(shell, facts, [*base, "--source", "wheels"])
+    with tempfile.TemporaryDirectory(prefix="tether-wheels-") as local:
+        copies = await asyncio.to_thread(copy_verified, wheelhouse, Path(local))
+        await shell.upload(copies, remote_staging)
+    hashes = [f"--wheel={name}={digest}" for name, digest in wheelhouse.hashes().items()]
+    await _host_step(shell, facts, [*base, "--source", "wheels", *hashes])
     return "wheels"
 
 

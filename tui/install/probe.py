@@ -19,20 +19,26 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from protocol.host_layout import CURRENT, INSTALL_ROOT, MARKER
+from protocol.jobs import printable
 from tui.install.errors import InstallError
 from tui.install.shell import CommandResult, HostShell
-from tui.install.tags import HostPlatform
+from tui.install.tags import LIBCS, MACHINE, HostPlatform
 
 MARK = "tether-probe:"
 MIN_PYTHON = (3, 9)
 PYTHON_NAMES = ("python3", *(f"python3.{m}" for m in range(14, 8, -1)))
 #: Seconds for the whole probe; pip's index check alone may take up to ~10.
 PROBE_TIMEOUT_S = 60.0
+#: What the probe's fields may legally be (see `parse_probe`).
+MAX_PATH = 4096
+RUNNER_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}")
+_LIBC_VERSION = re.compile(r"([0-9]{1,3}(\.[0-9]{1,3}){0,3})?")
 
 # Runs under any python3 (3.6 syntax), so that an old one can say what it is.
 _PYTHON_FACTS = """
@@ -175,13 +181,20 @@ async def probe_host(shell: HostShell, check_index: bool) -> HostFacts:
 
 
 def parse_probe(host: str, result: CommandResult) -> HostFacts:
+    """What the probe's output says, every field checked against what it can legally be.
+
+    The output comes from the host: a hostile or broken one (a fake ``python3``
+    first on its PATH) can print anything, and these values go into pip's
+    arguments, cache directory names on this machine and command lines on the
+    host. Anything else is refused with an `InstallError` naming the field.
+    """
     lines: Dict[str, List[str]] = {}
     for line in result.stdout.splitlines():
         if line.startswith(MARK):
             word, _, rest = line[len(MARK) :].strip().partition(" ")
             lines.setdefault(word, []).append(rest)
     if "python" not in lines and "none" not in lines:
-        detail = " ".join((result.stderr or result.stdout).split())[-300:]
+        detail = printable(" ".join((result.stderr or result.stdout).split())[-300:])
         raise InstallError(
             f"{host}: the login shell did not run tether's probe "
             f"({detail or f'exit status {result.exit_status}'})"
@@ -189,45 +202,124 @@ def parse_probe(host: str, result: CommandResult) -> HostFacts:
     old = [_old_python(text) for text in lines.get("old", [])]
     if "python" not in lines:
         raise InstallError(_no_python_message(host, old))
+    check = _FieldCheck(host)
     info = _json(host, lines["python"][0])
-    platform = HostPlatform(
-        machine=str(info.get("machine", "")),
-        libc=str(info.get("libc", "")),
-        libc_version=_libc_version(str(info.get("libc_version", ""))),
-        python=(int(info["version"][0]), int(info["version"][1])),
-        free_threaded=bool(info.get("free_threaded")),
-    )
+    version = check.python_version(info["version"])
+    platform = check.platform(info, version)
     pip = lines.get("pip", ["none"])[0]
     logind = lines.get("logind", [""])[0].split()
     index = lines.get("index", [None])[0]
     return HostFacts(
         host=host,
-        found=lines.get("found", [str(info["path"])])[0],
-        python=str(info["path"]),
-        python_version=(int(info["version"][0]), int(info["version"][1]), int(info["version"][2])),
+        found=check.path("found", lines.get("found", [info["path"]])[0]),
+        python=check.path("path", info["path"]),
+        python_version=version,
         platform=platform,
-        home=str(info["home"]),
-        free_bytes=int(info.get("free_bytes", 0)),
+        home=check.path("home", info.get("home")),
+        free_bytes=check.count("free_bytes", info.get("free_bytes", 0)),
         venv=lines.get("venv", ["no"])[0] == "yes",
         ensurepip=lines.get("ensurepip", ["no"])[0] == "yes",
-        pip=None if pip == "none" else pip,
+        pip=None if pip == "none" else _said(pip),
         index_reachable=None if index is None else index == "ok",
-        index_detail="" if index is None else index.partition(" ")[2].strip(),
-        installed=tuple(lines.get("installed", [])),
-        current=lines.get("current", [None])[0],
+        index_detail="" if index is None else _said(index.partition(" ")[2].strip()),
+        installed=tuple(check.runner_version("installed", v) for v in lines.get("installed", [])),
+        current=check.runner_version("current", lines["current"][0])
+        if "current" in lines
+        else None,
         older_pythons=tuple(old),
         logind_kills=_yes_no(logind[0]) if logind else None,
         linger=_yes_no(logind[1]) if len(logind) > 1 else None,
     )
 
 
+class _FieldCheck:
+    """Checks one host's probe fields; each refusal names the host, the field and the value."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+    def refuse(self, field_name: str, value: object, legal: str) -> InstallError:
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return InstallError(
+            f"{self.host}: tether's probe reported {field_name} {printable(shown)}, which is "
+            f"not {legal}; the python3 on that host's login PATH (or something posing as "
+            f"it) answers wrongly: check `command -v python3` there"
+        )
+
+    def python_version(self, value: object) -> Tuple[int, int, int]:
+        legal = "a Python 3 version (three numbers)"
+        if not isinstance(value, list) or len(value) != 3 or value[0] != 3:
+            raise self.refuse("version", value, legal)
+        numbers = tuple(self.number("version", v, legal) for v in value)
+        return numbers[0], numbers[1], numbers[2]
+
+    def number(self, field_name: str, value: object, legal: str) -> int:
+        if type(value) is not int or not 0 <= value < 1000:
+            raise self.refuse(field_name, value, legal)
+        return value
+
+    def platform(self, info: Dict[str, Any], version: Tuple[int, int, int]) -> HostPlatform:
+        machine = info.get("machine", "")
+        if not isinstance(machine, str) or not MACHINE.fullmatch(machine):
+            raise self.refuse("machine", machine, "a machine name like x86_64 or aarch64")
+        libc = info.get("libc", "")
+        if libc not in LIBCS:
+            raise self.refuse("libc", libc, "glibc, musl or nothing")
+        libc_version = info.get("libc_version", "")
+        if not isinstance(libc_version, str) or not _LIBC_VERSION.fullmatch(libc_version):
+            raise self.refuse("libc_version", libc_version, "a version like 2.36 (digits and dots)")
+        free_threaded = info.get("free_threaded", False)
+        if not isinstance(free_threaded, bool):
+            raise self.refuse("free_threaded", free_threaded, "true or false")
+        return HostPlatform(
+            machine=machine,
+            libc=libc,
+            libc_version=_libc_version(libc_version),
+            python=(version[0], version[1]),
+            free_threaded=free_threaded,
+        )
+
+    def path(self, field_name: str, value: object) -> str:
+        """An absolute path with no ``..``, NUL, newline or other control character."""
+        if (
+            not isinstance(value, str)
+            or not value.startswith("/")
+            or len(value) > MAX_PATH
+            or not value.isprintable()
+            or ".." in value.split("/")
+        ):
+            raise self.refuse(field_name, value, "an absolute path of printable characters")
+        return value
+
+    def count(self, field_name: str, value: object) -> int:
+        if type(value) is not int or value < 0:
+            raise self.refuse(field_name, value, "a number of bytes")
+        return value
+
+    def runner_version(self, field_name: str, value: str) -> str:
+        """An installed runner's directory name: only ever a version string."""
+        if not RUNNER_VERSION.fullmatch(value):
+            raise self.refuse(field_name, value, "a runner version (digits, letters and .+_-)")
+        return value
+
+
+def _said(text: str) -> str:
+    """Free text from the host's pip, kept for messages: printable and short."""
+    return printable(text[:300])
+
+
 def _json(host: str, text: str) -> Dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError:
-        raise InstallError(f"{host}: python3 answered tether's probe with {text[:200]!r}") from None
+        raise InstallError(
+            f"{host}: python3 answered tether's probe with {printable(repr(text[:200]))}"
+        ) from None
     if not isinstance(data, dict) or "version" not in data or "path" not in data:
-        raise InstallError(f"{host}: python3 answered tether's probe with {text[:200]!r}")
+        raise InstallError(
+            f"{host}: python3 answered tether's probe with {printable(repr(text[:200]))}"
+        )
     return data
 
 
@@ -235,9 +327,9 @@ def _old_python(text: str) -> str:
     try:
         data = json.loads(text)
         version = ".".join(str(v) for v in data["version"])
-        return f"{data['path']} is {version}"
+        return printable(f"{data['path']} is {version}"[:300])
     except (ValueError, KeyError, TypeError):
-        return text.strip()
+        return printable(text.strip()[:300])
 
 
 def _no_python_message(host: str, old: List[str]) -> str:

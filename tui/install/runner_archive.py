@@ -38,8 +38,9 @@ class RunnerArchive:
     data: bytes
 
     @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()[:16]
+    def sha256(self) -> str:
+        """What the host checks the uploaded archive against before unpacking it."""
+        return hashlib.sha256(self.data).hexdigest()
 
     @property
     def file_name(self) -> str:

@@ -10,6 +10,7 @@ Pure functions: tested without any host.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import List, Tuple
 
@@ -24,6 +25,14 @@ _LEGACY_ARCHES = {
 }
 #: What `platform.machine()` says on some hosts, and the name wheels use.
 _MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
+#: What `platform.machine()` can legally say (x86_64, aarch64, ppc64le, AMD64): it
+#: becomes part of a platform tag, a pip argument and a directory name on this machine.
+MACHINE = re.compile(r"[A-Za-z0-9_]{1,32}")
+LIBCS = ("glibc", "musl", "")
+#: The only shape `cache_key` may take: it names a directory under the wheel cache.
+CACHE_KEY = re.compile(
+    r"cp3[0-9]{1,2}t?-(manylinux|musllinux)_[0-9]{1,4}_[0-9]{1,4}_[a-z0-9_]{1,32}"
+)
 
 
 class UnsupportedPlatform(ValueError):
@@ -37,6 +46,19 @@ class HostPlatform:
     libc_version: Tuple[int, int]
     python: Tuple[int, int]
     free_threaded: bool = False
+
+    def __post_init__(self) -> None:
+        """A host kind is spelled only with what a real host can say: the fields end up in
+        pip's arguments and in a directory name under the client's cache."""
+        if not MACHINE.fullmatch(self.machine):
+            raise UnsupportedPlatform(
+                f"{self.machine!r} is not a machine name (letters, digits and _, like x86_64)"
+            )
+        if self.libc not in LIBCS:
+            raise UnsupportedPlatform(f"{self.libc!r} is not a C library tether knows")
+        for number in (*self.libc_version, *self.python):
+            if type(number) is not int or not 0 <= number < 1000:
+                raise UnsupportedPlatform(f"{number!r} is not a version number (0 to 999)")
 
     @property
     def arch(self) -> str:
@@ -78,7 +100,10 @@ class HostPlatform:
 
     def cache_key(self) -> str:
         """A directory name for wheels fit for this host, e.g. ``cp311-manylinux_2_36_x86_64``."""
-        return f"{self.abi}-{self.platform_tags()[0]}"
+        key = f"{self.abi}-{self.platform_tags()[0]}"
+        if not CACHE_KEY.fullmatch(key):  # __post_init__ makes this unreachable; kept as a wall
+            raise UnsupportedPlatform(f"{key!r} cannot name a wheel cache directory")
+        return key
 
     def describe(self) -> str:
         """How the progress line names the host kind: ``python 3.11, manylinux x86_64``."""

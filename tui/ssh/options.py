@@ -7,6 +7,12 @@ tether parses none of it. Two things are tether's: host keys are always checked
 cipher list when the CPU has AES instructions, where it is several times faster
 than asyncssh's first choice, chacha20-poly1305. A ``Ciphers`` line in the SSH
 config is the person's choice and is left alone.
+
+The first rule holds for every hop, not only the last: asyncssh would open a
+ProxyJump hop with options of its own, read afresh from the config, so a jump
+host under ``UserKnownHostsFile none`` would go unchecked. Here the hops are
+taken out of the options (`ResolvedOptions.jump_hosts`) and `tui.ssh.connect`
+opens each one as a target of its own, resolved by these same rules.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ import asyncio
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import asyncssh
 
+from tui.errors import ConnectError
 from tui.ssh.errors import Endpoint
 from tui.ssh.hostkeys import known_hosts_files
-from tui.ssh.target import SshTarget
+from tui.ssh.target import SshTarget, parse_target
 
 _CPUINFO = Path("/proc/cpuinfo")
 
@@ -58,6 +65,8 @@ class ResolvedOptions:
     options: asyncssh.SSHClientConnectionOptions
     endpoint: Endpoint
     known_hosts: List[str]
+    #: The ProxyJump hops, in order; `options` opens none of them itself.
+    jump_hosts: Tuple[SshTarget, ...] = ()
 
 
 async def resolve_options(target: SshTarget) -> ResolvedOptions:
@@ -81,8 +90,27 @@ def _resolve(target: SshTarget, loop: asyncio.AbstractEventLoop) -> ResolvedOpti
     present = [f for f in known_hosts if Path(f).is_file()]
     # An empty list would be read as "use the default"; b"" is "no keys trusted".
     overrides: dict[str, object] = {"known_hosts": present or b""}
+    jump_hosts = proxy_jumps(base.tunnel)
+    if jump_hosts:
+        overrides["tunnel"] = None
     if base.config.get("Ciphers") is None and cpu_has_aes():
         overrides["encryption_algs"] = aes_gcm_first(base.encryption_algs)
     options = asyncssh.SSHClientConnectionOptions(base, loop=loop, **overrides)
     endpoint = Endpoint(host=str(options.host), port=int(options.port), user=str(options.username))
-    return ResolvedOptions(options=options, endpoint=endpoint, known_hosts=known_hosts)
+    return ResolvedOptions(
+        options=options, endpoint=endpoint, known_hosts=known_hosts, jump_hosts=jump_hosts
+    )
+
+
+def proxy_jumps(tunnel: object) -> Tuple[SshTarget, ...]:
+    """The hops of a ProxyJump line (``[user@]host[:port]``, comma-separated), as targets
+    tether connects to itself; raises ValueError for a hop that is not a host."""
+    if not isinstance(tunnel, str) or tunnel.strip().lower() in ("", "none"):
+        return ()
+    hops: List[SshTarget] = []
+    for hop in tunnel.split(","):
+        try:
+            hops.append(parse_target(hop))
+        except ConnectError as exc:
+            raise ValueError(f"ProxyJump {tunnel!r}: {exc}") from None
+    return tuple(hops)
