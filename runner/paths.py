@@ -14,6 +14,7 @@ an older runner is tightened when the daemon starts (`RunnerPaths.tighten`).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass
@@ -102,6 +103,8 @@ class RunnerPaths:
         for directory in (self.run_dir, self.state_dir, self.jobs_dir):
             try:
                 make_private_dirs(directory)
+                if not directory.is_dir():
+                    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
             except OSError as exc:
                 raise RunnerError(
                     f"cannot create {directory}: {exc.strerror}; "

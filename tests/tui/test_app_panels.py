@@ -93,7 +93,11 @@ async def test_metric_curves_show_latest_values_and_overlay_other_jobs(app_env: 
         )
         table = app.current_view.query_one(JobsTable)
         table.focus()
-        await until(pilot, lambda: table.selected_job.id == second, what="newest first")
+        await until(
+            pilot,
+            lambda: table.selected_job is not None and table.selected_job.id == second,
+            what="newest first",
+        )
         await pilot.press("m")
         metrics = app.current_view.query_one(MetricsPanel)
         text = await until(
