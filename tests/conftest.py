@@ -8,6 +8,7 @@ and stopped exactly as a person's would be.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -222,6 +223,20 @@ def _end_what_the_test_started(request: pytest.FixtureRequest) -> Iterator[None]
     yield
     if tmp is not None:
         reap([tmp])
+        _remove_fallback_run_dirs(tmp)
+
+
+def _remove_fallback_run_dirs(tmp: Path) -> None:
+    """A HOME too deep for a socket path keeps its runner's socket in /tmp
+    (`protocol.socket_path`): remove those of every home the test made, once its
+    runners are stopped, so that a run leaves nothing behind in /tmp."""
+    from protocol.socket_path import fallback_candidates
+
+    homes = [tmp, *(d for d in tmp.glob("*") if d.is_dir()), *tmp.glob("*/*")]
+    for home in homes:
+        for run_dir in fallback_candidates(home, os.getuid()):
+            if run_dir.is_dir() and not run_dir.is_symlink():
+                shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
