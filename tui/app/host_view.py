@@ -15,7 +15,6 @@ from typing import Callable, Optional
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.message import Message
 
 from protocol.jobs import JobInfo
@@ -24,9 +23,9 @@ from tui.app.gpu_panel import GpuPanel
 from tui.app.host_line import HostLine
 from tui.app.host_monitor import HostChange, HostMonitor
 from tui.app.jobs_table import STATE_FILTERS, JobsTable
+from tui.app.literal import literal
 from tui.app.log_panel import LogPanel
 from tui.app.metrics_panel import MetricsPanel
-from tui.visible import visible
 
 TICK_S = 1.0
 #: From this width on, the log and the metric curves sit side by side.
@@ -146,7 +145,7 @@ class HostView(Vertical):
         span = ", all history" if self.monitor.include_finished else ""
         title = f"jobs ({which}{span}) {shown}/{total}"
         for problem in self.monitor.problems.values():
-            title += f" · [b red]{escape(visible(problem))}[/]"
+            title += f" · [b red]{literal(problem)}[/]"
         compare = self.query_one(MetricsPanel).compare
         if compare:
             title += " · overlay: " + ", ".join(map(str, sorted(compare)))
@@ -160,7 +159,7 @@ class HostView(Vertical):
             log.job_id = job_id
         self.query_one(MetricsPanel).job_id = job_id
         job = event.job
-        title = f"job {job.id}: {escape(visible(job.name))}" if job is not None else "log"
+        title = f"job {job.id}: {literal(job.name)}" if job is not None else "log"
         self.query_one("#job-detail").border_title = title
 
     # -- actions ----------------------------------------------------------------------------

@@ -10,12 +10,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from tui.app.host_monitor import HostKeyQuestion
-from tui.visible import visible
+from tui.app.literal import literal
 
 
 class HostKeyScreen(ModalScreen[bool]):
@@ -32,7 +31,7 @@ class HostKeyScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         q = self.question
         with Vertical(classes="dialog") as dialog:
-            host = escape(visible(q.host))
+            host = literal(q.host)
             dialog.border_title = f"Unknown host key: {host}"
             yield Static(
                 f"The authenticity of {host} cannot be established: its key is not in "
@@ -40,7 +39,7 @@ class HostKeyScreen(ModalScreen[bool]):
                 "administrator gave you before accepting.",
                 classes="question",
             )
-            yield Static(f"Its {escape(visible(q.algorithm))} key fingerprint is:")
+            yield Static(f"Its {literal(q.algorithm)} key fingerprint is:")
             yield Static(q.fingerprint, classes="fingerprint")
             with Horizontal(classes="buttons"):
                 yield Button(
