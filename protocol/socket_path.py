@@ -27,7 +27,7 @@ import pwd
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 from protocol.host_layout import preferred_run_dir
 
@@ -39,6 +39,8 @@ SOCKET_NAME = "runner.sock"
 FALLBACK_CANDIDATES = 16
 #: The only mode a run dir in use may have.
 PRIVATE_DIR_MODE = 0o700
+#: The mode of every file tether creates in its state.
+PRIVATE_FILE_MODE = 0o600
 
 
 class RunDirError(Exception):
@@ -185,6 +187,19 @@ def make_private_dirs(path: Path) -> List[Path]:
         os.chmod(directory, PRIVATE_DIR_MODE)
         created.append(directory)
     return created
+
+
+def open_private(path: Union[str, Path], flags: int) -> int:
+    """Open `path` with `flags`, created if absent, never through a symlink, and
+    0600 whatever the umask and whatever its mode was: the twin of
+    `make_private_dirs` for files. Returns the descriptor."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def check_private_dir(path: Path, uid: Optional[int] = None) -> None:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from protocol.socket_path import open_private
 from runner.errors import AlreadyRunning
 
 
@@ -24,9 +25,8 @@ class RunnerLock:
         self._fd: Optional[int] = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        fd = open_private(self.path, os.O_RDWR | os.O_CLOEXEC)
         try:
-            os.fchmod(fd, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)

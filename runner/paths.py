@@ -24,6 +24,7 @@ from typing import List
 from protocol import host_layout
 from protocol.socket_path import (
     PRIVATE_DIR_MODE,
+    PRIVATE_FILE_MODE,
     SOCKET_NAME,
     RunDirError,
     check_private_dir,
@@ -44,8 +45,6 @@ __all__ = [
     "state_dir",
 ]
 
-#: The mode of every file the runner and its shims create.
-PRIVATE_FILE_MODE = 0o600
 #: The process umask of the daemon and the shims (a belt: files SQLite or logging
 #: create on their own come out private too). Jobs get the person's own back.
 PRIVATE_UMASK = 0o077

@@ -9,13 +9,14 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from protocol.socket_path import open_private
+
 
 def write_json_atomic(path: Path, data: Dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     payload = json.dumps(data, sort_keys=True).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
     try:
-        os.fchmod(fd, 0o600)
         os.write(fd, payload)
         os.fsync(fd)
     finally:

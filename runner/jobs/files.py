@@ -18,15 +18,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from protocol.socket_path import make_private_dirs
+from protocol.socket_path import PRIVATE_DIR_MODE, make_private_dirs, open_private
 from runner.jobs.atomic import read_json, write_json_atomic
 
 FORMAT = 1
 #: The umask the runner was started with, kept in its environment (which the
 #: shims inherit) so that a job gets it back: octal digits.
 JOB_UMASK_VAR = "TETHER_JOB_UMASK"
-_DIR_MODE = 0o700
-_FILE_MODE = 0o600
 
 
 def remember_job_umask(umask: int) -> None:
@@ -46,9 +44,7 @@ def job_umask() -> int:
 
 def create_private(path: Path) -> int:
     """Open `path` for appending, created 0600 (and made 0600 if it was not)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, _FILE_MODE)
-    os.fchmod(fd, _FILE_MODE)
-    return fd
+    return open_private(path, os.O_WRONLY | os.O_APPEND)
 
 
 @dataclass
@@ -128,7 +124,7 @@ class JobFiles:
 
     def write_spec(self, spec: LaunchSpec) -> None:
         make_private_dirs(self.dir)
-        os.chmod(self.dir, _DIR_MODE)
+        os.chmod(self.dir, PRIVATE_DIR_MODE)
         write_json_atomic(self.spec_path, asdict(spec))
 
     def read_spec(self) -> LaunchSpec:
@@ -155,9 +151,8 @@ class JobFiles:
         """True for exactly one caller ever: stops a job being launched twice when
         the runner dies between spawning a shim and recording it."""
         try:
-            fd = os.open(self.claim_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+            fd = open_private(self.claim_path, os.O_WRONLY | os.O_EXCL)
         except FileExistsError:
             return False
-        os.fchmod(fd, _FILE_MODE)
         os.close(fd)
         return True

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
 from protocol.jobs import JobState
+from protocol.socket_path import PRIVATE_FILE_MODE, open_private
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -108,11 +109,10 @@ _SIDE_FILES = ("", "-wal", "-shm", "-journal")
 def _make_private(path: Path) -> None:
     """Create the database file 0600 if absent, and take group/other access away
     from it and its side files (left by an older runner)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    os.close(fd)
-    for suffix in _SIDE_FILES:
+    os.close(open_private(path, os.O_RDWR | os.O_CLOEXEC))
+    for suffix in _SIDE_FILES[1:]:
         try:
-            os.chmod(f"{path}{suffix}", 0o600)
+            os.chmod(f"{path}{suffix}", PRIVATE_FILE_MODE)
         except FileNotFoundError:
             continue
 
