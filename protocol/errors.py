@@ -24,6 +24,8 @@ class ErrorCode(str, enum.Enum):
     NO_GPUS = "no_gpus"
     SHUTTING_DOWN = "shutting_down"
     FORBIDDEN = "forbidden"
+    #: A disk the runner writes to (its state dir, a job's log) is full.
+    DISK_FULL = "disk_full"
     INTERNAL = "internal"
 
 

@@ -25,6 +25,8 @@ MAX_ENV_VALUE_CHARS = 32 * 1024
 MAX_PATH_CHARS = 4096
 #: Most jobs one `job_list` reply carries; older ones need `--all` paging.
 MAX_LIST_JOBS = 2000
+#: An idempotency key (a client makes a random one per state-changing request).
+MAX_REQUEST_KEY_CHARS = 64
 #: Most lines `--tail` may ask for.
 MAX_TAIL_LINES = 10_000_000
 #: Seconds between heartbeats; a peer silent for `HEARTBEAT_TIMEOUT_S` is dead.

@@ -14,7 +14,7 @@ from pydantic import Field, TypeAdapter
 from protocol.envelope import Reply, Request, WireModel
 from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec
-from protocol.limits import MAX_LOG_CHUNK_BYTES, MAX_TAIL_LINES
+from protocol.limits import MAX_LOG_CHUNK_BYTES, MAX_REQUEST_KEY_CHARS, MAX_TAIL_LINES
 from protocol.metrics import FollowMetrics, MetricsChunk, MetricsEnd, ReadMetrics
 from protocol.stats import (
     GetStats,
@@ -50,8 +50,13 @@ class Ping(Request):
 
 
 class Submit(Request):
+    """Start a job. ``key`` makes it exactly once: a submit asked again with the
+    same key (after a lost link or a runner restart) answers with the job the
+    first one made instead of making another."""
+
     type: Literal["submit"] = "submit"
     spec: JobSpec
+    key: Optional[str] = Field(default=None, min_length=1, max_length=MAX_REQUEST_KEY_CHARS)
 
 
 class ListJobs(Request):
@@ -65,8 +70,12 @@ class GetJob(Request):
 
 
 class Cancel(Request):
+    """Stop a job. Asked again with the same ``key`` after a lost answer, it
+    answers with the job as that cancel left it, never "already ended"."""
+
     type: Literal["cancel"] = "cancel"
     job_id: int
+    key: Optional[str] = Field(default=None, min_length=1, max_length=MAX_REQUEST_KEY_CHARS)
 
 
 class GetStatus(Request):
@@ -160,6 +169,9 @@ class StatusReply(Reply):
     socket_path: str
     job_counts: Dict[str, int]
     clients: int
+    #: What is wrong with the runner now, a sentence each (a background task
+    #: that keeps failing, a full disk); empty when it is healthy.
+    problems: List[str] = []
 
 
 class LogChunk(Reply):

@@ -84,7 +84,7 @@ class GpuScheduler:
         log.info("GPU queue: %d GPUs %s", len(self.queue.inventory), list(self.queue.inventory))
         self._rebuild()
         self.jobs.on_change.append(self._on_change)
-        self._tasks.spawn(self._recheck_forever())
+        self._tasks.supervise("the GPU queue", self._recheck_forever, self.jobs.health)
         await self.dispatch()
 
     async def close(self) -> None:
@@ -94,20 +94,24 @@ class GpuScheduler:
 
     # -- submitting ----------------------------------------------------------------
 
-    async def submit(self, spec: JobSpec) -> JobRecord:
+    async def submit(self, spec: JobSpec, key: Optional[str] = None) -> JobRecord:
         """Record the job and start it now, or queue it for GPUs; refuses, before
-        recording anything, a request this host can never satisfy."""
+        recording anything, a request this host can never satisfy. A `key` an
+        earlier submit used answers with that submit's job and starts nothing."""
         if spec.gpus is None:
-            return await self.jobs.submit(spec)
+            return (await self.jobs.submit(spec, key=key)).record
+        if spec.gpus != "0":
+            try:
+                self.queue.check(spec.gpus)
+            except GpuRequestError as exc:
+                raise RunnerError(str(exc), ErrorCode.NO_GPUS) from None
+        submitted = await self.jobs.submit(spec, ready_now=False, key=key)
+        record = submitted.record
+        if not submitted.created:
+            return record
         if spec.gpus == "0":
-            record = await self.jobs.submit(spec, ready_now=False)
             await self.jobs.launch(record, gpu_env([]))
             return record
-        try:
-            self.queue.check(spec.gpus)
-        except GpuRequestError as exc:
-            raise RunnerError(str(exc), ErrorCode.NO_GPUS) from None
-        record = await self.jobs.submit(spec, ready_now=False)
         self.queue.enqueue(record.id, spec.gpus)
         self._publish()
         await self.dispatch()
@@ -173,6 +177,9 @@ class GpuScheduler:
         """The allocation from the job table, after a (re)start."""
         for record in sorted(self.jobs.active_records(), key=lambda r: r.id):
             if record.gpus_requested in (None, "0"):
+                if self.jobs.never_launched(record):  # the runner died before it could
+                    env = {} if record.gpus_requested is None else gpu_env([])
+                    self._tasks.spawn(self._relaunch(record, env))
                 continue
             started = record.state is JobState.RUNNING or record.shim_pid is not None
             if started or self.jobs.files(record.id).claim_path.exists():
@@ -190,6 +197,13 @@ class GpuScheduler:
             except GpuRequestError as exc:
                 self._tasks.spawn(self._refuse(record, str(exc)))
         self._publish()
+
+    async def _relaunch(self, record: JobRecord, env: Dict[str, str]) -> None:
+        log.info("starting job %d, recorded before the runner stopped", record.id)
+        try:
+            await self.jobs.launch(record, env)
+        except RunnerError as exc:
+            log.warning("job %d did not start: %s", record.id, exc)
 
     async def _refuse(self, record: JobRecord, reason: str) -> None:
         """A job queued under another inventory that this one can never run."""

@@ -15,6 +15,7 @@ from typing import List, Optional
 
 from protocol.units import duration
 from protocol.version import __version__
+from runner.disk_space import full_error
 from runner.errors import AlreadyRunning, RunnerError
 from runner.jobs.files import remember_job_umask
 from runner.lock import RunnerLock, read_holder
@@ -85,7 +86,7 @@ def _serve_foreground(paths: RunnerPaths, ready_fd: Optional[int] = None) -> int
         asyncio.run(serve(paths, lock, ready))
     except Exception as exc:
         if ready_fd is not None:
-            os.write(ready_fd, f"error {exc}".encode())
+            os.write(ready_fd, f"error {full_error(exc, paths.state_dir) or exc}".encode())
         raise
     return 0
 
@@ -185,6 +186,8 @@ def _status(paths: RunnerPaths, as_json: bool) -> int:
         f"tether runner {status.runner_version} (pid {status.pid}) on {status.hostname}, "
         f"up {duration(status.uptime_s)}; jobs: {counts or 'none'}; socket {status.socket_path}"
     )
+    for problem in status.problems:
+        print(f"degraded: {problem}")
     return 0
 
 

@@ -125,7 +125,9 @@ class JobFiles:
     def write_spec(self, spec: LaunchSpec) -> None:
         make_private_dirs(self.dir)
         os.chmod(self.dir, PRIVATE_DIR_MODE)
-        write_json_atomic(self.spec_path, asdict(spec))
+        for stale in self.dir.glob(f".{self.spec_path.name}.*.tmp"):  # a launch cut short
+            stale.unlink(missing_ok=True)
+        write_json_atomic(self.spec_path, asdict(spec), crash_name="launch.spec_partial")
 
     def read_spec(self) -> LaunchSpec:
         data = read_json(self.spec_path)

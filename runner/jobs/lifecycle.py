@@ -87,6 +87,9 @@ class Transition:
     exit_code: Optional[int] = None
     signal: Optional[str] = None
     reason: Optional[str] = None
+    #: The job's shim is gone without having seen it end: processes of the job
+    #: may be left, with nobody to record or stop them, and must be ended.
+    unsupervised: bool = False
 
     @property
     def ended(self) -> bool:
@@ -117,7 +120,9 @@ def _cancel(facts: JobFacts) -> Optional[Transition]:
 def _launched(facts: JobFacts) -> Transition:
     if facts.launch_error is not None or facts.shim_pid is None:
         detail = facts.launch_error or "its supervisor did not report that it started"
-        return Transition(JobState.FAILED, facts.now, reason=reason_could_not_start(detail))
+        return Transition(
+            JobState.FAILED, facts.now, reason=reason_could_not_start(detail), unsupervised=True
+        )
     return Transition(JobState.RUNNING)
 
 
@@ -148,4 +153,4 @@ def _ended(exit: ExitRecord, cancel_requested: bool) -> Transition:
 
 
 def _lost(facts: JobFacts, reason: str) -> Transition:
-    return Transition(JobState.LOST, facts.now, reason=reason)
+    return Transition(JobState.LOST, facts.now, reason=reason, unsupervised=True)

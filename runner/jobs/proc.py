@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+import signal
+from typing import List, Optional
 
 
 def start_ticks(pid: int) -> Optional[int]:
@@ -46,3 +47,34 @@ def pidfd_open(pid: int) -> Optional[int]:
     except OSError:
         return None
     return fd
+
+
+def job_leftovers(job_id: int, metrics_path: str) -> List[int]:
+    """This account's processes whose environment names the job: its own
+    ``TETHER_JOB_ID`` and ``TETHER_METRICS`` (a path only this runner's job has),
+    whichever process group or session they moved to. Found by reading /proc,
+    which takes a few milliseconds: call it off the event loop."""
+    wanted = {f"TETHER_JOB_ID={job_id}".encode(), f"TETHER_METRICS={metrics_path}".encode()}
+    uid = os.getuid()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                variables = set(f.read().split(b"\0"))
+        except OSError:
+            continue  # gone, or not ours to read
+        if wanted <= variables:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_all(pids: List[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue

@@ -7,7 +7,9 @@ be killed, upgraded or restarted and the job carries on. The shim starts the job
 in yet another session (its own process group), sends its output straight to the
 log file, waits for it, and records how it ended with an atomic write. SIGTERM to
 the shim means "cancel": the job's whole group gets SIGTERM, then SIGKILL after a
-grace period, and nothing of the group is left behind.
+grace period, and nothing of the group is left behind. A full disk loses
+nothing: the shim keeps the exit status and retries until there is room for it,
+and says in the log where the job's output was cut (`LogDisk`).
 
 Stdlib only, so a job starts without paying for pydantic or msgpack.
 
@@ -22,13 +24,16 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import select
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
+from runner.disk_space import full_error
+from runner.faults import crash_point
 from runner.jobs.files import (
     ExitRecord,
     JobFiles,
@@ -37,7 +42,8 @@ from runner.jobs.files import (
     create_private,
     job_umask,
 )
-from runner.jobs.proc import boot_id, start_ticks
+from runner.jobs.log_disk import LogDisk, retry_while_full
+from runner.jobs.proc import boot_id, pidfd_open, start_ticks
 
 _ENV_MARKER = b"__TETHER_LOGIN_ENV__"
 _LOGIN_TIMEOUT_S = 15.0
@@ -45,6 +51,9 @@ _LOGIN_TIMEOUT_S = 15.0
 #: (cron, ssh, a terminal), so a job's environment does not depend on it.
 _KEPT_VARS = ("HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 _BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+#: How often the shim looks at the disk under the job's log while the job runs.
+_LOOK_INTERVAL_S = 0.5
+#: Retrying a write the disk has no room for: the first wait, and the longest.
 
 
 def login_shell() -> str:
@@ -98,6 +107,7 @@ class Supervisor:
         self.spec = spec
         self.job: Optional[subprocess.Popen[bytes]] = None
         self.cancelled = False
+        self.log_disk = LogDisk(files.log_path)
 
     def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, self._on_cancel)
@@ -144,6 +154,7 @@ class Supervisor:
                     close_fds=True,
                     umask=job_umask(),
                     executable=_resolve(self.spec.argv[0], full_env.get("PATH", _BASE_PATH)),
+                    preexec_fn=_dies_with_this_process(),  # noqa: PLW1509 (one thread)
                 )
             except OSError as exc:
                 code = 127 if exc.errno == errno.ENOENT else 126
@@ -159,7 +170,16 @@ class Supervisor:
         return None
 
     def wait(self) -> ExitRecord:
+        """Wait for the job to end, looking at its log's disk meanwhile (`LogDisk`).
+        The signal handlers stay in charge of cancelling it all along."""
         assert self.job is not None
+        pidfd = pidfd_open(self.job.pid)
+        try:
+            while not self._ended_within(pidfd, _LOOK_INTERVAL_S):
+                self.log_disk.look()
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
         returncode = self.job.wait()
         signal.setitimer(signal.ITIMER_REAL, 0)
         if self.cancelled:
@@ -168,6 +188,43 @@ class Supervisor:
             name = signal.Signals(-returncode).name
             return ExitRecord(None, name, time.time(), self.cancelled)
         return ExitRecord(returncode, None, time.time(), self.cancelled)
+
+    def _ended_within(self, pidfd: Optional[int], seconds: float) -> bool:
+        """Whether the job ended within `seconds` (woken at once by its pidfd;
+        where there are none, `Popen.wait` polls)."""
+        assert self.job is not None
+        if pidfd is not None:
+            readable, _, _ = select.select([pidfd], [], [], seconds)
+            return bool(readable)
+        try:
+            self.job.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _dies_with_this_process() -> Optional[Callable[[], None]]:
+    """What the job runs before its program: ask the kernel to SIGKILL it if the
+    shim dies, so a shim killed at any instant never leaves a job running that
+    nobody records (and that would run a second time if relaunched). None where
+    there is no prctl (the job then outlives a killed shim, as it always did)."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError, ImportError):
+        return None
+    shim_pid = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != shim_pid:  # the shim died before the request took
+            os._exit(137)
+
+    return arm
 
 
 def _resolve(program: str, path: str) -> str:
@@ -196,6 +253,7 @@ def _run_shim(files: JobFiles, spec: LaunchSpec, ready_fd: int) -> int:
         return 0
     assert supervisor.job is not None
     job_pid = supervisor.job.pid
+    crash_point("shim.job_forked")
     files.write_shim(
         ShimRecord(
             shim_pid=os.getpid(),
@@ -208,7 +266,12 @@ def _run_shim(files: JobFiles, spec: LaunchSpec, ready_fd: int) -> int:
     )
     os.write(ready_fd, b"ok")
     os.close(ready_fd)
-    files.write_exit(supervisor.wait())
+    exit_record = supervisor.wait()
+    crash_point("shim.job_exited")
+    # While the disk is full the shim waits here, alive, so the runner shows the
+    # job running; once both are written it exits and the runner records the end.
+    retry_while_full(supervisor.log_disk.note_cut)
+    retry_while_full(lambda: files.write_exit(exit_record))
     return 0
 
 
@@ -242,12 +305,14 @@ def main(argv: List[str]) -> int:
         return 1
     os.close(ready_r)
     os.setsid()
+    crash_point("shim.claimed")
     try:
         _detach_stdio()
         code = _run_shim(files, spec, ready_w)
     except BaseException as exc:
         try:
-            os.write(ready_w, f"the job's shim failed: {exc!r}".encode())
+            full = full_error(exc, files.dir.parent.parent)  # STATE/jobs/ID
+            os.write(ready_w, (str(full) if full else f"the job's shim failed: {exc!r}").encode())
         finally:
             os._exit(1)
     os._exit(code)

@@ -42,9 +42,19 @@ CREATE TABLE IF NOT EXISTS jobs (
     job_pid INTEGER,
     boot_id TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    leaked_gpu_pids TEXT NOT NULL DEFAULT '[]'
+    leaked_gpu_pids TEXT NOT NULL DEFAULT '[]',
+    submit_key TEXT,
+    cancel_key TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+"""
+
+#: Columns added after the first release, added to an older database on open.
+_ADDED_COLUMNS = {"submit_key": "TEXT", "cancel_key": "TEXT"}
+
+_INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_submit_key ON jobs(submit_key)
+    WHERE submit_key IS NOT NULL;
 """
 
 #: Finished jobs older than this are hidden from `tether ls` without --all.
@@ -73,6 +83,10 @@ class JobRecord:
     boot_id: Optional[str] = None
     cancel_requested: bool = False
     leaked_gpu_pids: List[int] = field(default_factory=list)
+    #: The client's idempotency key of the submit that made the job, and of the
+    #: cancel that stopped it: the same request asked again finds them.
+    submit_key: Optional[str] = None
+    cancel_key: Optional[str] = None
 
 
 _JSON_COLUMNS = ("argv", "env", "gpus", "leaked_gpu_pids")
@@ -126,6 +140,11 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+        self._db.executescript(_INDEXES)
         _make_private(path)  # -wal and -shm exist now
 
     def close(self) -> None:
@@ -145,6 +164,10 @@ class JobStore:
         sets = ", ".join(f"{n} = :{n}" for n in row)
         row["id"] = record.id
         self._db.execute(f"UPDATE jobs SET {sets} WHERE id = :id", row)  # noqa: S608
+
+    def by_submit_key(self, key: str) -> Optional[JobRecord]:
+        row = self._db.execute("SELECT * FROM jobs WHERE submit_key = ?", (key,)).fetchone()
+        return None if row is None else _from_row(row)
 
     def get(self, job_id: int) -> Optional[JobRecord]:
         row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()

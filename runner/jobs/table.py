@@ -11,10 +11,12 @@ decided in one place only, `runner.jobs.lifecycle`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import shlex
 import signal
+import sqlite3
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,14 +26,16 @@ from typing import Any, Callable, Dict, List, Optional, TypeVar
 from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec, JobState, printable
 from protocol.limits import MAX_LIST_JOBS
+from runner.disk_space import full_error
 from runner.errors import RunnerError
+from runner.faults import crash_point, fail_point
 from runner.jobs.files import JobFiles, LaunchSpec
 from runner.jobs.lifecycle import Event, JobFacts, Transition, decide
 from runner.jobs.observe import observe, record_shim, shim_alive
-from runner.jobs.proc import boot_id, pidfd_open
+from runner.jobs.proc import boot_id, job_leftovers, kill_all, pidfd_open
 from runner.jobs.store import JobRecord, JobStore
 from runner.paths import CODE_ROOT, RunnerPaths, home_dir
-from runner.tasks import TaskSet
+from runner.tasks import Health, TaskSet
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +44,15 @@ T = TypeVar("T")
 DEFAULT_CANCEL_GRACE_S = 10.0
 #: A safety net under the pidfd watch (and the only watch where pidfds are missing).
 SWEEP_INTERVAL_S = 1.0
+SWEEP = "the job sweep"
+
+
+@dataclasses.dataclass(frozen=True)
+class Submitted:
+    """The job a submit answers with, and whether this submit made it."""
+
+    record: JobRecord
+    created: bool
 
 
 def default_job_name(argv: List[str]) -> str:
@@ -51,8 +64,16 @@ def default_job_name(argv: List[str]) -> str:
 
 
 class JobManager:
-    def __init__(self, paths: RunnerPaths, cancel_grace_s: float = DEFAULT_CANCEL_GRACE_S) -> None:
+    def __init__(
+        self,
+        paths: RunnerPaths,
+        cancel_grace_s: float = DEFAULT_CANCEL_GRACE_S,
+        health: Optional[Health] = None,
+    ) -> None:
         self.paths = paths
+        #: The runner's health: its supervised loops (here, the GPU queue's, the
+        #: sampler's) report failures to it, and `tether status` shows them.
+        self.health = health or Health()
         self.cancel_grace_s = cancel_grace_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-db")
         self._store: Optional[JobStore] = None
@@ -76,7 +97,7 @@ class JobManager:
             self._finished[record.id] = asyncio.Event()
         for record in list(self._active.values()):
             await self._readopt(record)
-        self._tasks.spawn(self._sweep_forever())
+        self._tasks.supervise(SWEEP, self._sweep_forever, self.health)
 
     async def close(self) -> None:
         await self._tasks.close()
@@ -108,6 +129,16 @@ class JobManager:
 
     def files(self, job_id: int) -> JobFiles:
         return JobFiles(self.paths.job_dir(job_id))
+
+    def never_launched(self, record: JobRecord) -> bool:
+        """A queued job no shim ever claimed, and no launch is starting: safe to
+        launch (the claim stops a second shim should one be starting after all)."""
+        return (
+            record.state is JobState.QUEUED
+            and record.shim_pid is None
+            and record.id not in self._launching
+            and not self.files(record.id).claim_path.exists()
+        )
 
     def is_active(self, job_id: int) -> bool:
         return job_id in self._active
@@ -174,9 +205,19 @@ class JobManager:
 
     # -- submit and launch -------------------------------------------------------
 
-    async def submit(self, spec: JobSpec, ready_now: bool = True) -> JobRecord:
+    async def submit(
+        self, spec: JobSpec, ready_now: bool = True, key: Optional[str] = None
+    ) -> Submitted:
         """Record the job (committed before this returns) and launch it unless
-        `ready_now` is False (the GPU queue then launches it later)."""
+        `ready_now` is False (the GPU queue then launches it later).
+
+        A `key` already used by an earlier submit records nothing: the answer is
+        that submit's job (``created`` False), so a client that lost the first
+        answer can ask again without making a second job."""
+        if key is not None:
+            earlier = await self._submitted_before(key)
+            if earlier is not None:
+                return Submitted(earlier, created=False)
         if not spec.argv or not spec.argv[0]:
             raise RunnerError(
                 "the command is empty: give a program to run", ErrorCode.EMPTY_COMMAND
@@ -191,15 +232,29 @@ class JobManager:
             env=dict(spec.env),
             created_at=time.time(),
             gpus_requested=spec.gpus,
+            submit_key=key,
         )
-        record = await self._db(lambda s: s.insert(record))
+        try:
+            record = await self._db(lambda s: s.insert(record))
+        except sqlite3.IntegrityError:  # the same key, asked twice at once
+            earlier = await self._submitted_before(key or "")
+            if earlier is None:
+                raise
+            return Submitted(earlier, created=False)
         self._active[record.id] = record
         self._finished[record.id] = asyncio.Event()
+        crash_point("submit.committed")
         if ready_now:
             await self.launch(record)
         else:
             self._notify(record)  # queued: watchers of the job table see it now
-        return record
+        return Submitted(record, created=True)
+
+    async def _submitted_before(self, key: str) -> Optional[JobRecord]:
+        found = await self._db(lambda s: s.by_submit_key(key))
+        if found is None:
+            return None
+        return self._active.get(found.id, found)
 
     def _resolve_cwd(self, cwd: Optional[str]) -> str:
         path = Path(cwd).expanduser() if cwd else home_dir()
@@ -215,14 +270,23 @@ class JobManager:
     async def assign_gpus(self, record: JobRecord, gpus: List[int]) -> None:
         """Record (committed) the GPUs a queued job was granted, before it launches,
         so that a restarted runner knows they are taken."""
-        record.gpus = list(gpus)
-        await self._db(lambda s: s.update(record))
+        await self._commit(record, gpus=list(gpus))
 
     async def launch(self, record: JobRecord, extra_env: Optional[Dict[str, str]] = None) -> None:
         """Start the job's shim and wait until the job is running (or failed to)."""
         self._launching.add(record.id)
         try:
             await self._launch(record, extra_env or {})
+        except OSError as exc:  # no shim started (no spec file, no process): it failed
+            reason = full_error(exc, self.paths.state_dir) or exc
+            facts = JobFacts(record.state, time.time(), launch_error=str(reason))
+            transition = decide(Event.LAUNCHED, facts)
+            if transition is not None and record.id in self._active:
+                try:
+                    await self._apply(record, transition)
+                except Exception:  # the database is as full: the next start decides again
+                    log.exception("job %d could not be marked failed", record.id)
+            raise
         finally:
             self._launching.discard(record.id)
 
@@ -235,6 +299,7 @@ class JobManager:
         env["TETHER_METRICS"] = str(files.metrics_path)
         spec = LaunchSpec(record.id, record.argv, record.cwd, env, self.cancel_grace_s)
         await self._db_call(files.write_spec, spec)
+        crash_point("launch.spec_written")
         launcher_env = dict(os.environ)
         launcher_env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(CODE_ROOT), os.environ.get("PYTHONPATH")) if p
@@ -251,6 +316,7 @@ class JobManager:
             env=launcher_env,
         )
         _, err = await proc.communicate()
+        crash_point("launch.shim_started")
         error: Optional[str] = None
         if proc.returncode != 0 or files.read_shim() is None:
             error = err.decode(errors="replace").strip() or f"shim exited {proc.returncode}"
@@ -278,10 +344,16 @@ class JobManager:
 
     # -- cancel ------------------------------------------------------------------
 
-    async def cancel(self, job_id: int) -> JobInfo:
+    async def cancel(self, job_id: int, key: Optional[str] = None) -> JobInfo:
+        """Stop the job. A cancel asked again with the `key` of the one that
+        stopped it answers with the job, where another would hear that it has
+        already ended."""
         record = self._active.get(job_id)
         if record is None:
             info = await self.get(job_id)  # raises NO_SUCH_JOB
+            ended = await self._db(lambda s: s.get(job_id))
+            if key is not None and ended is not None and ended.cancel_key == key:
+                return info
             raise RunnerError(
                 f"job {job_id} has already ended ({info.state.value})", ErrorCode.JOB_NOT_ACTIVE
             )
@@ -293,10 +365,10 @@ class JobManager:
         )
         transition = decide(Event.CANCEL, facts)
         if transition is not None:
-            await self._apply(record, transition)
+            await self._apply(record, transition, cancel_key=key)
             return await self.get(job_id)
-        record.cancel_requested = True
-        await self._db(lambda s: s.update(record))
+        await self._commit(record, cancel_requested=True, cancel_key=key or record.cancel_key)
+        crash_point("cancel.recorded")
         self._signal_shim(record)
         await self.wait_finished(job_id, self.cancel_grace_s + 5.0)
         return await self.get(job_id)
@@ -328,11 +400,13 @@ class JobManager:
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
+            fail_point("sweep")
             for record in list(self._active.values()):
                 if record.id in self._launching:
                     continue
                 if record.state is JobState.RUNNING or self.files(record.id).claim_path.exists():
                     await self._check(record)
+            self.health.ok(SWEEP)
 
     async def _check(self, record: JobRecord) -> None:
         """Look at the job's files and shim, and apply what the lifecycle decides."""
@@ -342,34 +416,62 @@ class JobManager:
         if transition is not None:
             await self._apply(record, transition)
 
-    async def _apply(self, record: JobRecord, transition: Transition) -> None:
+    async def _apply(
+        self, record: JobRecord, transition: Transition, cancel_key: Optional[str] = None
+    ) -> None:
         """Record the transition (committed before anyone hears of it)."""
-        record.state = transition.state
-        if transition.ended:
-            record.finished_at = transition.finished_at
-            record.exit_code = transition.exit_code
-            record.signal = transition.signal
-            record.reason = transition.reason
-            await self._commit_finished(record)
+        if not transition.ended:
+            await self._commit(record, state=transition.state)
+            self._notify(record)
+            self._watch(record)
             return
-        await self._db(lambda s: s.update(record))
+        crash_point("finish.seen")
+        await self._commit(
+            record,
+            state=transition.state,
+            finished_at=transition.finished_at,
+            exit_code=transition.exit_code,
+            signal=transition.signal,
+            reason=transition.reason,
+            cancel_key=cancel_key or record.cancel_key,
+        )
+        self._unwatch(record.id)
+        if transition.unsupervised:
+            await self._end_leftovers(record)
+        self._active.pop(record.id, None)
+        event = self._finished.pop(record.id, None)
+        if event is not None:
+            event.set()
         self._notify(record)
-        self._watch(record)
+
+    async def _end_leftovers(self, record: JobRecord) -> None:
+        """Kill what is left of a job whose shim is gone (none is, usually: the job
+        dies with its shim, but not what it started in other process groups)."""
+        metrics = str(self.files(record.id).metrics_path)
+        loop = asyncio.get_running_loop()
+        pids = await loop.run_in_executor(None, job_leftovers, record.id, metrics)
+        if pids:
+            log.warning(
+                "job %d: killing %d process(es) its dead shim left: %s", record.id, len(pids), pids
+            )
+            kill_all(pids)
+
+    async def _commit(self, record: JobRecord, **changes: Any) -> None:
+        """Write `changes` to the job's row, then to `record`: a write that fails
+        (a full disk) leaves the record as the database has it, so the next look
+        at the job decides, and commits, again."""
+        updated = dataclasses.replace(record, **changes)
+        await self._db(lambda s: s.update(updated))
+        for name, value in changes.items():
+            setattr(record, name, value)
 
     async def _readopt(self, record: JobRecord) -> None:
         await self._check(record)
         if record.id in self._active and record.state is JobState.RUNNING:
             self._watch(record)
             log.info("re-adopted job %d (shim pid %s)", record.id, record.shim_pid)
-
-    async def _commit_finished(self, record: JobRecord) -> None:
-        self._unwatch(record.id)
-        await self._db(lambda s: s.update(record))
-        self._active.pop(record.id, None)
-        event = self._finished.pop(record.id, None)
-        if event is not None:
-            event.set()
-        self._notify(record)
+            if record.cancel_requested:  # the runner died before the shim was told
+                self._signal_shim(record)
 
     def _notify(self, record: JobRecord) -> None:
         for listener in self.on_change:

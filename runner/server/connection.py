@@ -22,6 +22,7 @@ from protocol.envelope import Reply, Request
 from protocol.errors import ErrorCode
 from protocol.messages import Error, Welcome
 from protocol.version import PROTOCOL_VERSION, __version__
+from runner.disk_space import full_error
 from runner.errors import RunnerError
 from runner.server.handlers import STREAMS, UNARY
 from runner.server.routes import AnswersOnce, AnswersStream
@@ -136,8 +137,7 @@ class Connection:
         except RunnerError as exc:
             reply = Error(id=request.id, code=exc.code, message=str(exc))
         except Exception as exc:
-            log.exception("request %s failed", type(request).__name__)
-            reply = Error(id=request.id, code=ErrorCode.INTERNAL, message=f"runner error: {exc!r}")
+            reply = self._unexpected(request, exc)
         await self._write(self._protocol.send(reply))
 
     async def _stream(self, route: AnswersStream, request: Request) -> None:
@@ -150,11 +150,20 @@ class Connection:
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception as exc:
-            log.exception("stream %s failed", type(request).__name__)
-            error = Error(id=request.id, code=ErrorCode.INTERNAL, message=f"runner error: {exc!r}")
-            await self._write(self._protocol.send(error))
+            await self._write(self._protocol.send(self._unexpected(request, exc)))
         finally:
             self._streams.pop(request.id, None)
+
+    def _unexpected(self, request: Request, exc: Exception) -> Error:
+        """The answer to a request whose handler raised something other than a
+        `RunnerError`: a full disk is a state the person can fix, said so in one
+        sentence; anything else is a bug, logged with its traceback."""
+        full = full_error(exc, self._services.paths.state_dir)
+        if full is not None:
+            log.warning("%s failed: %s", type(request).__name__, full)
+            return Error(id=request.id, code=full.code, message=str(full))
+        log.exception("%s failed", type(request).__name__)
+        return Error(id=request.id, code=ErrorCode.INTERNAL, message=f"runner error: {exc!r}")
 
     async def close(self) -> None:
         await self._requests.close()

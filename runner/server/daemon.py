@@ -18,6 +18,7 @@ from runner.paths import RunnerPaths
 from runner.server.connection import Connection
 from runner.server.services import Services
 from runner.stats.sampler import Sampler
+from runner.tasks import Health
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,10 @@ class Runner:
     def __init__(self, paths: RunnerPaths) -> None:
         self.paths = paths
         self.started_at = time.time()
-        self.jobs = JobManager(paths, cancel_grace_s=_env_float("TETHER_CANCEL_GRACE", 10.0))
+        self.health = Health()
+        self.jobs = JobManager(
+            paths, cancel_grace_s=_env_float("TETHER_CANCEL_GRACE", 10.0), health=self.health
+        )
         self.stats = Sampler.from_env(paths.state_dir, self.jobs)
         # The sampler is the one reader of the GPUs; the queue reads its samples.
         self.gpus = GpuScheduler(self.jobs, readings=self.stats)

@@ -143,7 +143,7 @@ class Sampler:
         for record in await self._jobs.ended_records():
             self._on_job_change(record)
         self._jobs.on_change.append(self._on_job_change)
-        self._tasks.spawn(self._run())
+        self._tasks.supervise("the stats sampler", self._run, self._jobs.health)
 
     async def close(self) -> None:
         if self._on_job_change in self._jobs.on_change:

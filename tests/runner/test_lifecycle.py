@@ -86,13 +86,14 @@ def test_a_shim_that_vanished_without_a_status_makes_the_job_lost_naming_it() ->
         JobState.LOST,
         finished_at=NOW,
         reason="its supervisor (pid 4242) died without an exit status",
+        unsupervised=True,  # what the job started may still run: it is ended
     )
 
 
 def test_a_reboot_makes_the_job_lost_for_the_reboot() -> None:
     facts = replace(RUNNING, shim_alive=False, boot_id="boot-b")
     assert decide(Event.LOOKED, facts) == Transition(
-        JobState.LOST, finished_at=NOW, reason="the host rebooted while it ran"
+        JobState.LOST, finished_at=NOW, reason="the host rebooted while it ran", unsupervised=True
     )
 
 
@@ -115,7 +116,10 @@ def test_a_claimed_job_whose_shim_never_reported_is_lost_after_the_deadline() ->
     assert decide(Event.LOOKED, waiting) is None
     late = replace(QUEUED, claim_age_s=STARTUP_DEADLINE_S + 1)
     assert decide(Event.LOOKED, late) == Transition(
-        JobState.LOST, finished_at=NOW, reason="its supervisor never reported that it started"
+        JobState.LOST,
+        finished_at=NOW,
+        reason="its supervisor never reported that it started",
+        unsupervised=True,
     )
 
 
@@ -147,7 +151,7 @@ def test_a_successful_launch_is_running() -> None:
 def test_a_failed_launch_is_failed_with_the_launchers_words() -> None:
     facts = replace(QUEUED, launching=True, launch_error="cwd vanished")
     assert decide(Event.LAUNCHED, facts) == Transition(
-        JobState.FAILED, finished_at=NOW, reason="could not start: cwd vanished"
+        JobState.FAILED, finished_at=NOW, reason="could not start: cwd vanished", unsupervised=True
     )
 
 
@@ -156,6 +160,7 @@ def test_a_launch_without_a_shim_report_is_failed() -> None:
     assert transition is not None
     assert transition.state is JobState.FAILED
     assert transition.reason == "could not start: its supervisor did not report that it started"
+    assert transition.unsupervised  # whatever it started is ended
 
 
 def test_cancelling_a_queued_job_cancels_it_at_once() -> None:

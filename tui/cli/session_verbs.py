@@ -11,15 +11,17 @@ drops; the others fail at once.
 from __future__ import annotations
 
 import argparse
-from typing import Awaitable, Callable, Tuple
+import asyncio
+import time
+from typing import Awaitable, Callable, Optional, Tuple
 
 from tui.cli import verbs
 from tui.cli.metrics import metrics as job_metrics
 from tui.cli.top import top as top_verb
 from tui.cli.verb import Run, Verb, add_host
-from tui.errors import TetherError
+from tui.errors import ConnectError, TetherError
 from tui.hosts import is_local, make_session
-from tui.session import HostSession
+from tui.session import HostSession, SessionState
 
 SessionCall = Callable[[HostSession], Awaitable[int]]
 Binder = Callable[[argparse.Namespace, str], SessionCall]
@@ -29,21 +31,69 @@ def _never(args: argparse.Namespace) -> bool:
     return False
 
 
-def on_session(bind: Binder, follows: Callable[[argparse.Namespace], bool] = _never) -> Run:
-    """A verb's `Run`: bind the arguments, open a session to the host, make the call."""
+#: How long a verb that changes something (run, cancel) keeps reconnecting to
+#: ask again, before it gives up and says what may have happened.
+RETRY_CHANGE_S = 60.0
+
+
+def on_session(
+    bind: Binder,
+    follows: Callable[[argparse.Namespace], bool] = _never,
+    *,
+    changes: bool = False,
+) -> Run:
+    """A verb's `Run`: bind the arguments, open a session to the host, make the call.
+
+    A verb that `follows` reconnects for as long as it runs. One that `changes`
+    something reconnects for `RETRY_CHANGE_S` when its link drops before the
+    answer and asks again (the request's idempotency key makes that safe);
+    the others fail at once."""
 
     async def run(args: argparse.Namespace, host: str) -> int:
         call = bind(args, host)
-        session = make_session(host, reconnect=follows(args))
+        session = make_session(host, reconnect=follows(args) or changes)
         try:
             await session.start()
             session.listeners.append(verbs.report_state)
+            if changes and not follows(args):
+                return await _retrying_for(session, call, host, RETRY_CHANGE_S)
             return await call(session)
         finally:
             session.listeners.clear()
             await session.close()
 
     return run
+
+
+async def _retrying_for(session: HostSession, call: SessionCall, host: str, limit_s: float) -> int:
+    """`call`, given up on once the link has been down for `limit_s`."""
+    down_since: Optional[float] = None
+
+    def on_state(state: SessionState) -> None:
+        nonlocal down_since
+        if state.kind == "connected":
+            down_since = None
+        elif down_since is None:
+            down_since = time.monotonic()
+
+    session.listeners.append(on_state)
+    task = asyncio.ensure_future(call(session))
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.5)
+            if done:
+                return task.result()
+            if down_since is not None and time.monotonic() - down_since > limit_s:
+                raise ConnectError(
+                    f"{host}: the link dropped before the runner answered and did not come "
+                    f"back within {limit_s:.0f} s; what was asked may have happened: "
+                    f"look with `tether ls{'' if is_local(host) else ' -H ' + host}`",
+                    retryable=False,
+                )
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 def _following(args: argparse.Namespace) -> bool:
@@ -173,7 +223,7 @@ def _status(args: argparse.Namespace, host: str) -> SessionCall:
 
 
 VERBS: Tuple[Verb, ...] = (
-    Verb("run", "start a job; prints its id", _run_arguments, on_session(_run)),
+    Verb("run", "start a job; prints its id", _run_arguments, on_session(_run, changes=True)),
     Verb(
         "ls",
         "list jobs (finished ones from the last day)",
@@ -185,7 +235,7 @@ VERBS: Tuple[Verb, ...] = (
         "cancel",
         "stop a job (SIGTERM, then SIGKILL)",
         _cancel_arguments,
-        on_session(_cancel),
+        on_session(_cancel, changes=True),
     ),
     Verb(
         "metrics",

@@ -148,11 +148,14 @@ async def status(session: HostSession, as_json: bool) -> int:
         print(json.dumps(fields, indent=2))
         return 0
     counts = ", ".join(f"{n} {visible(state)}" for state, n in reply.job_counts.items() if n)
+    health = "degraded" if reply.problems else "healthy"
     print(
         f"tether runner {visible(reply.runner_version)} on {visible(reply.hostname)} "
         f"(pid {reply.pid}), "
-        f"up {duration(reply.uptime_s)}"
+        f"up {duration(reply.uptime_s)}, {health}"
     )
+    for problem in reply.problems:
+        print(f"  degraded: {visible(problem)}")
     print(f"jobs: {counts or 'none'}")
     print(
         f"clients: {reply.clients}; state: {visible(reply.state_dir)}; "
@@ -162,8 +165,9 @@ async def status(session: HostSession, as_json: bool) -> int:
 
 
 def report_state(state: SessionState) -> None:
-    """Tell a person on stderr when a long-running verb loses or regains its link."""
-    if state.kind in ("reconnecting", "offline"):
+    """Tell a person on stderr when a verb loses or regains its link. Not when it
+    goes offline: the verb ends with that error, printed once by `main`."""
+    if state.kind == "reconnecting":
         print(f"tether: {visible_lines(state.describe())}", file=sys.stderr)
     elif state.kind == "connected":
         print("tether: reconnected", file=sys.stderr)

@@ -163,6 +163,14 @@ def runner_check(host_flag: str, runner: Dict[str, Any]) -> Check:
         detail = status.get("error") or "not running"
         return Check("runner", "warn", f"{path}: {detail}", "the next tether command starts it")
     summary = f"tether {version} at {path}, running (pid {status.get('pid')})"
+    problems = [str(p) for p in status.get("problems") or []]
+    if problems:
+        return Check(
+            "runner",
+            "fail",
+            f"{summary}, degraded: {'; '.join(problems)}",
+            "it retries by itself; if it keeps failing, see the runner's log in its state dir",
+        )
     if version == __version__:
         return Check("runner", "ok", summary)
     if isinstance(version, str) and runner_is_newer(version):

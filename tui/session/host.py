@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from typing import AsyncIterator, Callable, List, Optional, TypeVar
 
 from protocol.connection.events import DEFAULT_HEARTBEAT, Heartbeat
@@ -67,6 +68,11 @@ Rep = TypeVar("Rep", bound=Reply)
 Item = TypeVar("Item", bound=Reply)
 Pos = TypeVar("Pos")
 Out = TypeVar("Out")
+
+
+def new_request_key() -> str:
+    """A key no other request of any client will carry (128 random bits)."""
+    return secrets.token_hex(16)
 
 
 class HostSession:
@@ -154,18 +160,16 @@ class HostSession:
 
     # -- the two ways to ask -----------------------------------------------------------
 
-    async def _call(
-        self, exchange: Unary[Req, Rep], build: Callable[[int], Req], idempotent: bool = True
-    ) -> Rep:
+    async def _call(self, exchange: Unary[Req, Rep], build: Callable[[int], Req]) -> Rep:
         """One request, asked again on the next connection when the link drops
-        before its answer, unless it is not `idempotent`."""
+        before its answer (every request is safe to ask twice: those that
+        change something carry an idempotency key)."""
         while True:
             conn = await self.connection()
             try:
                 return await conn.call(exchange, build)
             except ConnectionLost:
-                if not idempotent:
-                    raise
+                continue
 
     async def _resume(
         self,
@@ -199,11 +203,14 @@ class HostSession:
     async def submit(self, spec: JobSpec) -> JobInfo:
         """Start a job (or queue it for GPUs); returns it as the runner recorded it.
 
-        Not retried: if the link drops before the answer, `ConnectionLost` is
-        raised and the job may or may not exist (look with `list_jobs`).
-        `RemoteError` when the runner refuses the spec (bad directory, no GPUs).
+        Exactly once: the submit carries a fresh idempotency key, and when the
+        link or the runner drops before the answer it is asked again, with the
+        same key, once reconnected; the runner answers with the job the first
+        one made. `RemoteError` when the runner refuses the spec (bad
+        directory, no GPUs).
         """
-        reply = await self._call(SUBMIT, lambda i: Submit(id=i, spec=spec), idempotent=False)
+        key = new_request_key()
+        reply = await self._call(SUBMIT, lambda i: Submit(id=i, spec=spec, key=key))
         return reply.job
 
     async def list_jobs(self, include_finished: bool = False) -> List[JobInfo]:
@@ -219,8 +226,11 @@ class HostSession:
 
     async def cancel(self, job_id: int) -> JobInfo:
         """Stop a job (SIGTERM, then SIGKILL after its grace period); returns it.
-        Retried after a lost link: cancelling twice is cancelling once."""
-        return (await self._call(CANCEL, lambda i: Cancel(id=i, job_id=job_id))).job
+        Retried after a lost link with the same idempotency key, so a cancel
+        whose answer was lost is answered with the job it stopped, not with
+        "already ended"."""
+        key = new_request_key()
+        return (await self._call(CANCEL, lambda i: Cancel(id=i, job_id=job_id, key=key))).job
 
     async def watch_jobs(self, include_finished: bool = False) -> AsyncIterator[List[JobInfo]]:
         """The job table now and after every change, for as long as the caller
@@ -242,8 +252,9 @@ class HostSession:
     async def stop_runner(self) -> None:
         """Ask the runner to stop; its jobs keep running (their shims own them)
         and the next contact starts it again. Not retried after a lost link
-        (the runner may be stopping already)."""
-        await self._call(SHUTDOWN, lambda i: Shutdown(id=i), idempotent=False)
+        (asked again, it would stop the runner that started since)."""
+        conn = await self.connection()
+        await conn.call(SHUTDOWN, lambda i: Shutdown(id=i))
 
     # -- logs ---------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ async def get_status(services: Services, msg: GetStatus) -> StatusReply:
         socket_path=str(services.paths.socket),
         job_counts=await services.jobs.counts(),
         clients=services.client_count(),
+        problems=services.jobs.health.problems(),
     )
 
 

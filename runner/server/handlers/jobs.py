@@ -16,7 +16,7 @@ WATCH_JOBS_COALESCE_S = 0.05
 
 
 async def submit(services: Services, msg: Submit) -> JobReply:
-    record = await services.gpus.submit(msg.spec)
+    record = await services.gpus.submit(msg.spec, key=msg.key)
     return JobReply(id=msg.id, job=await services.jobs.get(record.id))
 
 
@@ -33,7 +33,7 @@ async def cancel(services: Services, msg: Cancel) -> JobReply:
     jobs = services.jobs
     if not jobs.is_active(msg.job_id) and await services.stats.finish_off(msg.job_id):
         return JobReply(id=msg.id, job=await jobs.get(msg.job_id))
-    return JobReply(id=msg.id, job=await jobs.cancel(msg.job_id))
+    return JobReply(id=msg.id, job=await jobs.cancel(msg.job_id, key=msg.key))
 
 
 async def watch_jobs(services: Services, msg: WatchJobs, send: Send) -> None:
