@@ -29,6 +29,11 @@ class NewJobScreen(ModalScreen[Optional[JobInfo]]):
     BINDINGS = [
         Binding("escape", "cancel", "Close"),
         Binding("ctrl+s", "submit", "Run"),
+        # Priority: focus moves before the keys typed after Tab are handed to a
+        # field. Otherwise a fast typist's (or a paste's) next keys reach the field
+        # that had focus, and the form runs another command than the one typed.
+        Binding("tab", "app.focus_next", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", show=False, priority=True),
     ]
 
     def __init__(

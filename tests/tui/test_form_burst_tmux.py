@@ -1,0 +1,44 @@
+"""Keys typed in one burst through a real terminal land in the field that had focus
+when each was typed: a Tab moves focus before the next key is handed out, so the
+new-job form runs the command that was typed, not a mix of its fields."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import UserEnv, wait_for
+from tests.tui.test_tmux_e2e import Tmux
+
+
+def test_a_burst_with_tabs_fills_each_field_of_the_new_job_form(
+    local_runner: UserEnv, tmp_path: Path
+) -> None:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (scripts/setup.sh installs it)")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    tmux = Tmux(tmp_path, {**local_runner.env, "TERM": "xterm-256color"}, (80, 24))
+    try:
+        tmux.start(f"{sys.executable} -m tui.cli")
+        tmux.wait_for("connected", what="the app, connected")
+        tmux.keys("n")
+        tmux.wait_for("New job on local", what="the new-job form")
+        # One send-keys: tmux writes it to the app as fast as a paste.
+        tmux.keys("echo 123456789", "Tab", "burst-name", "Tab", str(workdir), "Enter")
+        tmux.wait_for("burst-name", what="the job in the table")
+    finally:
+        tmux.kill()
+
+    def jobs() -> list[dict] | None:
+        listed = json.loads(local_runner.tether("ls", "--json", check=True).stdout)
+        return listed or None
+
+    (job,) = wait_for(jobs)
+    assert job["argv"] == ["bash", "-lc", "echo 123456789"]
+    assert job["name"] == "burst-name"
+    assert job["cwd"] == str(workdir)
