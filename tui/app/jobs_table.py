@@ -44,6 +44,17 @@ _COLUMNS = (
 )
 
 
+_NAME = 1  # NAME's place in `_COLUMNS`: the column that gives way
+
+
+def _fit(text: Text, width: int) -> Text:
+    if text.cell_len <= width:
+        return text
+    fitted = text.copy()
+    fitted.truncate(width, overflow="ellipsis")
+    return fitted
+
+
 def passes(job: JobInfo, state_filter: Optional[str]) -> bool:
     if state_filter is None:
         return True
@@ -111,14 +122,20 @@ class JobsTable(DataTable[Text]):
             if job.state is JobState.RUNNING:
                 self.update_cell(str(job.id), "runtime", Text(runtime(job, self.now)))
 
+    def on_resize(self) -> None:
+        self._rebuild()
+
     def _rebuild(self) -> None:
         if not self.columns:
             return  # before on_mount: it rebuilds then
         keep = self._selected_id
         self._shown = [j for j in self.jobs if passes(j, self.state_filter)]
+        rows = [self._cells(job) for job in self._shown]
+        name_width = self._name_width(rows)
         self.clear()
-        for job in self._shown:
-            self.add_row(*self._cells(job), key=str(job.id))
+        for job, cells in zip(self._shown, rows):
+            cells[_NAME] = _fit(cells[_NAME], name_width)
+            self.add_row(*cells, key=str(job.id))
         row = next((i for i, j in enumerate(self._shown) if j.id == keep), 0)
         if self._shown:
             self.move_cursor(row=row, animate=False)
@@ -133,6 +150,19 @@ class JobsTable(DataTable[Text]):
             Text(",".join(map(str, job.gpus)) or (job.gpus_requested or "-")),
             Text(exit_text(job)),
         ]
+
+    def _name_width(self, rows: List[List[Text]]) -> int:
+        """What is left for NAME once every other column has the width of its
+        content: names are cut to it (with …) so the columns after it stay on screen."""
+        widths = [
+            max([len(label), *(row[i].cell_len for row in rows)])
+            for i, (label, _) in enumerate(_COLUMNS)
+        ]
+        padding = 2 * self.cell_padding * len(_COLUMNS)
+        scrollbar = self.scrollbar_size_vertical if len(rows) >= self.size.height - 1 else 0
+        others = sum(widths) - widths[_NAME]
+        left = self.size.width - others - padding - scrollbar
+        return max(len("NAME"), min(widths[_NAME], left))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
