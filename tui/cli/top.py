@@ -7,18 +7,22 @@ of the running jobs (CPU, RSS of the whole process tree, GPU memory, GPUs).
 A field the hardware does not report reads ``n/a``.
 
 ``--once`` prints one frame from the runner's newest sample. Without it, frames
-follow the runner's samples until Ctrl-C, the screen cleared between them on a
-terminal. ``--json`` prints the same content as one JSON object (one per line
-while following), with each GPU's fixed facts (name, uuid) merged in.
+follow the runner's samples until Ctrl-C (or ``q`` on a terminal, as in top and
+nvitop), the screen cleared between them on a terminal. ``--json`` prints the
+same content as one JSON object (one per line while following), with each GPU's
+fixed facts (name, uuid) merged in.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 import shutil
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from protocol.jobs import JobInfo
 from protocol.stats import (
@@ -150,16 +154,29 @@ def _process_lines(reading: GpuReading, jobs: JobDirectory) -> List[str]:
 def host_line(host: HostReading, width: int) -> str:
     cores = " ".join(f"{c:.0f}" for c in host.cpu_per_core_pct)
     load = " ".join(f"{x:.2f}" for x in host.load_avg)
-    text = (
-        f"host: CPU {host.cpu_pct:.1f}%  load {load}  "
-        f"mem {gib(host.mem_used_bytes)} / {gib(host.mem_total_bytes)} GiB  "
-        f"swap {gib(host.swap_used_bytes)} / {gib(host.swap_total_bytes)} GiB  "
-        f"disk free {gib(host.disk_free_bytes)} GiB ({visible(host.disk_path)})"
-    )
+    parts = [
+        f"host: CPU {host.cpu_pct:.1f}%",
+        f"load {load}",
+        f"mem {gib(host.mem_used_bytes)} / {gib(host.mem_total_bytes)} GiB",
+        f"swap {gib(host.swap_used_bytes)} / {gib(host.swap_total_bytes)} GiB",
+        f"disk free {gib(host.disk_free_bytes)} GiB ({visible(host.disk_path)})",
+    ]
     per_core = f"cores %: {cores}"
     if len(per_core) > width:
         per_core = per_core[: max(width - 1, 10)] + "…"
-    return f"{text}\n{per_core}"
+    return "\n".join([*_pack(parts, width), per_core])
+
+
+def _pack(parts: List[str], width: int) -> List[str]:
+    """`parts` joined by two spaces, a new line before a part that would not fit:
+    a narrow terminal wraps between fields, never inside one."""
+    lines: List[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + 2 + len(part) <= width:
+            lines[-1] += "  " + part
+        else:
+            lines.append(part)
+    return lines
 
 
 def job_lines(sample: StatsSample, jobs: JobDirectory) -> List[str]:
@@ -242,6 +259,50 @@ async def top(session: HostSession, as_json: bool, once: bool, interval_s: Optio
         print(_frame(snapshot.gpu, snapshot.sample, jobs, as_json))
         return 0
     live = sys.stdout.isatty() and not as_json
+    frames = asyncio.ensure_future(_follow(session, as_json, live, interval_s, jobs))
+    with _quit_on_q(frames, enabled=live and sys.stdin.isatty()):
+        try:
+            await frames
+        except asyncio.CancelledError:
+            if not frames.cancelled():
+                raise
+    return 0
+
+
+@contextlib.contextmanager
+def _quit_on_q(task: asyncio.Future[None], enabled: bool) -> Iterator[None]:
+    """While following on a terminal, `q` ends `task` (the terminal in cbreak
+    mode, so the key needs no Enter; restored on the way out)."""
+    if not enabled:
+        yield
+        return
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    loop = asyncio.get_running_loop()
+
+    def on_key() -> None:
+        if b"q" in os.read(fd, 64).lower():
+            task.cancel()
+
+    tty.setcbreak(fd)
+    loop.add_reader(fd, on_key)
+    try:
+        yield
+    finally:
+        loop.remove_reader(fd)
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+async def _follow(
+    session: HostSession,
+    as_json: bool,
+    live: bool,
+    interval_s: Optional[float],
+    jobs: JobDirectory,
+) -> None:
     inventory: Optional[GpuInventory] = None
     async for event in session.subscribe_stats(interval_s=interval_s, history_s=0):
         if isinstance(event, StatsInfo):
@@ -253,4 +314,3 @@ async def top(session: HostSession, as_json: bool, once: bool, interval_s: Optio
             if live:
                 write_control(_CLEAR)
             print(frame if live else frame + ("" if as_json else "\n"), flush=True)
-    return 0
