@@ -248,7 +248,9 @@ def top_json(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory) -
 def _frame(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory, as_json: bool) -> str:
     if as_json:
         return json.dumps(top_json(inventory, sample, jobs))
-    return render(inventory, sample, jobs, shutil.get_terminal_size((120, 40)).columns)
+    # A terminal's width; into a pipe, lines as long as they are (for grep).
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 1 << 16
+    return render(inventory, sample, jobs, width)
 
 
 async def top(session: HostSession, as_json: bool, once: bool, interval_s: Optional[float]) -> int:
