@@ -45,6 +45,14 @@ def shell_exit_code(job: JobInfo) -> int:
     return 255 if job.state is JobState.LOST else 1
 
 
+#: The widest NAME `tether ls` shows; a longer one is cut, with …
+NAME_WIDTH = 24
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def jobs_table(jobs: List[JobInfo], width: int = 100) -> str:
     """The ``tether ls`` table; names and commands with control characters made visible."""
     header = ("ID", "NAME", "STATE", "EXIT", "GPUS", "RUNTIME", "COMMAND")
@@ -58,7 +66,7 @@ def jobs_table(jobs: List[JobInfo], width: int = 100) -> str:
         rows.append(
             (
                 str(job.id),
-                visible(job.name)[:24],
+                _cut(visible(job.name), NAME_WIDTH),
                 state,
                 exit_text(job),
                 ",".join(map(str, job.gpus)) or "-",
