@@ -106,6 +106,8 @@ class Supervisor:
         self.files = files
         self.spec = spec
         self.job: Optional[subprocess.Popen[bytes]] = None
+        #: Why the program could not be started at all (the submit is refused).
+        self.start_error: Optional[str] = None
         self.cancelled = False
         self.log_disk = LogDisk(files.log_path)
 
@@ -158,9 +160,14 @@ class Supervisor:
                 )
             except OSError as exc:
                 code = 127 if exc.errno == errno.ENOENT else 126
-                os.write(
-                    log_fd, f"tether: cannot run {self.spec.argv[0]!r}: {exc.strerror}\n".encode()
-                )
+                program = self.spec.argv[0]
+                self.start_error = f"cannot run {program!r}: {exc.strerror}"
+                if exc.errno == errno.ENOENT and "/" not in program:
+                    searched = full_env.get("PATH", _BASE_PATH)
+                    self.start_error = (
+                        f"no program {program!r} on the login shell's PATH ({searched})"
+                    )
+                os.write(log_fd, f"tether: {self.start_error}\n".encode())
                 return ExitRecord(code, None, time.time(), self.cancelled)
         finally:
             os.close(log_fd)
@@ -249,7 +256,7 @@ def _run_shim(files: JobFiles, spec: LaunchSpec, ready_fd: int) -> int:
             ShimRecord(os.getpid(), start_ticks(os.getpid()) or 0, 0, 0, now, boot_id())
         )
         files.write_exit(early_exit)
-        os.write(ready_fd, b"ok")
+        os.write(ready_fd, (supervisor.start_error or "").encode() or b"ok")
         return 0
     assert supervisor.job is not None
     job_pid = supervisor.job.pid

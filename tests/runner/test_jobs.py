@@ -109,12 +109,26 @@ def test_one_string_command_runs_through_bash(local_runner: UserEnv) -> None:
     assert _job(local_runner, job_id)["command"] == "echo one && echo two | tr a-z A-Z"
 
 
-def test_missing_program_fails_with_127_and_says_why_in_the_log(local_runner: UserEnv) -> None:
-    job_id = _run(local_runner, "--", "no-such-program-xyz", "arg")
-    follow = local_runner.tether("logs", "-f", str(job_id))
-    assert follow.returncode == 127
-    assert b"cannot run 'no-such-program-xyz'" in follow.stdout
-    assert _job(local_runner, job_id)["state"] == "failed"
+def test_a_missing_program_is_refused_at_submit_naming_the_path_searched(
+    local_runner: UserEnv,
+) -> None:
+    refused = local_runner.tether("run", "--", "no-such-program-xyz", "arg")
+    assert refused.returncode == 1
+    error = refused.stderr.decode()
+    assert error.startswith("tether: job 1 could not start: no program 'no-such-program-xyz' ")
+    assert "on the login shell's PATH (" in error and "/usr/bin" in error
+    assert error.count("\n") == 1
+    job = _job(local_runner, 1)
+    assert job["state"] == "failed" and "no program 'no-such-program-xyz'" in job["reason"]
+    log = local_runner.tether("logs", "1", check=True).stdout
+    assert log.startswith(b"tether: no program 'no-such-program-xyz' on the login shell's PATH")
+    # A file that may not be run is refused with the system's words.
+    script = local_runner.home / "not-executable.sh"
+    script.write_text("echo hi\n")
+    script.chmod(0o644)
+    odd = local_runner.tether("run", "--", str(script))
+    assert odd.returncode == 1
+    assert f"could not start: cannot run '{script}': Permission denied" in odd.stderr.decode()
 
 
 def test_bad_requests_get_specific_errors(local_runner: UserEnv) -> None:
