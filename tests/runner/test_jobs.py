@@ -131,6 +131,16 @@ def test_a_missing_program_is_refused_at_submit_naming_the_path_searched(
     assert f"could not start: cannot run '{script}': Permission denied" in odd.stderr.decode()
 
 
+def test_an_empty_name_or_directory_is_refused_before_anything_is_sent(
+    local_runner: UserEnv,
+) -> None:
+    for flag, words in (("--name", "--name is empty"), ("--cwd", "--cwd is empty")):
+        refused = local_runner.tether("run", flag, " ", "--", "true")
+        assert refused.returncode == 1
+        assert refused.stderr.decode().startswith(f"tether: {words}: give ")
+    assert json.loads(local_runner.tether("ls", "--json", check=True).stdout) == []
+
+
 def test_bad_requests_get_specific_errors(local_runner: UserEnv) -> None:
     missing = local_runner.tether("run", "--cwd", "/no/such/dir", "--", "true")
     assert missing.returncode == 1

@@ -121,6 +121,13 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, host: str) -> SessionCall:
+    if args.name is not None and not args.name.strip():
+        raise TetherError("--name is empty: give a name, or leave it out to show the command")
+    if args.cwd is not None and not args.cwd.strip():
+        raise TetherError(
+            "--cwd is empty: give a directory, or leave it out "
+            "(here for a local job, the home directory on a remote host)"
+        )
     words = args.command[1:] if args.command[:1] == ["--"] else args.command
     return lambda s: verbs.run(s, words, args.name, args.cwd, args.env, args.gpus, is_local(host))
 
