@@ -60,12 +60,29 @@ def temperature_style(celsius: Optional[float]) -> str:
     return ""
 
 
+def waiting_text(link_kind: str) -> str:
+    """What the panel says before any reading came, by the host's link."""
+    if link_kind == "offline":
+        return "no GPU readings: the host is offline (see the host line)"
+    if link_kind in ("connecting", "reconnecting"):
+        return f"no GPU readings yet: {link_kind}…"
+    return "waiting for GPU readings…"
+
+
 class GpuPanel(Widget):
     def __init__(self, *, id: Optional[str] = None) -> None:
         super().__init__(id=id)
         self.inventory: Optional[GpuInventory] = None
         self.history: Sequence[StatsSample] = ()
-        self.waiting = "waiting for GPU readings…"
+        self.waiting = waiting_text("connecting")
+
+    def show_link(self, link_kind: str) -> None:
+        """Say why there are no readings yet, when there are none."""
+        waiting = waiting_text(link_kind)
+        if waiting != self.waiting:
+            self.waiting = waiting
+            if not self.history:
+                self.refresh(layout=True)
 
     def show(self, inventory: Optional[GpuInventory], history: Sequence[StatsSample]) -> None:
         """Take the latest readings (the monitor's own objects; nothing is copied)."""

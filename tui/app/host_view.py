@@ -131,6 +131,7 @@ class HostView(Vertical):
 
     def _show_link(self) -> None:
         self.set_class(self.monitor.stale_since is not None, "-stale")
+        self.query_one(GpuPanel).show_link(self.monitor.link.kind)
         self.query_one(HostLine).show(self.clock())
 
     def tick(self) -> None:
