@@ -23,7 +23,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer
 from protocol.jobs import JobInfo, JobSpec
 from tui.app.commands import Command, palette_commands
 from tui.app.host_bar import HostBar
-from tui.app.host_list import HostListError, remember_host, ssh_config_aliases
+from tui.app.host_list import HostListError, forget_host, remember_host, ssh_config_aliases
 from tui.app.host_monitor import HostChange, HostKeyQuestion, HostMonitor, SessionFactory
 from tui.app.host_view import HostView
 from tui.app.jobs_table import JobsTable
@@ -276,9 +276,50 @@ class TetherApp(App[int]):
             if host is not None:
                 self.show_host(host)
 
-        self.push_screen(
-            HostPickerScreen(self.monitors, self.current_monitor.host, self.clock()), picked
+        picker = HostPickerScreen(
+            self.monitors, self.current_monitor.host, self.clock(), forget=self.ask_forget_host
         )
+        self.push_screen(picker, picked)
+
+    def ask_forget_host(self, host: str) -> None:
+        """Close `host` and take it off the remembered list, once the person says yes."""
+        monitor = next((m for m in self.monitors if m.host == host), None)
+        if monitor is None:
+            return
+
+        def answered(yes: Optional[bool]) -> None:
+            if yes:
+                self.run_worker(self.close_and_forget(monitor), group="actions")
+
+        self.push_screen(
+            ConfirmScreen(
+                "Forget host",
+                f"Close {visible(monitor.label)} and forget it? Its jobs keep running "
+                "there; `a` adds it again.",
+                yes="Forget",
+            ),
+            answered,
+        )
+
+    async def close_and_forget(self, monitor: HostMonitor) -> None:
+        host = monitor.host
+        self.monitors = [m for m in self.monitors if m is not monitor]
+        view = self.views.pop(host)
+        if self.switcher.current == view.id:
+            self.show_host(self.monitors[0].host)
+        self.host_bar.set_hosts(self.monitors)
+        await view.remove()
+        await monitor.close()
+        try:
+            await asyncio.to_thread(forget_host, host)
+        except (HostListError, OSError) as exc:
+            self.notify(
+                visible_lines(f"{host} is closed but still remembered: {exc}"),
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.notify(f"forgot {visible(host)}", timeout=4, markup=False)
 
     def on_host_bar_picked(self, event: HostBar.Picked) -> None:
         self.show_host(event.host)

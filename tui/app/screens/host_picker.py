@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,13 +17,24 @@ from tui.app.link_text import link_badge
 
 class HostPickerScreen(ModalScreen[Optional[str]]):
     CSS_PATH = "dialog.tcss"
-    BINDINGS = [Binding("escape", "close", "Close")]
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("d,delete", "forget", "Forget host"),
+    ]
 
-    def __init__(self, monitors: List[HostMonitor], current: str, now: float) -> None:
+    def __init__(
+        self,
+        monitors: List[HostMonitor],
+        current: str,
+        now: float,
+        forget: Optional[Callable[[str], None]] = None,
+    ) -> None:
+        """`forget` is called with a host the person asks to close and forget."""
         super().__init__()
         self._monitors = monitors
         self._current = current
         self._now = now
+        self._forget = forget
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as dialog:
@@ -35,7 +46,10 @@ class HostPickerScreen(ModalScreen[Optional[str]]):
                 ),
                 id="hosts",
             )
-            yield Static("Enter: switch   Esc: close   a (in the app): add a host", classes="hint")
+            yield Static(
+                "Enter: switch   d: forget   Esc: close   a (in the app): add a host",
+                classes="hint",
+            )
 
     def on_mount(self) -> None:
         hosts = self.query_one(OptionList)
@@ -46,6 +60,18 @@ class HostPickerScreen(ModalScreen[Optional[str]]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         index = int(event.option.id or 0)
         self.dismiss(self._monitors[index].host)
+
+    def action_forget(self) -> None:
+        index = self.query_one(OptionList).highlighted
+        if index is None or self._forget is None:
+            return
+        if len(self._monitors) == 1:
+            hint = self.query_one(".hint", Static)
+            hint.update("the only open host cannot be closed: add another first (a)")
+            return
+        host = self._monitors[index].host
+        self.dismiss(None)
+        self._forget(host)
 
     def action_close(self) -> None:
         self.dismiss(None)
