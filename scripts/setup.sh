@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Prepares a fresh machine for tether: a .venv with the project and its dev tools,
-# plus the system parts the tests use (OpenSSH's sshd, tmux, crontab) where they are missing.
+# Prepares a fresh machine for tether: a .venv with the project and its dev tools.
+# With TETHER_SETUP_TESTS=1 (scripts/test) also the system parts the tests use
+# (OpenSSH's sshd, tmux, crontab) where they are missing, with apt-get as root;
+# the product's own first run (scripts/tether) installs nothing system-wide and
+# only says what a missing part would be needed for.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +13,12 @@ need_apt=()
 command -v ssh >/dev/null || need_apt+=(openssh-client)
 command -v tmux >/dev/null || need_apt+=(tmux)
 command -v crontab >/dev/null || need_apt+=(cron)  # `tether-runner cron` and its tests
-if [ ${#need_apt[@]} -gt 0 ]; then
+if [ ${#need_apt[@]} -gt 0 ] && [ "${TETHER_SETUP_TESTS:-0}" != 1 ]; then
+  command -v ssh >/dev/null \
+    || echo "setup: note: no ssh client here; remote hosts need OpenSSH's (apt-get install openssh-client)" >&2
+  command -v crontab >/dev/null \
+    || echo "setup: note: no crontab here; \`tether cron install\` needs cron (apt-get install cron)" >&2
+elif [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need_apt[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >/dev/null \
