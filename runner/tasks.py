@@ -102,6 +102,12 @@ class TaskSet:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    async def finish(self) -> None:
+        """Wait, without cancelling, until every task started so far has ended."""
+        tasks = list(self._tasks)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     async def close(self) -> None:
         tasks = list(self._tasks)
         for task in tasks:

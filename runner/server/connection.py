@@ -61,7 +61,10 @@ class Connection:
         self._writer = writer
         self._protocol = ServerConnection(_welcome(), time.monotonic())
         self._send_lock = asyncio.Lock()
-        self._requests = TaskSet("request")
+        #: Answers to requests: finished even when the client goes away, so that
+        #: a submit or cancel cut off by a dropped link is never left half-done.
+        self._answers = TaskSet("request")
+        self._requests = TaskSet("stream")
         self._streams: Dict[int, asyncio.Task[Any]] = {}
         # A few chunks may queue in user space so the socket never runs dry
         # between drains; beyond that, drain() makes a slow reader wait.
@@ -124,7 +127,7 @@ class Connection:
     def _start(self, request: Request) -> None:
         route = UNARY.get(type(request))
         if route is not None:
-            self._requests.spawn(self._answer(route, request))
+            self._answers.spawn(self._answer(route, request))
             return
         self._streams[request.id] = self._requests.spawn(
             self._stream(STREAMS[type(request)], request)
@@ -138,7 +141,10 @@ class Connection:
             reply = Error(id=request.id, code=exc.code, message=str(exc))
         except Exception as exc:
             reply = self._unexpected(request, exc)
-        await self._write(self._protocol.send(reply))
+        try:
+            await self._write(self._protocol.send(reply))
+        except ConnectionError:
+            pass  # the client went away; asked again (the same key), it gets the same answer
 
     async def _stream(self, route: AnswersStream, request: Request) -> None:
         try:
@@ -167,6 +173,7 @@ class Connection:
 
     async def close(self) -> None:
         await self._requests.close()
+        await self._answers.finish()
         self._writer.close()
         try:
             await self._writer.wait_closed()

@@ -65,7 +65,7 @@ def test_a_link_cut_between_the_submit_and_its_answer_makes_one_job_and_one_id(
         active = [j for j in jobs if j["state"] in ("queued", "running")]
         return jobs if jobs and not active else None
 
-    jobs = wait_for(ended, timeout=30, interval=0.2)
+    jobs = wait_for(ended, timeout=60, interval=0.2)
     assert [(j["id"], j["state"], j["exit_code"]) for j in jobs] == [(job_id, "failed", 4)], jobs
     time.sleep(0.2)
     assert starts.read_text() == "started\n"

@@ -30,7 +30,8 @@ def test_a_burst_with_tabs_fills_each_field_of_the_new_job_form(
         tmux.wait_for("New job on local", what="the new-job form")
         # One send-keys: tmux writes it to the app as fast as a paste.
         tmux.keys("echo 123456789", "Tab", "burst-name", "Tab", str(workdir), "Enter")
-        tmux.wait_for("burst-name", what="the job in the table")
+        # The job's row, not the Name field where the burst typed the same word.
+        tmux.wait_for("job 1: burst-name", what="the job in the table, selected")
     finally:
         tmux.kill()
 
@@ -38,7 +39,7 @@ def test_a_burst_with_tabs_fills_each_field_of_the_new_job_form(
         listed = json.loads(local_runner.tether("ls", "--json", check=True).stdout)
         return listed or None
 
-    (job,) = wait_for(jobs)
+    (job,) = wait_for(jobs, timeout=30)  # each `ls` is a new python: slow under load
     assert job["argv"] == ["bash", "-lc", "echo 123456789"]
     assert job["name"] == "burst-name"
     assert job["cwd"] == str(workdir)
