@@ -8,7 +8,7 @@ told the same limits, so a ten-byte frame can never ask for gigabytes.
 from __future__ import annotations
 
 import struct
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Type, cast, get_args
 
 import msgpack
 from pydantic import ValidationError
@@ -16,9 +16,20 @@ from pydantic import ValidationError
 from protocol.envelope import WireModel
 from protocol.errors import ErrorCode, FrameError, MessageError
 from protocol.limits import FRAME_HEADER_BYTES, MAX_FRAME_BYTES
-from protocol.messages import MESSAGE_ADAPTER, Message
+from protocol.messages import Message
 
 _HEADER = struct.Struct(">I")
+
+
+def _models_by_type() -> Dict[str, Type[WireModel]]:
+    union, _discriminator = get_args(Message)
+    return {model.model_fields["type"].default: model for model in get_args(union)}
+
+
+#: Each message's model by its ``type`` tag. A frame is validated by the one
+#: model its tag names, so a process builds the validators of the messages it
+#: meets (models are built on first use: `WireModel`), not a union of them all.
+_MODELS = _models_by_type()
 
 
 def encode(message: WireModel) -> bytes:
@@ -57,16 +68,15 @@ def decode_payload(payload: bytes) -> Message:
         raise FrameError("frame is not a msgpack map", ErrorCode.BAD_FRAME)
     raw_id = obj.get("id")
     request_id = raw_id if isinstance(raw_id, int) and raw_id >= 0 else None
+    tag = obj.get("type")
+    model = _MODELS.get(tag) if isinstance(tag, str) else None
+    if model is None:
+        raise MessageError(f"unknown message type {tag!r}", ErrorCode.UNKNOWN_TYPE, request_id)
     try:
-        return MESSAGE_ADAPTER.validate_python(obj)
+        return cast(Message, model.model_validate(obj))
     except ValidationError as exc:
-        errors = exc.errors()
-        if any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in errors):
-            raise MessageError(
-                f"unknown message type {obj.get('type')!r}", ErrorCode.UNKNOWN_TYPE, request_id
-            ) from exc
         raise MessageError(
-            f"invalid {obj.get('type')} message: {_describe(errors)}",
+            f"invalid {tag} message: {_describe(exc.errors())}",
             ErrorCode.INVALID_MESSAGE,
             request_id,
         ) from exc

@@ -11,9 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class WireModel(BaseModel):
     """Frozen, and tolerant of fields it does not know, so that a newer peer
-    can add fields without breaking an older one."""
+    can add fields without breaking an older one.
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    Built on first use (``defer_build``): a process pays for the validators of
+    the messages it sends and receives, not for every message at import, which
+    is most of a CLI verb's start."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class Request(WireModel):

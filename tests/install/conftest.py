@@ -6,14 +6,19 @@ keys, one with the SFTP subsystem and one without (so uploads must fall back to
 unix account (``useradd``, unlocked with ``usermod -p '*'``) whose python3 is the
 system's, and a client HOME whose ``~/.ssh/config`` reaches it as ``gpu`` (and
 ``gpu-nosftp``). The client has no tether config: the runner is found or
-installed exactly as on a person's first contact. Wheels the client downloads
-for the host are cached once per session, as a person's cache would be.
+installed exactly as on a person's first contact. The wheels of the runner's
+dependencies for these hosts are downloaded once per run, by the first parallel
+worker to need them, and every client's wheel cache is that one, as a person's
+cache serves all their hosts of one kind.
 """
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -24,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, UserEnv, alive, make_user_env, wait_for
+from tests.conftest import REPO, UserEnv, alive, make_user_env, session_root, wait_for
 from tests.sshd import (
     SSHD,
     RemoteAccount,
@@ -34,6 +39,8 @@ from tests.sshd import (
     delete_account,
     start_sshd,
 )
+from tui.install.tags import HostPlatform
+from tui.install.wheelhouse import Wheelhouse, wheelhouse_for
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 INSTALL_ROOT = ".local/share/tether/runner"
@@ -52,14 +59,51 @@ class InstallServers:
     wheel_cache: Path
 
 
+def host_platform() -> HostPlatform:
+    """The kind of host the test accounts are: this machine, with the system python3."""
+    said = subprocess.run(
+        [
+            SYSTEM_PYTHON,
+            "-c",
+            "import sys, os; print(sys.version_info[0], "
+            "sys.version_info[1], os.confstr('CS_GNU_LIBC_VERSION').split()[1])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    libc = tuple(int(p) for p in said[2].split(".")[:2])
+    return HostPlatform(
+        platform.machine(), "glibc", (libc[0], libc[1]), (int(said[0]), int(said[1]))
+    )
+
+
+def run_wheelhouse(config: pytest.Config, kind: HostPlatform) -> Wheelhouse:
+    """The runner's dependencies for hosts of `kind`, from this run's wheel cache:
+    the first worker to ask fills it (`wheelhouse_for`, the client's own code) while
+    the others wait on a lock, then find it whole. A download is most of a minute
+    of pip, for each worker and each test that would otherwise start from nothing."""
+    root = session_root(config)
+    with open(root / "wheel-cache.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return asyncio.run(wheelhouse_for(kind, root=root / "wheel-cache"))
+
+
 @pytest.fixture(scope="session")
-def install_servers() -> Iterator[InstallServers]:
+def wheel_cache(pytestconfig: pytest.Config) -> Path:
+    """This run's wheel cache, holding the wheels for the test hosts' kind."""
+    return run_wheelhouse(pytestconfig, host_platform()).directory.parent
+
+
+@pytest.fixture(scope="session")
+def install_servers(request: pytest.FixtureRequest) -> Iterator[InstallServers]:
     if os.geteuid() != 0:
         pytest.skip("the install tests create unix accounts for the host side: run them as root")
     if not os.path.exists(SSHD):
         pytest.skip(f"{SSHD} is missing: scripts/setup.sh installs openssh-server")
     if not os.access(SYSTEM_PYTHON, os.X_OK):
         pytest.skip(f"{SYSTEM_PYTHON} is missing: the host side needs a system python3")
+    wheel_cache: Path = request.getfixturevalue("wheel_cache")
     base = Path(tempfile.mkdtemp(prefix="tether-install-", dir="/tmp"))
     base.chmod(0o755)
     servers = []
@@ -68,9 +112,7 @@ def install_servers() -> Iterator[InstallServers]:
         _keygen(key, "tether-install-client")
         servers.append(_start_sshd(base, "sftp", sftp=True))
         servers.append(_start_sshd(base, "nosftp", sftp=False))
-        cache = base / "wheel-cache"
-        cache.mkdir()
-        yield InstallServers(base, key, servers[0], servers[1], cache)
+        yield InstallServers(base, key, servers[0], servers[1], wheel_cache)
     finally:
         for server in servers:
             server.stop()
@@ -227,4 +269,12 @@ def old_client(tmp_path: Path) -> Callable[[str], Path]:
     return build
 
 
-__all__ = ["FreshHost", "InstallServers", "alive", "make_fresh_host", "wait_for"]
+__all__ = [
+    "FreshHost",
+    "InstallServers",
+    "alive",
+    "host_platform",
+    "make_fresh_host",
+    "run_wheelhouse",
+    "wait_for",
+]

@@ -195,6 +195,7 @@ def test_a_cached_wheel_changed_after_download_is_refused_and_the_host_keeps_its
 ) -> None:
     fresh_host.block_index()  # so the runner's dependencies travel as wheels from here
     wheels = _own_wheel_cache(fresh_host)
+    shutil.copytree(fresh_host.servers.wheel_cache, wheels, dirs_exist_ok=True)  # downloaded
     first = fresh_host.tether("install", "-H", "gpu")
     assert first.returncode == 0, first.stderr
     (entry,) = [p for p in wheels.iterdir() if not p.name.startswith(".")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -18,6 +17,7 @@ import pytest
 import tomllib
 
 from tests.conftest import REPO
+from tests.install.conftest import run_wheelhouse
 from tui.install import host_facts, host_install
 from tui.install.errors import InstallError
 from tui.install.host_script import host_script
@@ -30,7 +30,6 @@ from tui.install.wheelhouse import (
     Wheelhouse,
     cached_wheelhouse,
     copy_verified,
-    wheelhouse_for,
 )
 
 
@@ -126,8 +125,9 @@ def test_wheels_unpack_with_their_data_dirs_and_unsafe_paths_are_refused(tmp_pat
 
 
 @pytest.fixture(scope="session")
-def local_wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
-    """Wheels of the runner's dependencies for this machine's own python (one download)."""
+def local_wheels(pytestconfig: pytest.Config) -> Wheelhouse:
+    """Wheels of the runner's dependencies for this machine's own python (one download
+    per run, shared with the install tests when that python is the hosts' too)."""
     said = subprocess.run(
         [
             sys.executable,
@@ -142,7 +142,7 @@ def local_wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
     libc = [int(p) for p in said[2].split(".")[:2]]
     python = (int(said[0]), int(said[1]))
     kind = HostPlatform(platform.machine(), "glibc", (libc[0], libc[1]), python)
-    return asyncio.run(wheelhouse_for(kind, root=tmp_path_factory.mktemp("wheels")))
+    return run_wheelhouse(pytestconfig, kind)
 
 
 def _host_step(home: Path, *argv: str) -> dict[str, object]:

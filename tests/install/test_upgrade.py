@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -20,8 +19,7 @@ from pathlib import Path
 
 from protocol.version import __version__
 from tests.conftest import alive, wait_for
-from tests.install.conftest import FreshHost
-from tui.install.tags import HostPlatform
+from tests.install.conftest import FreshHost, host_platform
 from tui.install.wheelhouse import MANIFEST, wheelhouse_for
 
 OLD = "0.0.1"
@@ -98,24 +96,6 @@ def test_upgrade_while_a_job_runs_keeps_the_job_and_every_byte_of_its_log(
     assert host.daemon_pid(__version__) == new_pid  # the old client changed nothing
 
 
-def _host_platform() -> HostPlatform:
-    said = subprocess.run(
-        [
-            "/usr/bin/python3",
-            "-c",
-            "import sys, os; print(sys.version_info[0], "
-            "sys.version_info[1], os.confstr('CS_GNU_LIBC_VERSION').split()[1])",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    libc = tuple(int(p) for p in said[2].split(".")[:2])
-    return HostPlatform(
-        platform.machine(), "glibc", (libc[0], libc[1]), (int(said[0]), int(said[1]))
-    )
-
-
 def _uploading(host: FreshHost, at_least: int) -> bool:
     if not host.root.is_dir():
         return False
@@ -144,7 +124,7 @@ def test_an_upload_cut_midway_leaves_the_old_runner_serving_and_the_retry_succee
     shutil.copytree(cache, private)
     cache.unlink()
     cache.symlink_to(private)
-    wheels = asyncio.run(wheelhouse_for(_host_platform(), root=private))
+    wheels = asyncio.run(wheelhouse_for(host_platform(), root=private))
     manifest_path = wheels.directory / MANIFEST
     manifest = json.loads(manifest_path.read_text())
     junk_size = 64 * 1024 * 1024  # real bytes: SFTP skips the holes of a sparse file

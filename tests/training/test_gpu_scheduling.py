@@ -46,7 +46,11 @@ def _release(env: UserEnv, job_id: int) -> None:
 
 
 def _state(env: UserEnv, job_id: int, state: str) -> dict:
-    return wait_for(lambda: _jobs(env)[job_id]["state"] == state and _jobs(env)[job_id], 30)
+    def reached() -> dict | None:
+        job = _jobs(env)[job_id]
+        return job if job["state"] == state else None
+
+    return wait_for(reached, 30, interval=0.2)
 
 
 def _assert_running_jobs_have_disjoint_gpus(env: UserEnv) -> dict[int, list[int]]:

@@ -22,11 +22,19 @@ PY = sys.executable
 
 
 @pytest.fixture
-def gpu_runner(tmp_path: Path) -> Iterator[UserEnv]:
-    """A real runner whose GPU readings replay the recorded H100, sampled quickly."""
+def stats_interval() -> str:
+    """Seconds between the runner's samples: its default. A module whose tests wait
+    for many readings overrides this fixture with a shorter one; everywhere else a
+    faster rate only makes the app redraw its GPU panel more often."""
+    return "1"
+
+
+@pytest.fixture
+def gpu_runner(tmp_path: Path, stats_interval: str) -> Iterator[UserEnv]:
+    """A real runner whose GPU readings replay the recorded H100."""
     env = make_user_env(tmp_path)
     env.env["TETHER_GPU_SOURCE"] = f"replay:{H100}"
-    env.env["TETHER_STATS_INTERVAL"] = "0.25"
+    env.env["TETHER_STATS_INTERVAL"] = stats_interval
     result = env.runner("serve", "--daemon")
     assert result.returncode == 0, result.stderr
     yield env

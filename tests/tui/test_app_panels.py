@@ -20,6 +20,12 @@ from tui.app.metrics_panel import MetricsPanel
 BRAILLE = re.compile("[\u2801-\u28ff]")
 
 
+@pytest.fixture
+def stats_interval() -> str:
+    """Quick samples: the panel's tests wait for a history of readings."""
+    return "0.25"
+
+
 def metrics_job(env: UserEnv, name: str, scale: float, malformed: bool = False) -> int:
     script = textwrap.dedent(
         f"""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import UserEnv
+from tests.conftest import UserEnv, wait_for
 from tests.tui.test_tmux_e2e import Tmux
 
 TITLE = "\x1b]0;pwned-title\x07"
@@ -68,9 +68,8 @@ class EscapeTmux(Tmux):
 def hostile_job(local_runner: UserEnv) -> UserEnv:
     """Job 1: its command holds every payload and prints them all to its log."""
     local_runner.tether("run", "--", "printf", "%s\\nend of output\\n", HOSTILE, check=True)
-    for _ in range(200):
-        if b"end of output" in local_runner.tether("logs", "1").stdout:
-            break
+    log = local_runner.job_dir(1) / "output.log"  # read where it is written: no CLI per look
+    wait_for(lambda: log.exists() and b"end of output" in log.read_bytes())
     return local_runner
 
 

@@ -22,11 +22,11 @@ def test_q_quits_top_and_gives_the_terminal_back(local_runner: UserEnv, tmp_path
     try:
         tmux.start(
             f"{sys.executable} -m tui.cli top; echo TOP-EXITED $?; "
-            "stty -a | grep -o ' icanon' ; sleep 60"
+            "stty -a | grep -o ' icanon' ; echo STTY-DONE; sleep 60"
         )
         tmux.wait_for("cores %", what="a frame of top")
         tmux.keys("q")
-        screen = tmux.wait_for("TOP-EXITED", what="top ending on q")
+        screen = tmux.wait_for("STTY-DONE", what="top ending on q and stty reporting")
     finally:
         tmux.kill()
     assert "TOP-EXITED 0" in screen

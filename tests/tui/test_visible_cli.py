@@ -9,12 +9,11 @@ import json
 import os
 import pty
 import subprocess
-import time
 
 import pytest
 
 from protocol.jobs import JobInfo, JobState
-from tests.conftest import PYTHON, UserEnv
+from tests.conftest import PYTHON, UserEnv, wait_for
 from tui.cli import main as cli_main
 from tui.cli.format import jobs_table
 from tui.cli.top import JobDirectory, job_lines
@@ -30,10 +29,8 @@ def hostile(local_runner: UserEnv) -> UserEnv:
     """Job 1: an argument full of escapes; it prints `OUTPUT`."""
     printed = OUTPUT.decode()
     local_runner.tether("run", "--", "printf", "%s", printed, check=True)
-    for _ in range(200):
-        if local_runner.tether("logs", "1").stdout == OUTPUT:
-            break
-        time.sleep(0.05)
+    log = local_runner.job_dir(1) / "output.log"  # read where it is written: no CLI per look
+    wait_for(lambda: log.exists() and log.read_bytes() == OUTPUT)
     return local_runner
 
 
