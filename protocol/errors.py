@@ -26,6 +26,10 @@ class ErrorCode(str, enum.Enum):
     FORBIDDEN = "forbidden"
     #: A disk the runner writes to (its state dir, a job's log) is full.
     DISK_FULL = "disk_full"
+    #: A snapshot's manifest is unusable, or names files the host does not hold.
+    BAD_SNAPSHOT = "bad_snapshot"
+    #: A path asked for leaves the job's directory, or is not there.
+    BAD_PATH = "bad_path"
     INTERNAL = "internal"
 
 

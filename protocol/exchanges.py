@@ -50,6 +50,21 @@ from protocol.stats import (
     StatsUpdate,
     SubscribeStats,
 )
+from protocol.sync import (
+    BlobsMissing,
+    BlobsStored,
+    BlobsWanted,
+    CollectGarbage,
+    GarbageReport,
+    ListOutputs,
+    MakeSnapshot,
+    OutputChunk,
+    OutputList,
+    PutBlobs,
+    ReadOutput,
+    Rerun,
+    SnapshotReply,
+)
 
 Req_co = TypeVar("Req_co", bound=Request, covariant=True)
 Rep_co = TypeVar("Rep_co", bound=Reply, covariant=True)
@@ -122,6 +137,13 @@ READ_LOG = Unary(ReadLog, LogChunk, "read_log")
 TAIL_OFFSET = Unary(TailOffset, LogOffset, "tail_offset")
 READ_METRICS = Unary(ReadMetrics, MetricsChunk, "read_metrics")
 GET_STATS = Unary(GetStats, StatsSnapshot, "stats_snapshot")
+BLOBS_WANTED = Unary(BlobsWanted, BlobsMissing, "blobs_wanted")
+PUT_BLOBS = Unary(PutBlobs, BlobsStored, "put_blobs")
+MAKE_SNAPSHOT = Unary(MakeSnapshot, SnapshotReply, "make_snapshot")
+RERUN = Unary(Rerun, JobReply, "rerun")
+LIST_OUTPUTS = Unary(ListOutputs, OutputList, "list_outputs")
+READ_OUTPUT = Unary(ReadOutput, OutputChunk, "read_output")
+COLLECT_GARBAGE = Unary(CollectGarbage, GarbageReport, "collect_garbage")
 FOLLOW_LOG = Stream(FollowLog, (LogChunk,), LogEnd, "follow_log")
 FOLLOW_METRICS = Stream(FollowMetrics, (MetricsChunk,), MetricsEnd, "follow_metrics")
 WATCH_JOBS = Stream(WatchJobs, (JobList,), None, "watch_jobs")
@@ -142,6 +164,13 @@ EXCHANGES: Tuple[Exchange, ...] = (
     TAIL_OFFSET,
     READ_METRICS,
     GET_STATS,
+    BLOBS_WANTED,
+    PUT_BLOBS,
+    MAKE_SNAPSHOT,
+    RERUN,
+    LIST_OUTPUTS,
+    READ_OUTPUT,
+    COLLECT_GARBAGE,
     FOLLOW_LOG,
     FOLLOW_METRICS,
     WATCH_JOBS,

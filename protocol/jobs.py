@@ -47,6 +47,17 @@ class JobState(str, enum.Enum):
 GPU_REQUEST_ALL = "all"
 
 
+class SnapshotInfo(BaseModel):
+    """A snapshot of a working tree on the host (`tether run --sync`): its id is
+    the sha256 of its manifest (`protocol.manifest`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    files: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+
+
 class JobSpec(BaseModel):
     """What the person asked to run. Commands are argv lists, never shell strings:
     a line typed as one string travels explicitly as ``["bash", "-lc", LINE]``."""
@@ -58,6 +69,9 @@ class JobSpec(BaseModel):
     cwd: Optional[str] = Field(default=None, max_length=MAX_PATH_CHARS)
     env: Dict[str, str] = Field(default_factory=dict)
     gpus: Optional[str] = None
+    #: Run in a private copy of this snapshot (made with `make_snapshot`); `cwd`
+    #: is then a path inside it (default: its root).
+    snapshot: Optional[str] = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("argv")
     @classmethod
@@ -122,3 +136,5 @@ class JobInfo(BaseModel):
     queue_position: Optional[int] = None
     reason: Optional[str] = None
     leaked_gpu_pids: List[int] = Field(default_factory=list)
+    #: The snapshot the job runs in (its copy is `cwd`'s tree), if it was synced.
+    snapshot: Optional[SnapshotInfo] = None

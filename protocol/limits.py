@@ -77,3 +77,24 @@ MAX_HISTORY_S = 24 * 3600.0
 #: Most samples one `StatsHistory` batch carries (the runner also keeps each
 #: batch well under the frame limit by size).
 MAX_HISTORY_BATCH = 1000
+
+# -- snapshots and pulls (`protocol.sync`, `protocol.manifest`) ---------------------
+
+#: Most files one snapshot may hold, whatever the client allows (its own default
+#: refuses a tree over `SYNC_DEFAULT_MAX_FILES` before sending anything).
+MAX_SNAPSHOT_FILES = 1_000_000
+#: What `tether run --sync` refuses without `--sync-max`: files, and bytes in all.
+SYNC_DEFAULT_MAX_FILES = 100_000
+SYNC_DEFAULT_MAX_BYTES = 2 * 1024**3
+#: Most digests one `blobs_wanted` asks about (64 hex characters each).
+MAX_WANTED_DIGESTS = 8192
+#: Most bytes of file data one `put_blobs` carries (in one or several parts), and
+#: most parts: small files travel many to a frame.
+MAX_PUT_BYTES = 768 * 1024
+MAX_PUT_PARTS = 4096
+#: Most files one `output_list` reply names; the client asks again `after` the last.
+MAX_OUTPUT_FILES = 2000
+#: Largest slice one `output_chunk` carries.
+MAX_OUTPUT_CHUNK_BYTES = 768 * 1024
+#: Days a snapshot or a stored file lives after the last job that used it ended.
+SNAPSHOT_KEEP_DAYS = 14

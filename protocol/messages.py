@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Dict, List, Literal, Optional, Union
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from protocol.envelope import Reply, Request, WireModel
 from protocol.errors import ErrorCode
@@ -23,6 +23,21 @@ from protocol.stats import (
     StatsSnapshot,
     StatsUpdate,
     SubscribeStats,
+)
+from protocol.sync import (
+    BlobsMissing,
+    BlobsStored,
+    BlobsWanted,
+    CollectGarbage,
+    GarbageReport,
+    ListOutputs,
+    MakeSnapshot,
+    OutputChunk,
+    OutputList,
+    PutBlobs,
+    ReadOutput,
+    Rerun,
+    SnapshotReply,
 )
 
 # -- handshake ---------------------------------------------------------------
@@ -241,8 +256,19 @@ Message = Annotated[
         FollowMetrics,
         MetricsChunk,
         MetricsEnd,
+        BlobsWanted,
+        BlobsMissing,
+        PutBlobs,
+        BlobsStored,
+        MakeSnapshot,
+        SnapshotReply,
+        Rerun,
+        ListOutputs,
+        OutputList,
+        ReadOutput,
+        OutputChunk,
+        CollectGarbage,
+        GarbageReport,
     ],
     Field(discriminator="type"),
 ]
-
-MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from protocol.codec import FrameDecoder, encode
 from protocol.errors import ErrorCode, FrameError, MessageError
-from protocol.jobs import JobInfo, JobSpec, JobState
+from protocol.jobs import JobInfo, JobSpec, JobState, SnapshotInfo
 from protocol.limits import MAX_FRAME_BYTES, MAX_LOG_CHUNK_BYTES
 from protocol.messages import (
     Cancel,
@@ -56,6 +56,28 @@ from protocol.stats import (
     StatsUpdate,
     SubscribeStats,
 )
+from protocol.sync import (
+    BlobPart,
+    BlobsMissing,
+    BlobsStored,
+    BlobState,
+    BlobsWanted,
+    CollectGarbage,
+    GarbageReport,
+    ListOutputs,
+    MakeSnapshot,
+    OutputChunk,
+    OutputFile,
+    OutputList,
+    PutBlobs,
+    ReadOutput,
+    Rerun,
+    SnapshotReply,
+)
+
+_D1 = "0" * 63 + "1"
+_D2 = "ab" * 32
+_SNAPSHOT = SnapshotInfo(id=_D1, files=3, bytes=12)
 
 JOB = JobInfo(
     id=7,
@@ -68,6 +90,7 @@ JOB = JobInfo(
     finished_at=3.0,
     exit_code=3,
     log_bytes=10,
+    snapshot=_SNAPSHOT,
 )
 
 _GPU = GpuInventory(
@@ -185,6 +208,24 @@ EXAMPLES = [
         size=80,
     ),
     MetricsEnd(id=13, job_id=7, offset=80, job=JOB),
+    BlobsWanted(id=14, digests=[_D1, _D2]),
+    BlobsMissing(id=14, missing=[BlobState(digest=_D2, have=4096)]),
+    PutBlobs(id=15, parts=[BlobPart(digest=_D2, size=5000, offset=4096, data=b"\x00" * 904)]),
+    BlobsStored(id=15, blobs=[BlobState(digest=_D2, have=5000)]),
+    MakeSnapshot(id=16, manifest=_D1),
+    SnapshotReply(id=16, snapshot=_SNAPSHOT),
+    Rerun(id=17, job_id=7, key="k2"),
+    ListOutputs(id=18, job_id=7, paths=["out/model.pt"], after="a b/\u00e9"),
+    OutputList(
+        id=18,
+        files=[OutputFile(path="out/model.pt", size=3, mtime=5.25, executable=False)],
+        more=True,
+        job_active=True,
+    ),
+    ReadOutput(id=19, job_id=7, path="out/model.pt", offset=1, max_bytes=2),
+    OutputChunk(id=19, path="out/model.pt", offset=1, data=b"\xff\x00", size=3, mtime=5.25),
+    CollectGarbage(id=20, dry_run=True, keep_days=0.5),
+    GarbageReport(id=20, dry_run=True, snapshots=1, blobs=2, bytes=3),
 ]
 
 
