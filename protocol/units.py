@@ -68,3 +68,8 @@ def iso_time(ts: Optional[float]) -> Optional[str]:
     if ts is None:
         return None
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 file``, ``2 files``, ``1,204 files``: a count a person reads."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"

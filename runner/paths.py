@@ -19,7 +19,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import AbstractSet, List
 
 from protocol import host_layout
 from protocol.socket_path import (
@@ -96,6 +96,16 @@ class RunnerPaths:
     def job_dir(self, job_id: int) -> Path:
         return self.jobs_dir / str(job_id)
 
+    @property
+    def store_dir(self) -> Path:
+        """The snapshot store: blobs by digest, partial uploads, snapshot marks."""
+        return self.state_dir / "store"
+
+    @property
+    def work_dir(self) -> Path:
+        """The jobs' private copies of their snapshots (their working trees)."""
+        return self.state_dir / "work"
+
     def ensure(self) -> None:
         """Create the run, state and jobs dirs 0700 and refuse a run dir someone else
         owns. Cheap (every verb calls it); `tighten` is the full walk."""
@@ -120,10 +130,15 @@ class RunnerPaths:
     def tighten(self) -> List[Path]:
         """Take group and other access away from everything of the user's under the
         state dir and the run dir (left by an older runner, or a umask of 0022);
-        returns what was changed, for one line in the runner's log."""
+        returns what was changed, for one line in the runner's log.
+
+        The store and the jobs' working trees are tightened at their top only: the
+        store makes every file private itself, the trees hold the jobs' own files
+        (modes are their business, the 0700 folder above keeps others out), and
+        both can hold far too many files to walk at every start."""
         changed: List[Path] = []
         for top in (self.state_dir, self.run_dir):
-            changed.extend(_tighten_tree(top))
+            changed.extend(_tighten_tree(top, skip={self.store_dir, self.work_dir}))
         return changed
 
 
@@ -141,7 +156,9 @@ def _tighten_one(path: Path, info: os.stat_result) -> bool:
     return True
 
 
-def _tighten_tree(top: Path) -> List[Path]:
+def _tighten_tree(top: Path, skip: AbstractSet[Path] = frozenset()) -> List[Path]:
+    """Tighten `top` and what lies under it; a folder in `skip` is tightened but
+    not walked into."""
     changed: List[Path] = []
     try:
         if _tighten_one(top, top.lstat()):
@@ -149,6 +166,9 @@ def _tighten_tree(top: Path) -> List[Path]:
     except FileNotFoundError:
         return changed
     for root, dirs, files in os.walk(top):
+        if Path(root) in skip:
+            dirs.clear()
+            continue
         for name in dirs + files:
             path = Path(root, name)
             try:

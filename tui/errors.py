@@ -37,3 +37,21 @@ class IncompatibleRunner(ConnectError):
     def __init__(self, message: str, runner_version: Optional[str] = None) -> None:
         super().__init__(message, retryable=False)
         self.runner_version = runner_version
+
+
+class SyncError(TetherError):
+    """A working tree cannot be sent as it is, or a job's files cannot be pulled
+    (`tui.sync`); the message names the file and what to do."""
+
+
+class TreeTooLarge(SyncError):
+    """A tree over the `--sync-max` limits, refused before anything was sent."""
+
+
+class FileChanged(SyncError):
+    """A file changed between being hashed and being sent; sending it again helps."""
+
+
+class UnsafePath(SyncError):
+    """A path that would land outside the folder it belongs in (``..``, absolute,
+    a symlink leading out): refused, nothing written."""

@@ -16,9 +16,9 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Tuple
 
-from protocol.jobs import JobState
+from protocol.jobs import JobState, SnapshotInfo
 from protocol.socket_path import PRIVATE_FILE_MODE, open_private
 
 _SCHEMA = """
@@ -44,13 +44,20 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     leaked_gpu_pids TEXT NOT NULL DEFAULT '[]',
     submit_key TEXT,
-    cancel_key TEXT
+    cancel_key TEXT,
+    snapshot TEXT,
+    tree TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 """
 
 #: Columns added after the first release, added to an older database on open.
-_ADDED_COLUMNS = {"submit_key": "TEXT", "cancel_key": "TEXT"}
+_ADDED_COLUMNS = {
+    "submit_key": "TEXT",
+    "cancel_key": "TEXT",
+    "snapshot": "TEXT",
+    "tree": "TEXT",
+}
 
 _INDEXES = """
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_submit_key ON jobs(submit_key)
@@ -87,6 +94,18 @@ class JobRecord:
     #: cancel that stopped it: the same request asked again finds them.
     submit_key: Optional[str] = None
     cancel_key: Optional[str] = None
+    #: The snapshot the job runs in (JSON of `SnapshotInfo`), and the job's private
+    #: copy of it (its working tree; `cwd` is it or a folder inside it).
+    snapshot: Optional[SnapshotInfo] = None
+    tree: Optional[str] = None
+
+    @property
+    def tree_cwd(self) -> Optional[str]:
+        """Where in its copy the job starts (None: its root), for running it again."""
+        if self.tree is None:
+            return None
+        relative = os.path.relpath(self.cwd, self.tree)
+        return None if relative == "." else relative
 
 
 _JSON_COLUMNS = ("argv", "env", "gpus", "leaked_gpu_pids")
@@ -103,6 +122,8 @@ def _to_row(record: JobRecord) -> Dict[str, Any]:
             value = value.value
         elif name == "cancel_requested":
             value = int(value)
+        elif name == "snapshot":
+            value = None if value is None else value.model_dump_json()
         row[name] = value
     return row
 
@@ -113,6 +134,8 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
         values[name] = json.loads(values[name])
     values["state"] = JobState(values["state"])
     values["cancel_requested"] = bool(values["cancel_requested"])
+    snapshot = values["snapshot"]
+    values["snapshot"] = None if snapshot is None else SnapshotInfo.model_validate_json(snapshot)
     return JobRecord(**values)
 
 
@@ -198,6 +221,19 @@ class JobStore:
         counts = {state.value: 0 for state in JobState}
         counts.update({state: n for state, n in rows})
         return counts
+
+    def snapshot_usage(self, since: float) -> Tuple[FrozenSet[str], FrozenSet[str]]:
+        """The snapshots of jobs active or ended since `since`, and every job's copy."""
+        rows = self._db.execute(
+            "SELECT snapshot FROM jobs WHERE snapshot IS NOT NULL "
+            "AND (state IN (?, ?) OR finished_at IS NULL OR finished_at >= ?)",
+            (JobState.QUEUED.value, JobState.RUNNING.value, since),
+        )
+        snapshots = frozenset(SnapshotInfo.model_validate_json(r[0]).id for r in rows)
+        trees = frozenset(
+            r[0] for r in self._db.execute("SELECT tree FROM jobs WHERE tree IS NOT NULL")
+        )
+        return snapshots, trees
 
     def ids(self) -> Iterable[int]:
         return [r[0] for r in self._db.execute("SELECT id FROM jobs")]

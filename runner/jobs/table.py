@@ -25,16 +25,18 @@ from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec, JobState, printable
-from protocol.limits import MAX_LIST_JOBS
+from protocol.limits import MAX_LIST_JOBS, SNAPSHOT_KEEP_DAYS
 from runner.disk_space import full_error
 from runner.errors import RunnerError
 from runner.faults import crash_point, fail_point
-from runner.jobs.files import JobFiles, LaunchSpec
+from runner.jobs.files import JobFiles, LaunchSpec, job_umask
 from runner.jobs.lifecycle import Event, JobFacts, Transition, decide
 from runner.jobs.observe import observe, record_shim, shim_alive
 from runner.jobs.proc import boot_id, job_leftovers, kill_all, pidfd_open
 from runner.jobs.store import JobRecord, JobStore
 from runner.paths import CODE_ROOT, RunnerPaths, home_dir
+from runner.sync.collect import Usage
+from runner.sync.store import COLLECT_EVERY_S, SyncStore
 from runner.tasks import Health, TaskSet
 
 log = logging.getLogger(__name__)
@@ -69,8 +71,11 @@ class JobManager:
         paths: RunnerPaths,
         cancel_grace_s: float = DEFAULT_CANCEL_GRACE_S,
         health: Optional[Health] = None,
+        snapshot_keep_days: float = SNAPSHOT_KEEP_DAYS,
     ) -> None:
         self.paths = paths
+        #: The snapshot store: synced jobs run in private copies of its snapshots.
+        self.snapshots = SyncStore(paths, snapshot_keep_days)
         #: The runner's health: its supervised loops (here, the GPU queue's, the
         #: sampler's) report failures to it, and `tether status` shows them.
         self.health = health or Health()
@@ -98,8 +103,10 @@ class JobManager:
         for record in list(self._active.values()):
             await self._readopt(record)
         self._tasks.supervise(SWEEP, self._sweep_forever, self.health)
+        await self.snapshots.start(self._snapshot_usage, self.health, COLLECT_EVERY_S)
 
     async def close(self) -> None:
+        await self.snapshots.close()
         await self._tasks.close()
         loop = asyncio.get_running_loop()
         for fd in self._watched.values():
@@ -113,10 +120,28 @@ class JobManager:
     # -- queries ---------------------------------------------------------------
 
     async def get(self, job_id: int) -> JobInfo:
+        return await self._db_call(self.to_info, await self.record(job_id))
+
+    async def record(self, job_id: int) -> JobRecord:
+        """The job's record as it stands (NO_SUCH_JOB if there is none)."""
         record = self._active.get(job_id) or await self._db(lambda s: s.get(job_id))
         if record is None:
             raise RunnerError(f"no job {job_id} on this runner", ErrorCode.NO_SUCH_JOB)
-        return await self._db_call(self.to_info, record)
+        return record
+
+    async def spec_of(self, job_id: int) -> JobSpec:
+        """What job `job_id` was submitted with, to run it again: the same command,
+        name, environment and GPUs, in a fresh copy of the same snapshot (from
+        the same folder of it) or in the same directory."""
+        record = await self.record(job_id)
+        return JobSpec(
+            argv=record.argv,
+            name=record.name,
+            cwd=record.tree_cwd if record.snapshot is not None else record.cwd,
+            env=record.env,
+            gpus=record.gpus_requested,
+            snapshot=None if record.snapshot is None else record.snapshot.id,
+        )
 
     async def listing(self, include_finished: bool) -> List[JobInfo]:
         def query(store: JobStore) -> List[JobInfo]:
@@ -201,7 +226,12 @@ class JobManager:
             ),
             reason=record.reason,
             leaked_gpu_pids=record.leaked_gpu_pids,
+            snapshot=record.snapshot,
         )
+
+    async def _snapshot_usage(self, since: float) -> Usage:
+        snapshots, trees = await self._db(lambda s: s.snapshot_usage(since))
+        return Usage(snapshots=snapshots, trees=trees)
 
     # -- submit and launch -------------------------------------------------------
 
@@ -213,7 +243,12 @@ class JobManager:
 
         A `key` already used by an earlier submit records nothing: the answer is
         that submit's job (``created`` False), so a client that lost the first
-        answer can ask again without making a second job."""
+        answer can ask again without making a second job (nor a second copy of
+        its snapshot).
+
+        A job in a snapshot (`JobSpec.snapshot`) gets a private copy of it before
+        it is recorded, and runs there; a copy whose job could not be recorded
+        is removed, so a failed submit leaves neither job nor copy."""
         if key is not None:
             earlier = await self._submitted_before(key)
             if earlier is not None:
@@ -222,8 +257,27 @@ class JobManager:
             raise RunnerError(
                 "the command is empty: give a program to run", ErrorCode.EMPTY_COMMAND
             )
-        cwd = self._resolve_cwd(spec.cwd)
-        record = JobRecord(
+        if spec.snapshot is None:
+            submitted = await self._insert(self._new_record(spec, self._resolve_cwd(spec.cwd), key))
+        else:
+            async with self.snapshots.materialized(spec.snapshot, spec.cwd, job_umask()) as tree:
+                record = self._new_record(spec, str(tree.cwd), key)
+                record.snapshot = tree.snapshot
+                record.tree = str(tree.root)
+                submitted = await self._insert(record)
+                tree.claimed = submitted.created
+        if not submitted.created:
+            return submitted
+        record = submitted.record
+        crash_point("submit.committed")
+        if ready_now:
+            await self.launch(record)
+        else:
+            self._notify(record)  # queued: watchers of the job table see it now
+        return submitted
+
+    def _new_record(self, spec: JobSpec, cwd: str, key: Optional[str]) -> JobRecord:
+        return JobRecord(
             id=0,
             name=spec.name or default_job_name(spec.argv),
             state=JobState.QUEUED,
@@ -234,20 +288,19 @@ class JobManager:
             gpus_requested=spec.gpus,
             submit_key=key,
         )
+
+    async def _insert(self, record: JobRecord) -> Submitted:
+        """Record a new job (committed); an earlier submit's job if its key is
+        taken (the same key, asked twice at once)."""
         try:
             record = await self._db(lambda s: s.insert(record))
-        except sqlite3.IntegrityError:  # the same key, asked twice at once
-            earlier = await self._submitted_before(key or "")
+        except sqlite3.IntegrityError:
+            earlier = await self._submitted_before(record.submit_key or "")
             if earlier is None:
                 raise
             return Submitted(earlier, created=False)
         self._active[record.id] = record
         self._finished[record.id] = asyncio.Event()
-        crash_point("submit.committed")
-        if ready_now:
-            await self.launch(record)
-        else:
-            self._notify(record)  # queued: watchers of the job table see it now
         return Submitted(record, created=True)
 
     async def _submitted_before(self, key: str) -> Optional[JobRecord]:

@@ -18,6 +18,7 @@ from runner.paths import RunnerPaths
 from runner.server.connection import Connection
 from runner.server.services import Services
 from runner.stats.sampler import Sampler
+from runner.sync.store import keep_days_from_env
 from runner.tasks import Health
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,10 @@ class Runner:
         self.started_at = time.time()
         self.health = Health()
         self.jobs = JobManager(
-            paths, cancel_grace_s=_env_float("TETHER_CANCEL_GRACE", 10.0), health=self.health
+            paths,
+            cancel_grace_s=_env_float("TETHER_CANCEL_GRACE", 10.0),
+            health=self.health,
+            snapshot_keep_days=keep_days_from_env(),
         )
         self.stats = Sampler.from_env(paths.state_dir, self.jobs)
         # The sampler is the one reader of the GPUs; the queue reads its samples.
@@ -52,6 +56,7 @@ class Runner:
             jobs=self.jobs,
             gpus=self.gpus,
             stats=self.stats,
+            sync=self.jobs.snapshots,
             file_watcher=self.file_watcher,
             started_at=self.started_at,
             client_count=lambda: len(self._connections),

@@ -14,6 +14,7 @@ from runner.jobs.table import JobManager
 from runner.logs.file_watch import FileWatcher
 from runner.paths import RunnerPaths
 from runner.stats.sampler import Sampler
+from runner.sync.store import SyncStore
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Services:
     jobs: JobManager
     gpus: GpuScheduler
     stats: Sampler
+    #: The snapshot store (the job table's: it copies synced jobs' trees from it).
+    sync: SyncStore
     file_watcher: FileWatcher
     #: Wall-clock time the daemon started.
     started_at: float

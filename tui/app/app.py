@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer
 
 from protocol.jobs import JobInfo, JobSpec
+from protocol.units import size
 from tui.app.commands import Command, palette_commands
 from tui.app.host_bar import HostBar
 from tui.app.host_list import HostListError, forget_host, remember_host, ssh_config_aliases
@@ -37,8 +38,11 @@ from tui.app.screens.host_key import HostKeyScreen
 from tui.app.screens.host_picker import HostPickerScreen
 from tui.app.screens.log_screen import LogScreen
 from tui.app.screens.new_job import NewJobScreen
+from tui.app.screens.pull import PullScreen
 from tui.errors import TetherError
 from tui.hosts import is_local, make_app_session
+from tui.sync.progress import OnProgress
+from tui.sync.pull import PullResult, default_pull_dir, pull_outputs
 from tui.visible import visible, visible_lines
 
 _HERE = Path(__file__).resolve().parent
@@ -69,6 +73,13 @@ class TetherApp(App[int]):
         ),
         Command(
             "r", "rerun_job", "Rerun", tooltip="Run the highlighted job again", title="Rerun job"
+        ),
+        Command(
+            "p",
+            "pull_job",
+            "Pull",
+            tooltip="Copy the highlighted job's new and changed files here",
+            title="Pull job outputs",
         ),
         Command(
             "f",
@@ -188,8 +199,69 @@ class TetherApp(App[int]):
 
     def action_rerun_job(self) -> None:
         job = self._selected("rerun")
-        if job is not None:
-            self._open_form(job)
+        if job is None:
+            return
+        if job.snapshot is None:
+            self._open_form(job)  # edit, then run: the host holds the code
+            return
+        monitor = self.current_monitor
+
+        def answered(yes: Optional[bool]) -> None:
+            if yes:
+                self.run_worker(self._rerun(monitor, job), group="actions")
+
+        files, nbytes = job.snapshot.files, size(job.snapshot.bytes)
+        self.push_screen(
+            ConfirmScreen(
+                "Rerun job",
+                f"Run job {job.id} ({visible(job.name)}) again on {visible(monitor.label)}, "
+                f"in a fresh copy of its snapshot ({files:,} files, {nbytes})? Local edits "
+                "made since are not in it: `tether run --sync` sends a new one.",
+                yes="Rerun",
+            ),
+            answered,
+        )
+
+    async def _rerun(self, monitor: HostMonitor, job: JobInfo) -> None:
+        try:
+            session = monitor.session
+            if session is None or not monitor.connected:
+                raise TetherError(f"{monitor.label} is not connected: {monitor.link.describe()}")
+            again = await session.rerun(job.id)
+        except TetherError as exc:
+            self.notify(
+                visible_lines(str(exc)),
+                title=f"job {job.id} not rerun",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+            return
+        self._started(monitor, again)
+
+    def _started(self, monitor: HostMonitor, job: JobInfo) -> None:
+        monitor.note_job(job)
+        view = self.views.get(monitor.host)
+        if view is not None:
+            view.table.select_job(job.id)
+        self.notify(f"job {job.id} started: {visible(job.name)}", timeout=4, markup=False)
+
+    def action_pull_job(self) -> None:
+        job = self._selected("pull")
+        if job is None:
+            return
+        monitor = self.current_monitor
+        host = "local" if is_local(monitor.host) else monitor.host
+        dest = Path(self._local_cwd) / default_pull_dir(host, job.id)
+
+        async def pull(on_progress: OnProgress) -> PullResult:
+            session = monitor.session
+            if session is None or not monitor.connected:
+                raise TetherError(f"{monitor.label} is not connected: {monitor.link.describe()}")
+            return await pull_outputs(session, job.id, [], dest, on_progress=on_progress)
+
+        title = f"Pull job {job.id} from {visible(monitor.label)}"
+        self.push_screen(PullScreen(title, visible(str(dest)), pull))
 
     def _open_form(self, rerun_of: Optional[JobInfo]) -> None:
         monitor = self.current_monitor
@@ -202,13 +274,8 @@ class TetherApp(App[int]):
             return await session.submit(spec)
 
         def started(job: Optional[JobInfo]) -> None:
-            if job is None:
-                return
-            monitor.note_job(job)
-            view = self.views.get(monitor.host)
-            if view is not None:
-                view.table.select_job(job.id)
-            self.notify(f"job {job.id} started: {visible(job.name)}", timeout=4, markup=False)
+            if job is not None:
+                self._started(monitor, job)
 
         screen = NewJobScreen(
             monitor.label,

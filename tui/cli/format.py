@@ -30,6 +30,7 @@ def job_json(job: JobInfo) -> Dict[str, Any]:
         "queue_position": job.queue_position,
         "reason": job.reason,
         "leaked_gpu_pids": job.leaked_gpu_pids,
+        "snapshot": job.snapshot.model_dump() if job.snapshot is not None else None,
     }
 
 

@@ -13,15 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from pathlib import Path
 from typing import Awaitable, Callable, Optional, Tuple
 
-from tui.cli import verbs
+from protocol.manifest import ManifestError, check_relative_path
+from tui.cli import transfer, verbs
 from tui.cli.metrics import metrics as job_metrics
 from tui.cli.top import top as top_verb
 from tui.cli.verb import Run, Verb, add_host
 from tui.errors import ConnectError, TetherError
 from tui.hosts import is_local, make_session
 from tui.session import HostSession, SessionState
+from tui.sync import SyncLimits, parse_file_count, parse_size
+from tui.sync.pull import check_pull_paths
 
 SessionCall = Callable[[HostSession], Awaitable[int]]
 Binder = Callable[[argparse.Namespace, str], SessionCall]
@@ -117,6 +121,25 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
         help="set a variable (repeatable)",
     )
     run.add_argument("--gpus", metavar="N|all", help="wait for N free GPUs and get them alone")
+    run.add_argument(
+        "--sync",
+        nargs="?",
+        const=".",
+        metavar="DIR",
+        help="run in a snapshot of DIR (default: here) sent to the host first: git's list of "
+        "files in a work tree, all of them elsewhere, less .tetherignore; --cwd is then a "
+        "folder inside it",
+    )
+    run.add_argument(
+        "--sync-max",
+        metavar="SIZE",
+        help="send a tree of up to SIZE (e.g. 10G; default 2G)",
+    )
+    run.add_argument(
+        "--sync-max-files",
+        metavar="N",
+        help="send a tree of up to N files (default 100,000)",
+    )
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
 
 
@@ -129,7 +152,31 @@ def _run(args: argparse.Namespace, host: str) -> SessionCall:
             "(here for a local job, the home directory on a remote host)"
         )
     words = args.command[1:] if args.command[:1] == ["--"] else args.command
-    return lambda s: verbs.run(s, words, args.name, args.cwd, args.env, args.gpus, is_local(host))
+    sync = _sync_request(args)
+    local = is_local(host)
+    return lambda s: verbs.run(s, words, args.name, args.cwd, args.env, args.gpus, local, sync)
+
+
+def _sync_request(args: argparse.Namespace) -> Optional[transfer.SyncRequest]:
+    if args.sync is None:
+        if args.sync_max is not None or args.sync_max_files is not None:
+            raise TetherError("--sync-max and --sync-max-files go with --sync [DIR]")
+        return None
+    if not args.sync.strip():
+        raise TetherError("--sync takes a folder (or nothing, for this one), not an empty word")
+    if args.cwd is not None:
+        try:
+            check_relative_path(args.cwd.rstrip("/") or args.cwd)
+        except ManifestError as exc:
+            raise TetherError(
+                f"with --sync, --cwd is a folder inside the snapshot: {exc}"
+            ) from None
+    limits = SyncLimits()
+    if args.sync_max is not None:
+        limits = SyncLimits(parse_size(args.sync_max), limits.max_files)
+    if args.sync_max_files is not None:
+        limits = SyncLimits(limits.max_bytes, parse_file_count(args.sync_max_files))
+    return transfer.SyncRequest(Path(args.sync).expanduser(), limits)
 
 
 # -- ls, logs, cancel ----------------------------------------------------------------
@@ -176,6 +223,67 @@ def _cancel_arguments(cancel: argparse.ArgumentParser) -> None:
 
 def _cancel(args: argparse.Namespace, host: str) -> SessionCall:
     return lambda s: verbs.cancel(s, args.job)
+
+
+# -- rerun, pull, gc -----------------------------------------------------------------
+
+
+def _rerun_arguments(rerun: argparse.ArgumentParser) -> None:
+    add_host(rerun)
+    rerun.add_argument("job", type=int, metavar="JOB")
+
+
+def _rerun(args: argparse.Namespace, host: str) -> SessionCall:
+    return lambda s: transfer.rerun(s, args.job)
+
+
+def _pull_arguments(pull: argparse.ArgumentParser) -> None:
+    add_host(pull)
+    pull.add_argument("job", type=int, metavar="JOB")
+    pull.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or folders relative to the job's working directory "
+        "(default: what the job created or changed there)",
+    )
+    pull.add_argument(
+        "--to", metavar="DIR", help="where to put them (default ./tether-out/HOST/JOB)"
+    )
+    pull.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep pulling new and changed files until the job ends",
+    )
+
+
+def _pull(args: argparse.Namespace, host: str) -> SessionCall:
+    paths = check_pull_paths(args.paths)
+    if args.to is not None and not args.to.strip():
+        raise TetherError("--to is empty: give a folder, or leave it out for ./tether-out/HOST/JOB")
+    return lambda s: transfer.pull(s, host, args.job, paths, args.to, args.follow)
+
+
+def _always(args: argparse.Namespace) -> bool:
+    return True
+
+
+def _gc_arguments(gc: argparse.ArgumentParser) -> None:
+    add_host(gc)
+    gc.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    gc.add_argument(
+        "--keep-days",
+        type=float,
+        metavar="DAYS",
+        help="keep what a job that ended within DAYS used (default: the runner's, 14)",
+    )
+
+
+def _gc(args: argparse.Namespace, host: str) -> SessionCall:
+    if args.keep_days is not None and not args.keep_days >= 0:
+        raise TetherError("--keep-days takes a number of days, 0 or more")
+    return lambda s: transfer.gc(s, args.dry_run, args.keep_days)
 
 
 # -- metrics, top, status ------------------------------------------------------------
@@ -243,6 +351,24 @@ VERBS: Tuple[Verb, ...] = (
         "stop a job (SIGTERM, then SIGKILL)",
         _cancel_arguments,
         on_session(_cancel, changes=True),
+    ),
+    Verb(
+        "rerun",
+        "run a job's command again, in the same snapshot; prints the new id",
+        _rerun_arguments,
+        on_session(_rerun, changes=True),
+    ),
+    Verb(
+        "pull",
+        "copy a job's files here (what it created or changed, or PATHs)",
+        _pull_arguments,
+        on_session(_pull, _always),
+    ),
+    Verb(
+        "gc",
+        "free the host's snapshots and stored files that no recent job uses",
+        _gc_arguments,
+        on_session(_gc),
     ),
     Verb(
         "metrics",

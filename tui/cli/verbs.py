@@ -13,6 +13,7 @@ from protocol.messages import LogChunk
 from protocol.units import duration, iso_time
 from tui.cli.format import job_json, jobs_table, shell_exit_code
 from tui.cli.output import LogOutput
+from tui.cli.transfer import SyncRequest, upload
 from tui.errors import TetherError
 from tui.job_text import command_line
 from tui.session import HostSession, SessionState
@@ -51,12 +52,15 @@ async def run(
     env: List[str],
     gpus: Optional[str],
     local: bool,
+    sync: Optional[SyncRequest] = None,
 ) -> int:
+    """Submit the command; with `sync`, in a snapshot of that folder sent first
+    (``cwd`` is then a folder inside the snapshot)."""
     if not words:
         raise TetherError(
             "nothing to run: give a command after --, e.g. tether run -- python train.py"
         )
-    if local:
+    if local and sync is None:
         cwd = local_cwd(cwd)
     try:
         spec = JobSpec(
@@ -64,6 +68,8 @@ async def run(
         )
     except ValueError as exc:
         raise TetherError(_first_validation_error(exc)) from exc
+    if sync is not None:
+        spec = spec.model_copy(update={"snapshot": await upload(session, sync)})
     job = await session.submit(spec)
     print(job.id)
     return 0

@@ -10,15 +10,22 @@ from typing import AsyncIterator, Callable, List, Optional, TypeVar
 from protocol.connection.events import DEFAULT_HEARTBEAT, Heartbeat
 from protocol.envelope import Reply, Request
 from protocol.exchanges import (
+    BLOBS_WANTED,
     CANCEL,
+    COLLECT_GARBAGE,
     FOLLOW_LOG,
     FOLLOW_METRICS,
     GET_JOB,
     GET_STATS,
     GET_STATUS,
     LIST_JOBS,
+    LIST_OUTPUTS,
+    MAKE_SNAPSHOT,
+    PUT_BLOBS,
     READ_LOG,
     READ_METRICS,
+    READ_OUTPUT,
+    RERUN,
     SHUTDOWN,
     SUBMIT,
     SUBSCRIBE_STATS,
@@ -27,7 +34,7 @@ from protocol.exchanges import (
     Stream,
     Unary,
 )
-from protocol.jobs import JobInfo, JobSpec
+from protocol.jobs import JobInfo, JobSpec, SnapshotInfo
 from protocol.limits import MAX_HISTORY_S
 from protocol.messages import (
     Cancel,
@@ -47,6 +54,20 @@ from protocol.messages import (
 )
 from protocol.metrics import FollowMetrics, MetricsChunk, ReadMetrics
 from protocol.stats import GetStats, StatsSnapshot, SubscribeStats
+from protocol.sync import (
+    BlobPart,
+    BlobState,
+    BlobsWanted,
+    CollectGarbage,
+    GarbageReport,
+    ListOutputs,
+    MakeSnapshot,
+    OutputChunk,
+    OutputList,
+    PutBlobs,
+    ReadOutput,
+    Rerun,
+)
 from tui.errors import ConnectionLost
 from tui.rpc import RunnerConnection
 from tui.session.cursors import (
@@ -356,3 +377,63 @@ class HostSession:
         cursor: Cursor[StatsPosition, StatsEvent] = StatsCursor()
         async for event in self._resume(SUBSCRIBE_STATS, build, cursor):
             yield event
+
+    # -- snapshots and pulls (tui.sync drives these) -----------------------------------
+
+    async def blobs_wanted(self, digests: List[str]) -> List[BlobState]:
+        """Which of `digests` (at most `MAX_WANTED_DIGESTS`) the host does not hold
+        whole, each with the bytes of it the host already has."""
+        reply = await self._call(BLOBS_WANTED, lambda i: BlobsWanted(id=i, digests=digests))
+        return reply.missing
+
+    async def put_blobs(self, parts: List[BlobPart]) -> List[BlobState]:
+        """Send `parts` (within `MAX_PUT_BYTES` and `MAX_PUT_PARTS`); returns what
+        the host holds of each blob afterwards. Safe to ask again after a lost
+        link: a part the host already holds is skipped."""
+        reply = await self._call(PUT_BLOBS, lambda i: PutBlobs(id=i, parts=parts))
+        return reply.blobs
+
+    async def make_snapshot(self, manifest: str) -> SnapshotInfo:
+        """Make (or find) the snapshot whose manifest is stored as blob `manifest`;
+        `RemoteError` when a blob it names is not stored whole."""
+        reply = await self._call(MAKE_SNAPSHOT, lambda i: MakeSnapshot(id=i, manifest=manifest))
+        return reply.snapshot
+
+    async def rerun(self, job_id: int) -> JobInfo:
+        """Run job `job_id`'s command again as a new job, in the same snapshot,
+        directory, environment and GPU request. Exactly once, like `submit`."""
+        key = new_request_key()
+        return (await self._call(RERUN, lambda i: Rerun(id=i, job_id=job_id, key=key))).job
+
+    async def list_outputs(
+        self, job_id: int, paths: Optional[List[str]] = None, after: Optional[str] = None
+    ) -> OutputList:
+        """One page of job `job_id`'s files to pull (under `paths`, or what it
+        created or changed); ask again `after` the last path while ``more``."""
+        return await self._call(
+            LIST_OUTPUTS,
+            lambda i: ListOutputs(id=i, job_id=job_id, paths=paths or [], after=after),
+        )
+
+    async def read_output(
+        self, job_id: int, path: str, offset: int, max_bytes: Optional[int] = None
+    ) -> OutputChunk:
+        """Up to `max_bytes` (the wire's limit when None) of a job's file from
+        `offset`, with the file's size and mtime now."""
+
+        def build(i: int) -> ReadOutput:
+            if max_bytes is None:
+                return ReadOutput(id=i, job_id=job_id, path=path, offset=offset)
+            return ReadOutput(id=i, job_id=job_id, path=path, offset=offset, max_bytes=max_bytes)
+
+        return await self._call(READ_OUTPUT, build)
+
+    async def collect_garbage(
+        self, dry_run: bool = False, keep_days: Optional[float] = None
+    ) -> GarbageReport:
+        """Remove (or with `dry_run` only count) the snapshots and stored files no
+        job of the last `keep_days` (the runner's setting when None) uses."""
+        return await self._call(
+            COLLECT_GARBAGE,
+            lambda i: CollectGarbage(id=i, dry_run=dry_run, keep_days=keep_days),
+        )

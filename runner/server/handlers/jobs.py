@@ -1,4 +1,4 @@
-"""Submitting, listing, inspecting, cancelling and watching jobs."""
+"""Submitting (or running again), listing, inspecting, cancelling and watching jobs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Tuple
 
 from protocol import exchanges as ex
 from protocol.messages import Cancel, GetJob, JobList, JobReply, ListJobs, Submit, WatchJobs
+from protocol.sync import Rerun
 from runner.server.routes import AnswersOnce, AnswersStream, stream, unary
 from runner.server.services import Services
 from runner.streams import Send
@@ -17,6 +18,14 @@ WATCH_JOBS_COALESCE_S = 0.05
 
 async def submit(services: Services, msg: Submit) -> JobReply:
     record = await services.gpus.submit(msg.spec, key=msg.key)
+    return JobReply(id=msg.id, job=await services.jobs.get(record.id))
+
+
+async def rerun(services: Services, msg: Rerun) -> JobReply:
+    """A new job from job `job_id`'s spec (in a fresh copy of its snapshot, if it
+    ran in one); `key` as a submit's."""
+    spec = await services.jobs.spec_of(msg.job_id)
+    record = await services.gpus.submit(spec, key=msg.key)
     return JobReply(id=msg.id, job=await services.jobs.get(record.id))
 
 
@@ -58,6 +67,7 @@ async def watch_jobs(services: Services, msg: WatchJobs, send: Send) -> None:
 #: This family's requests, bound to their handlers (mypy checks each pair).
 UNARY: Tuple[AnswersOnce, ...] = (
     unary(ex.SUBMIT, submit),
+    unary(ex.RERUN, rerun),
     unary(ex.LIST_JOBS, list_jobs),
     unary(ex.GET_JOB, get_job),
     unary(ex.CANCEL, cancel),
