@@ -48,7 +48,7 @@ def missing_files(files: BlobFiles, manifest: Manifest) -> List[FileEntry]:
         if digest is None or digest in seen:
             continue
         seen.add(digest)
-        if not files.touch(digest):
+        if not files.sized_touch(digest, entry.size):
             missing.append(entry)
     return missing
 

@@ -111,13 +111,21 @@ async def _send_tree(
     manifest_digest = digest_of(manifest)
     blobs = _blobs(selection, digests)
     blobs[manifest_digest] = _Blob(manifest_digest, len(manifest), _slicer(manifest), "manifest")
-    wanted = await _wanted(session, list(blobs))
-    sending = [_with_have(blobs[state.digest], state) for state in wanted if state.digest in blobs]
-    meter = Meter(on_progress, "uploading", len(sending), sum(b.size - b.have for b in sending))
-    # The manifest last: once it is whole, everything it names is.
-    await _send(session, [b for b in sending if b.digest != manifest_digest], meter)
-    await _send(session, [b for b in sending if b.digest == manifest_digest], meter)
-    snapshot = await session.make_snapshot(manifest_digest)
+    for last_try in (False, True):
+        wanted = await _wanted(session, list(blobs))
+        sending = [_with_have(blobs[s.digest], s) for s in wanted if s.digest in blobs]
+        meter = Meter(on_progress, "uploading", len(sending), sum(b.size - b.have for b in sending))
+        # The manifest last: once it is whole, everything it names is.
+        await _send(session, [b for b in sending if b.digest != manifest_digest], meter)
+        await _send(session, [b for b in sending if b.digest == manifest_digest], meter)
+        try:
+            snapshot = await session.make_snapshot(manifest_digest)
+            break
+        except RemoteError as exc:
+            # A blob the host said it held went in between (collected, or found
+            # torn after a power loss): ask again and send what it lacks now.
+            if exc.code != ErrorCode.BAD_SNAPSHOT or last_try:
+                raise
     sent = meter.finish()
     on_progress(
         Progress("done", sent.files_done, sent.files_total, sent.bytes_done, sent.bytes_total)
