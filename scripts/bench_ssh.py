@@ -62,7 +62,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def build_world(base: Path) -> SshWorld:
+def build_world(base: Path, sftp: bool = False) -> SshWorld:
     account = create_account(base)
     key = base / "client_key"
     public = _keygen(key, "tether-bench")
@@ -74,7 +74,9 @@ def build_world(base: Path) -> SshWorld:
     flags.mkdir(mode=0o755)
     world = SshWorld(base, account, _runner_for(account, base), key, {}, flags)
     for name in ("gpu", "nofwd", "jump"):
-        world.servers[name] = start_sshd(base, name, account.name, streamlocal=name != "nofwd")
+        world.servers[name] = start_sshd(
+            base, name, account.name, streamlocal=name != "nofwd", sftp=sftp
+        )
     return world
 
 

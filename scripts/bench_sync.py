@@ -11,7 +11,9 @@ against a baseline measured in the same run:
   second sync  the same after one file changed, against `ssh HOST true`
                (ratio = tether time / ssh time; goal <= 2.0)
   pull         `tether pull -H HOST JOB` of a 1 GiB file a job wrote, against
-               `scp HOST:FILE` (ratio = scp time / tether time; goal >= 0.8)
+               `scp HOST:FILE` (ratio = scp time / tether time; goal >= 0.8);
+               beside it, the same file over SFTP on tether's own SSH connection
+               (asyncssh, as tether connects), to compare the two ways down
 
 Each timing is the best of --repeat runs (a fresh tree, or a fresh destination,
 each time). Both tether timings include the CLI's start-up and, for the syncs,
@@ -159,11 +161,41 @@ def bench_pull(client: SshClient, base: Path, args: argparse.Namespace) -> None:
         shutil.rmtree(scp_to)
         shutil.rmtree(pull_to)
     best_scp, best_pull = min(t_scp), min(t_pull)
+    best_sftp = min(sftp_get(client, remote, base / "sftp.bin") for _ in range(args.repeat))
     mb = size / 1e6
     print(f"pull of a {args.pull_mb} MiB file (best of {args.repeat}):")
     print(f"  scp                        {best_scp:7.2f} s  {mb / best_scp:7.1f} MB/s")
     print(f"  tether pull                {best_pull:7.2f} s  {mb / best_pull:7.1f} MB/s")
+    print(f"  (SFTP on tether's SSH      {best_sftp:7.2f} s  {mb / best_sftp:7.1f} MB/s)")
     print(f"  ratio (scp time / tether time): {best_scp / best_pull:.2f}  (goal >= 0.8)")
+
+
+def sftp_get(client: SshClient, remote: str, local: Path) -> float:
+    """The file over SFTP, on an SSH connection made as tether makes its own
+    (same config, keys and ciphers), timed from connect to the last byte."""
+    code = (
+        "import asyncio, sys, time\n"
+        "from tui.ssh.connect import connect\n"
+        "from tui.ssh.target import parse_target\n"
+        "async def main():\n"
+        "    start = time.perf_counter()\n"
+        "    conn = await connect(parse_target('gpu'))\n"
+        "    async with conn.start_sftp_client() as sftp:\n"
+        "        await sftp.get(sys.argv[1], sys.argv[2], block_size=256 * 1024)\n"
+        "    conn.close()\n"
+        "    print(time.perf_counter() - start)\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, remote, str(local)],
+        env=client.env.env,
+        cwd=client.home,
+        capture_output=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"SFTP get failed: {done.stderr.decode()[-800:]}")
+    local.unlink()
+    return float(done.stdout)
 
 
 def main() -> int:
@@ -175,7 +207,7 @@ def main() -> int:
     base.chmod(0o755)
     world = None
     try:
-        world = build_world(base)
+        world = build_world(base, sftp=True)
         client = world.client(base / "client")
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"sshd on 127.0.0.1:{world.gpu.port}; {os.cpu_count()} cores, load {load}")

@@ -26,7 +26,17 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from protocol.errors import ErrorCode
 from protocol.jobs import SnapshotInfo
@@ -95,7 +105,8 @@ class SyncStore:
         #: Digests of job files already hashed, for listing outputs.
         self.digests = DigestCache()
         self._gate = StoreGate()
-        self._writing: Dict[str, asyncio.Lock] = {}
+        #: Per digest being written: its lock and how many hold or wait for it.
+        self._writing: Dict[str, Tuple[asyncio.Lock, List[int]]] = {}
         self._manifests: collections.OrderedDict[str, Manifest] = collections.OrderedDict()
         self._usage: Optional[UsageQuery] = None
         self._tasks = TaskSet("sync")
@@ -152,12 +163,16 @@ class SyncStore:
 
     @contextlib.asynccontextmanager
     async def _lock_for(self, digest: str) -> AsyncIterator[None]:
-        lock = self._writing.setdefault(digest, asyncio.Lock())
+        # Dropped when the last holder or waiter leaves, not when the lock is merely
+        # free: a waiter woken but not yet running still needs this same lock.
+        lock, users = self._writing.setdefault(digest, (asyncio.Lock(), [0]))
+        users[0] += 1
         try:
             async with lock:
                 yield
         finally:
-            if not lock.locked() and self._writing.get(digest) is lock:
+            users[0] -= 1
+            if not users[0]:
                 del self._writing[digest]
 
     # -- snapshots -----------------------------------------------------------------

@@ -4,11 +4,13 @@ what the host holds whole."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,9 @@ from protocol.limits import MAX_PUT_BYTES
 from protocol.manifest import digest_of
 from protocol.messages import Error, GetStatus, StatusReply
 from protocol.sync import BlobsStored, SnapshotReply
+from runner.paths import RunnerPaths
 from runner.sync.blobs import BlobFiles
+from runner.sync.store import SyncStore
 from tests.conftest import UserEnv, make_user_env
 from tests.processes import reap
 from tests.runner.sync_wire import Exe, Link, Wire, manifest_of
@@ -216,3 +220,30 @@ def test_store_folders_are_private(runner: UserEnv, wire: Wire) -> None:
     store = runner.state_dir / "store"
     for folder in (store, store / "blobs", store / "partial", store / "snapshots"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_writers_of_one_blob_never_overlap_even_as_the_lock_changes_hands(
+    tmp_path: Path,
+) -> None:
+    # A lock dropped from the table when merely free (its woken waiter not yet
+    # running) let a newcomer make a second lock and write beside that waiter.
+    store = SyncStore(RunnerPaths(run_dir=tmp_path / "run", state_dir=tmp_path / "state"))
+    inside = 0
+    peak = 0
+
+    async def writer() -> None:
+        nonlocal inside, peak
+        for _ in range(20):
+            async with store._lock_for("d" * 64):
+                inside += 1
+                peak = max(peak, inside)
+                await asyncio.sleep(0)
+                inside -= 1
+            await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        await asyncio.gather(*(writer() for _ in range(5)))
+
+    asyncio.run(scenario())
+    assert peak == 1
+    assert store._writing == {}  # nothing left behind
