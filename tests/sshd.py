@@ -392,7 +392,8 @@ class SshClient:
 
 @pytest.fixture(scope="session")
 def ssh_world() -> Iterator[SshWorld]:
-    """Three real sshd servers and a throwaway account behind them (needs root)."""
+    """Three real sshd servers and a throwaway account behind them (needs root); "gpu"
+    offers SFTP, "nofwd" neither SFTP nor socket forwarding."""
     if os.geteuid() != 0:
         pytest.skip("the SSH tests create a unix account for the remote side: run them as root")
     if not os.path.exists(SSHD):
@@ -412,7 +413,7 @@ def ssh_world() -> Iterator[SshWorld]:
         _run("chown", "-R", f"{account.name}:", str(ssh_dir))
         (ssh_dir / "authorized_keys").chmod(0o600)
         runner = _runner_for(account, base)
-        servers["gpu"] = start_sshd(base, "gpu", account.name)
+        servers["gpu"] = start_sshd(base, "gpu", account.name, sftp=True)
         servers["nofwd"] = start_sshd(base, "nofwd", account.name, streamlocal=False)
         servers["jump"] = start_sshd(base, "jump", account.name)
         yield SshWorld(base, account, runner, key, servers, flags)

@@ -81,6 +81,8 @@ class SshOpener:
         self.host = host
         self._target: Optional[SshTarget] = None
         self._conn: Optional[asyncssh.SSHClientConnection] = None
+        self._sftp: Optional[asyncssh.SFTPClient] = None
+        self._no_sftp = False
         self.route: Optional[Route] = None
         #: Where "installing tether X runner on HOST…" goes (None: stderr).
         self.install_progress: Optional[Progress] = None
@@ -118,7 +120,24 @@ class SshOpener:
             self._conn = await connect(target)
         return self._conn
 
+    async def sftp(self) -> Optional[asyncssh.SFTPClient]:
+        """An SFTP client on the SSH connection the runner's channel uses, for bulk
+        reads (`tether pull`): bytes a C sftp-server reads straight from the disk,
+        not relayed by the runner. None while no connection is up, or where the
+        server offers no SFTP (then it is not asked again)."""
+        conn = self._conn
+        if self._no_sftp or conn is None or conn.is_closed():
+            return None
+        if self._sftp is None:
+            try:
+                self._sftp = await asyncio.wait_for(conn.start_sftp_client(), CHANNEL_TIMEOUT_S)
+            except (asyncssh.Error, OSError, asyncio.TimeoutError):
+                self._no_sftp = True
+                return None
+        return self._sftp
+
     def _drop_connection(self) -> None:
+        self._sftp = None
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()

@@ -10,10 +10,16 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
 
 from tests.conftest import wait_for
 from tests.sshd import SshClient, SshWorld
 from tests.sync.trees import DESCRIBE, describe, write
+from tui.hosts import make_session
+from tui.sync.pull import pull_outputs
+from tui.sync.sftp_source import SftpSource
 
 MIB = 1024 * 1024
 
@@ -114,7 +120,69 @@ def test_a_100_mb_pull_across_a_cut_link_is_sha256_equal(
     )
     assert local.stat().st_mtime_ns - remote.stat().st_mtime_ns in range(-1000, 1001)
     assert not part.exists()
+    # Over SFTP (this server offers it) until the cut, then on through the runner
+    # from the .part; a second pull finds it up to date.
+    again = ssh_client.tether("pull", "-H", "gpu", str(job_id), "--to", str(dest), check=True)
+    assert again.stdout.decode().startswith("pulled 0 files (0 B)")
     print(f"pull of 100 MiB over ssh, cut once: {elapsed:.1f} s")
+
+
+def test_a_pull_from_a_host_without_sftp_comes_through_the_runner(
+    ssh_client: SshClient, ssh_world: SshWorld, tmp_path: Path
+) -> None:
+    # "nofwd" offers neither SFTP nor socket forwarding: the runner is reached
+    # through `tether-runner bridge`, and the bytes come through it too.
+    tree = tmp_path / "tree"
+    write(tree, "make.py", "import os\nopen('ckpt.bin', 'wb').write(os.urandom(5 << 20))\n")
+    run = ssh_client.tether(
+        "run", "-H", "gpu-nofwd", "--sync", str(tree), "--", "python3", "make.py", check=True
+    )
+    job_id = int(run.stdout)
+    assert (
+        ssh_client.tether("logs", "-H", "gpu-nofwd", "-f", str(job_id), timeout=120).returncode == 0
+    )
+    dest = tmp_path / "dest"
+    ssh_client.tether("pull", "-H", "gpu-nofwd", str(job_id), "--to", str(dest), check=True)
+    listed = json.loads(ssh_client.tether("ls", "-H", "gpu-nofwd", "--all", "--json").stdout)
+    (job,) = [j for j in listed if j["id"] == job_id]
+    assert (dest / "ckpt.bin").read_bytes() == (Path(job["cwd"]) / "ckpt.bin").read_bytes()
+
+
+async def test_big_files_come_over_sftp_where_the_server_offers_it(
+    ssh_client: SshClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = tmp_path / "tree"
+    write(
+        tree,
+        "make.py",
+        "import os\nopen('ckpt.bin', 'wb').write(os.urandom(3 << 20))\n"
+        "open('small.txt', 'w').write('under a MiB: through the runner')\n",
+    )
+    run = ssh_client.tether("run", "-H", "gpu", "--sync", str(tree), "--", "python3", "make.py")
+    job_id = int(run.stdout)
+    assert ssh_client.tether("logs", "-H", "gpu", "-f", str(job_id), timeout=120).returncode == 0
+    for key, value in ssh_client.env.env.items():
+        monkeypatch.setenv(key, value)
+    over_sftp: list[str] = []
+    chunks = SftpSource.chunks
+
+    def counted(self: SftpSource, path: str, start: int, end: int) -> AsyncIterator[Any]:
+        over_sftp.append(path)
+        return chunks(self, path, start, end)
+
+    monkeypatch.setattr(SftpSource, "chunks", counted)
+    session = make_session("gpu")
+    await session.start()
+    try:
+        job = await session.get_job(job_id)
+        result = await pull_outputs(session, job_id, [], tmp_path / "dest")
+    finally:
+        await session.close()
+    assert over_sftp == ["ckpt.bin"]
+    assert (result.files_pulled, result.bytes_pulled) == (2, (3 << 20) + 31)
+    for name in ("ckpt.bin", "small.txt"):
+        pulled = (tmp_path / "dest" / name).read_bytes()
+        assert pulled == (Path(job.cwd) / name).read_bytes()
 
 
 def test_an_unreadable_file_is_an_error_naming_it(ssh_world: SshWorld, tmp_path: Path) -> None:

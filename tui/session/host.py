@@ -138,6 +138,12 @@ class HostSession:
         return self._link.state
 
     @property
+    def opener(self) -> Opener:
+        """What opens this session's connections (an SSH opener can also give an
+        SFTP client on the same SSH connection: `tui.sync.pull`)."""
+        return self._link.opener
+
+    @property
     def welcome(self) -> Optional[Welcome]:
         """The runner's hello (its version, pid, socket) on the current
         connection; None while there is none."""

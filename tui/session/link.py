@@ -49,6 +49,10 @@ class Link:
         self._supervisor: Optional[asyncio.Task[None]] = None
         self._closed = False
 
+    @property
+    def opener(self) -> Opener:
+        return self._opener
+
     # -- state -----------------------------------------------------------------------
 
     def set_state(self, state: SessionState) -> None:
