@@ -12,7 +12,7 @@ import time
 from typing import Optional
 
 from protocol.jobs import JobInfo
-from protocol.units import duration
+from protocol.units import duration, size
 
 
 def runtime(job: JobInfo, now: Optional[float] = None) -> str:
@@ -37,3 +37,11 @@ def exit_text(job: JobInfo) -> str:
     if job.signal:
         return job.signal
     return "-"
+
+
+def snapshot_text(job: JobInfo) -> Optional[str]:
+    """``snapshot 1a2b3c4d5e6f (2,104 files, 81.3 MiB)`` for a synced job."""
+    snap = job.snapshot
+    if snap is None:
+        return None
+    return f"snapshot {snap.id[:12]} ({snap.files:,} files, {size(snap.bytes)})"

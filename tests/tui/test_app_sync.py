@@ -40,6 +40,9 @@ async def test_p_pulls_the_highlighted_jobs_outputs_with_a_progress_bar(
     async with app.run_test(size=(80, 24)) as pilot:
         await until_connected(pilot, app)
         await until(pilot, lambda: app.current_view.selected_job is not None, what="a job row")
+        snapshot = _job(app_env, job)["snapshot"]
+        title = f"snapshot {snapshot['id'][:12]} (2 files,"  # beside the job's log
+        await until(pilot, lambda: title in screen_text(app), what="the job's snapshot")
         await pilot.press("p")
         await until(pilot, lambda: " pulled (" in screen_text(app), what="the pull done")
         text = " ".join(screen_text(app).split())

@@ -26,6 +26,7 @@ from tui.app.jobs_table import STATE_FILTERS, JobsTable
 from tui.app.literal import literal
 from tui.app.log_panel import LogPanel
 from tui.app.metrics_panel import MetricsPanel
+from tui.job_text import snapshot_text
 
 TICK_S = 1.0
 #: From this width on, the log and the metric curves sit side by side.
@@ -161,6 +162,9 @@ class HostView(Vertical):
         self.query_one(MetricsPanel).job_id = job_id
         job = event.job
         title = f"job {job.id}: {literal(job.name)}" if job is not None else "log"
+        synced = snapshot_text(job) if job is not None else None
+        if synced:
+            title += f" · {synced}"
         self.query_one("#job-detail").border_title = title
 
     # -- actions ----------------------------------------------------------------------------
