@@ -243,6 +243,7 @@ def _pull_arguments(pull: argparse.ArgumentParser) -> None:
     pull.add_argument(
         "paths",
         nargs="*",
+        default=[],  # else argparse names PATH as required when JOB is missing
         metavar="PATH",
         help="files or folders relative to the job's working directory "
         "(default: what the job created or changed there)",
