@@ -22,7 +22,8 @@ from tui.hosts import resolve_host
 VERBS: Dict[str, Verb] = {v.name: v for v in (*session_verbs.VERBS, *install_verbs.VERBS)}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, Dict[str, argparse.ArgumentParser]]:
+    """The parser, and each verb's own (to say a verb's usage with its errors)."""
     parser = argparse.ArgumentParser(
         prog="tether",
         description="Run training on GPU hosts over SSH and watch it. No verb: open the app.",
@@ -37,9 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="host(s) to open in the app (repeatable)",
     )
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
+    verb_parsers = {}
     for verb in VERBS.values():
-        verb.arguments(subparsers.add_parser(verb.name, help=verb.help))
-    return parser
+        verb_parsers[verb.name] = subparsers.add_parser(verb.name, help=verb.help)
+        verb.arguments(verb_parsers[verb.name])
+    return parser, verb_parsers
 
 
 async def _run_verb(args: argparse.Namespace) -> int:
@@ -51,8 +54,11 @@ async def _run_verb(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser, verb_parsers = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said with the verb's usage (`tether ls --bogus`), not the top level's
+        which = verb_parsers.get(args.verb, parser) if args.verb else parser
+        which.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.verb is None:
         from tui.app.launch import run_app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -126,9 +127,22 @@ async def _follow(session: HostSession, job_id: int, offset: int, out: LogOutput
     return 1
 
 
+#: Seconds a cancel may take before the CLI says what it is waiting for.
+CANCEL_QUIET_S = 0.5
+
+
 async def cancel(session: HostSession, job_id: int) -> int:
     before = await session.get_job(job_id)
-    job = await session.cancel(job_id)
+    cancelling = asyncio.ensure_future(session.cancel(job_id))
+    done, _ = await asyncio.wait({cancelling}, timeout=CANCEL_QUIET_S)
+    if not done and before.state.is_active:  # a job that ignores SIGTERM: say why we wait
+        print(
+            f"tether: job {job_id} got SIGTERM; waiting for it to stop (SIGKILL follows "
+            "after the runner's grace period, 10 s unless TETHER_CANCEL_GRACE says otherwise)",
+            file=sys.stderr,
+            flush=True,
+        )
+    job = await cancelling
     if not before.state.is_active and before.leaked_gpu_pids:
         pids = ", ".join(map(str, before.leaked_gpu_pids))
         print(
