@@ -27,7 +27,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 CHECKPOINT_NAME = "last.pt"
 
@@ -53,9 +53,10 @@ def parse_args(argv: Any = None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=128, help="hidden layer width (128)")
     parser.add_argument(
         "--checkpoint-dir",
-        default="checkpoints/train_example",
+        default=None,
         metavar="DIR",
-        help="where last.pt is kept (default checkpoints/train_example)",
+        help="where last.pt is kept (default: the tether job's own folder, beside its "
+        "log; run by hand, ./checkpoints/train_example); give the same DIR to --resume",
     )
     parser.add_argument(
         "--resume", action="store_true", help="carry on from DIR/last.pt when there is one"
@@ -106,6 +107,17 @@ def build_model(torch: Any, hidden: int) -> Any:
         nn.ReLU(),
         nn.Linear(hidden, 10),
     )
+
+
+def checkpoint_dir(given: Optional[str]) -> Path:
+    """`given`, else the job's own folder under tether (where its log and metrics
+    are: never the checkout the command was started from), else one here."""
+    if given:
+        return Path(given)
+    metrics = os.environ.get("TETHER_METRICS")
+    if metrics:
+        return Path(metrics).parent / "checkpoints"
+    return Path("checkpoints") / "train_example"
 
 
 def save_checkpoint(torch: Any, directory: Path, state: Dict[str, Any]) -> Path:
@@ -166,7 +178,7 @@ def train(args: argparse.Namespace) -> int:
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimizer, T_max=args.epochs * steps_per_epoch
     )
-    directory = Path(args.checkpoint_dir)
+    directory = checkpoint_dir(args.checkpoint_dir)
     first_epoch, step = 0, 0
     state = load_checkpoint(torch, directory, args) if args.resume else None
     if state is not None:

@@ -73,7 +73,9 @@ def test_trainer_shows_progress_and_reports_a_falling_loss(local_runner: UserEnv
     assert [r["epoch"] for r in val] == [1, 2, 3, 4, 5, 6]
     assert val[-1]["val_acc"] > 0.9
     assert val[-1]["val_loss"] < val[0]["val_loss"]
-    assert (local_runner.home / "checkpoints" / "train_example" / "last.pt").is_file()
+    # Its checkpoint is in the job's own folder, never where the command was started.
+    assert (local_runner.job_dir(job) / "checkpoints" / "last.pt").is_file()
+    assert not (local_runner.home / "checkpoints").exists()
 
 
 @needs_torch
