@@ -253,3 +253,23 @@ async def test_quit_closes_every_session_and_leaves_jobs_running(app_env: UserEn
     listed = json.loads(app_env.tether("ls", "--json", check=True).stdout)
     assert [(j["id"], j["state"]) for j in listed] == [(job_id, "running")]
     app_env.tether("cancel", str(job_id), check=True)
+
+
+async def test_an_empty_host_says_how_to_start_a_job_and_a_filter_how_to_see_the_rest(
+    app_env: UserEnv,
+) -> None:
+    app = make_app([""], watch_stats=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_connected(pilot, app)
+        await until(
+            pilot, lambda: "no jobs yet: press n to start one" in screen_text(app), what="a hint"
+        )
+        app_env.tether("run", "--", "true", check=True)
+        await until(pilot, lambda: "job 1: true" in screen_text(app), what="job 1")
+        await pilot.press("s")  # active only: job 1 has ended
+        await until(
+            pilot,
+            lambda: "no active jobs here: s changes the filter" in screen_text(app),
+            what="the filter's hint",
+        )
+        await app.action_quit()

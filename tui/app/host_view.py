@@ -161,11 +161,17 @@ class HostView(Vertical):
             log.job_id = job_id
         self.query_one(MetricsPanel).job_id = job_id
         job = event.job
-        title = f"job {job.id}: {literal(job.name)}" if job is not None else "log"
+        title = f"job {job.id}: {literal(job.name)}" if job is not None else self._empty_title()
         synced = snapshot_text(job) if job is not None else None
         if synced:
             title += f" · {synced}"
         self.query_one("#job-detail").border_title = title
+
+    def _empty_title(self) -> str:
+        """What to do when no job is highlighted: start one, or see the hidden ones."""
+        if not self.monitor.jobs:
+            return "no jobs yet: press n to start one"
+        return f"no {self.table.state_filter or ''} jobs here: s changes the filter, A shows all"
 
     # -- actions ----------------------------------------------------------------------------
 
