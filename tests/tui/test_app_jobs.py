@@ -273,3 +273,24 @@ async def test_an_empty_host_says_how_to_start_a_job_and_a_filter_how_to_see_the
             what="the filter's hint",
         )
         await app.action_quit()
+
+
+async def test_readonly_offers_nothing_that_starts_or_stops_a_job(app_env: UserEnv) -> None:
+    job = int(app_env.tether("run", "--", "sleep", "30", check=True).stdout)
+    app = make_app([""], watch_stats=False, readonly=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_connected(pilot, app)
+        await until(pilot, lambda: f"job {job}: sleep 30" in screen_text(app), what="the job")
+        footer = screen_text(app).splitlines()[-1]
+        assert "Log" in footer and "Pull" in footer
+        assert not any(word in footer for word in ("New", "Cancel", "Rerun"))
+        await pilot.press("c", "n", "r")  # nothing opens, nothing is asked
+        await pilot.pause()
+        assert len(app.screen_stack) == 1
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert "Pull job outputs" in titles
+        assert not titles & {"New job", "Cancel job", "Rerun job"}
+        await app.action_quit()
+    listed = json.loads(app_env.tether("ls", "--json", check=True).stdout)
+    assert [j["state"] for j in listed if j["id"] == job] == ["running"]
+    app_env.tether("cancel", str(job), check=True)

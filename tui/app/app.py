@@ -120,8 +120,12 @@ class TetherApp(App[int]):
         watch_stats: bool = True,
         remember_hosts: bool = True,
         local_cwd: Optional[str] = None,
+        readonly: bool = False,
     ) -> None:
         super().__init__()
+        #: Watching only (`tether --readonly`, as k9s and nvitop have): nothing that
+        #: starts or stops a job on a host is offered, in keys, footer or palette.
+        self.readonly = readonly
         self.clock = clock
         self._factory = session_factory
         self._watch_stats = watch_stats
@@ -460,9 +464,16 @@ class TetherApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_sections()))
 
+    @property
+    def _withheld(self) -> frozenset[str]:
+        return CHANGES_A_HOST if self.readonly else frozenset()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
+        return action not in self._withheld
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The palette: every `Command` of the app and of the host on screen."""
-        yield from palette_commands(self.BINDINGS, self)
+        yield from palette_commands(self.BINDINGS, self, lambda a: a not in self._withheld)
         yield from palette_commands(HostView.BINDINGS, self.current_view)
 
     async def action_quit(self) -> None:
@@ -476,6 +487,10 @@ class TetherApp(App[int]):
     async def close_monitors(self) -> None:
         monitors, self.monitors = self.monitors, []
         await asyncio.gather(*(m.close() for m in monitors), return_exceptions=True)
+
+
+#: The app's actions that start or stop jobs: not offered with ``--readonly``.
+CHANGES_A_HOST = frozenset({"new_job", "cancel_job", "rerun_job"})
 
 
 def _same_host(a: str, b: str) -> bool:

@@ -10,7 +10,7 @@ and the help screen show too, so all three say the same thing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
@@ -24,10 +24,15 @@ class Command(Binding):
     title: str = ""
 
 
-def palette_commands(bindings: Iterable[BindingType], target: object) -> Iterator[SystemCommand]:
-    """One palette entry per `Command` in `bindings`, running ``target.action_NAME``."""
+def palette_commands(
+    bindings: Iterable[BindingType],
+    target: object,
+    offered: Callable[[str], bool] = lambda action: True,
+) -> Iterator[SystemCommand]:
+    """One palette entry per `Command` in `bindings` whose action is `offered`,
+    running ``target.action_NAME``."""
     for binding in bindings:
-        if isinstance(binding, Command):
+        if isinstance(binding, Command) and offered(binding.action):
             what = binding.tooltip or binding.description
             callback = getattr(target, f"action_{binding.action}")
             yield SystemCommand(binding.title, f"{what} ({key_label(binding.key)})", callback)

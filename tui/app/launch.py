@@ -21,12 +21,12 @@ def hosts_to_open(hosts: Sequence[str], with_remembered: bool) -> tuple[List[str
     return chosen, notes
 
 
-def run_app(hosts: List[str], *, with_remembered: bool = False) -> int:
+def run_app(hosts: List[str], *, with_remembered: bool = False, readonly: bool = False) -> int:
     """Open the app on `hosts` ("" is this machine); returns the exit code."""
     from tui.app.app import TetherApp
 
     chosen, notes = hosts_to_open(hosts, with_remembered)
-    app = TetherApp(chosen)
+    app = TetherApp(chosen, readonly=readonly)
     app.startup_notes = notes
     app.run()
     if app.return_code:

@@ -37,6 +37,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, Dict[str, argparse.Argument
         metavar="HOST",
         help="host(s) to open in the app (repeatable)",
     )
+    parser.add_argument(
+        "--readonly",
+        action="store_true",
+        help="open the app for watching only: no new, cancel or rerun (a shared box)",
+    )
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
     verb_parsers = {}
     for verb in VERBS.values():
@@ -63,7 +68,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         from tui.app.launch import run_app
 
         # No -H: this machine (or $TETHER_HOST) plus the hosts added in the app before.
-        return run_app(args.hosts or [resolve_host(None)], with_remembered=not args.hosts)
+        hosts = args.hosts or [resolve_host(None)]
+        return run_app(hosts, with_remembered=not args.hosts, readonly=args.readonly)
     with visible_output():  # a host's text never drives the terminal (tui.cli.output)
         try:
             return asyncio.run(_run_verb(args))
