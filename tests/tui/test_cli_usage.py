@@ -17,7 +17,7 @@ from tests.conftest import REPO, UserEnv, wait_for
         (["ls", "--bogus"], "usage: tether ls [-h] [-H HOST] [--all] [--json]"),
         (["pull", "3", "out", "--nope"], "usage: tether pull [-h] [-H HOST] [--to DIR] [-f]"),
         (["run", "--bogus", "--", "true"], "usage: tether run [-h] [-H HOST]"),
-        (["--bogus"], "usage: tether [-h] [--version] [-H HOST] VERB ..."),
+        (["--bogus"], "usage: tether [-h] [--version] [-H HOST] [--readonly] VERB ..."),
     ],
 )
 def test_an_unknown_option_shows_the_verbs_own_usage(argv: list[str], usage: str) -> None:
