@@ -12,7 +12,7 @@ import time
 from typing import Optional
 
 from protocol.jobs import JobInfo
-from protocol.units import duration, size
+from protocol.units import duration, plural, size
 
 
 def runtime(job: JobInfo, now: Optional[float] = None) -> str:
@@ -44,4 +44,4 @@ def snapshot_text(job: JobInfo) -> Optional[str]:
     snap = job.snapshot
     if snap is None:
         return None
-    return f"snapshot {snap.id[:12]} ({snap.files:,} files, {size(snap.bytes)})"
+    return f"snapshot {snap.id[:12]} ({plural(snap.files, 'file')}, {size(snap.bytes)})"

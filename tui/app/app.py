@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer
 
 from protocol.jobs import JobInfo, JobSpec
-from protocol.units import size
+from protocol.units import plural, size
 from tui.app.commands import Command, palette_commands
 from tui.app.host_bar import HostBar
 from tui.app.host_list import HostListError, forget_host, remember_host, ssh_config_aliases
@@ -219,7 +219,7 @@ class TetherApp(App[int]):
             ConfirmScreen(
                 "Rerun job",
                 f"Run job {job.id} ({visible(job.name)}) again on {visible(monitor.label)}, "
-                f"in a fresh copy of its snapshot ({files:,} files, {nbytes})? Local edits "
+                f"in a fresh copy of its snapshot ({plural(files, 'file')}, {nbytes})? Local edits "
                 "made since are not in it: `tether run --sync` sends a new one.",
                 yes="Rerun",
             ),

@@ -75,8 +75,8 @@ async def upload(session: HostSession, request: SyncRequest) -> str:
     if sys.stderr.isatty():
         snap = result.snapshot
         print(
-            f"tether: snapshot {snap.id[:12]}: {snap.files:,} files, {size(snap.bytes)}; "
-            f"sent {result.files_sent:,} files, {size(result.bytes_sent)}",
+            f"tether: snapshot {snap.id[:12]}: {plural(snap.files, 'file')}, {size(snap.bytes)}; "
+            f"sent {plural(result.files_sent, 'file')}, {size(result.bytes_sent)}",
             file=sys.stderr,
         )
     return result.snapshot.id
@@ -120,6 +120,7 @@ async def pull(
 
 async def gc(session: HostSession, dry_run: bool, keep_days: Optional[float]) -> int:
     report = await session.collect_garbage(dry_run=dry_run, keep_days=keep_days)
-    what = f"{report.snapshots:,} snapshots and {report.blobs:,} stored files, {size(report.bytes)}"
+    snapshots, blobs = plural(report.snapshots, "snapshot"), plural(report.blobs, "stored file")
+    what = f"{snapshots} and {blobs}, {size(report.bytes)}"
     print(f"would remove {what}" if report.dry_run else f"removed {what}")
     return 0
