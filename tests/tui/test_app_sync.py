@@ -22,7 +22,9 @@ def _synced_job(env: UserEnv, tree: Path) -> int:
     tree.mkdir()
     (tree / "data.txt").write_text("version one\n")
     (tree / "train.py").write_text(WRITER)
-    job = int(env.tether("run", "--sync", str(tree), "--", PYTHON, "train.py", check=True).stdout)
+    run = env.tether("run", "--name", "train", "--sync", str(tree), "--", PYTHON, "train.py")
+    assert run.returncode == 0, run.stderr
+    job = int(run.stdout)  # named: the title then fits at 80 columns whatever PYTHON's path
     wait_for(lambda: _job(env, job)["state"] == "succeeded", timeout=60)
     return job
 
