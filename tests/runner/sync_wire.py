@@ -7,9 +7,12 @@ pin the runner's side of it: what it stores, refuses and answers."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 from protocol.codec import FrameDecoder, encode
@@ -28,7 +31,20 @@ from protocol.sync import (
     SnapshotReply,
 )
 from protocol.version import PROTOCOL_VERSION
-from tests.conftest import UserEnv
+from tests.conftest import UserEnv, make_user_env
+from tests.processes import reap
+
+
+@contextlib.contextmanager
+def serving_runner(root: Path) -> Iterator[UserEnv]:
+    """A runner daemon serving a fresh HOME under `root`, stopped (and anything
+    left under `root` ended) afterwards: one per test module, shared by its tests."""
+    env = make_user_env(root)
+    started = env.runner("serve", "--daemon")
+    assert started.returncode == 0, started.stderr
+    yield env
+    env.stop_runner()
+    reap([root])
 
 
 @dataclass(frozen=True)

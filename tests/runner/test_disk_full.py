@@ -84,16 +84,22 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield where
 
 
+@contextlib.contextmanager
+def serving_on_small_disk(env: UserEnv, tmp_path: Path) -> Iterator[UserEnv]:
+    """`env`'s runner serving with its state dir on a 2 MiB tmpfs."""
+    with _small_disk(env.state_dir, tmp_path):
+        try:
+            started = env.runner("serve", "--daemon")
+            assert started.returncode == 0, started.stderr
+            yield env
+        finally:
+            env.stop_runner()
+
+
 @pytest.fixture
 def full_disk_runner(user_env: UserEnv, tmp_path: Path) -> Iterator[UserEnv]:
-    """A runner serving with its state dir on a 2 MiB tmpfs."""
-    with _small_disk(user_env.state_dir, tmp_path):
-        try:
-            started = user_env.runner("serve", "--daemon")
-            assert started.returncode == 0, started.stderr
-            yield user_env
-        finally:
-            user_env.stop_runner()
+    with serving_on_small_disk(user_env, tmp_path) as env:
+        yield env
 
 
 def _fill(directory: Path, limit: int | None = None) -> Path:

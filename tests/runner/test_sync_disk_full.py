@@ -19,7 +19,7 @@ from protocol.messages import Error, JobList, ListJobs
 from runner.sync.blobs import BlobFiles
 from tests.conftest import UserEnv
 from tests.runner.sync_wire import Wire
-from tests.runner.test_disk_full import _fill, _free, _small_disk
+from tests.runner.test_disk_full import _fill, _free, serving_on_small_disk
 
 FULL = (
     "the state dir ~/.local/state/tether is full (0 B free of 2.0 MiB): "
@@ -29,14 +29,8 @@ FULL = (
 
 @pytest.fixture
 def small_runner(user_env: UserEnv, tmp_path: Path) -> Iterator[UserEnv]:
-    """A runner serving with its state dir on a 2 MiB tmpfs."""
-    with _small_disk(user_env.state_dir, tmp_path):
-        try:
-            started = user_env.runner("serve", "--daemon")
-            assert started.returncode == 0, started.stderr
-            yield user_env
-        finally:
-            user_env.stop_runner()
+    with serving_on_small_disk(user_env, tmp_path) as env:
+        yield env
 
 
 def test_an_upload_that_fills_the_disk_says_so_and_resumes_once_there_is_room(

@@ -16,9 +16,8 @@ from protocol.jobs import JobInfo, JobSpec
 from protocol.manifest import digest_of
 from protocol.messages import Error, JobList, JobReply, ListJobs, Submit
 from protocol.sync import Rerun
-from tests.conftest import UserEnv, make_user_env
-from tests.processes import reap
-from tests.runner.sync_wire import Exe, Link, Tree, Wire, manifest_of
+from tests.conftest import UserEnv
+from tests.runner.sync_wire import Exe, Link, Tree, Wire, manifest_of, serving_runner
 
 TREE: Tree = {
     "train.py": b"print('training')\n",
@@ -34,13 +33,8 @@ TREE: Tree = {
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UserEnv]:
-    root = tmp_path_factory.mktemp("sync-jobs")
-    env = make_user_env(root)
-    started = env.runner("serve", "--daemon")
-    assert started.returncode == 0, started.stderr
-    yield env
-    env.stop_runner()
-    reap([root])
+    with serving_runner(tmp_path_factory.mktemp("sync-jobs")) as env:
+        yield env
 
 
 @pytest.fixture

@@ -18,9 +18,8 @@ from protocol.limits import MAX_OUTPUT_FILES
 from protocol.messages import Cancel, Error, JobReply
 from protocol.sync import ListOutputs, OutputChunk, OutputList, ReadOutput
 from runner.sync.collect import remove_tree
-from tests.conftest import UserEnv, make_user_env
-from tests.processes import reap
-from tests.runner.sync_wire import Exe, Tree, Wire
+from tests.conftest import UserEnv
+from tests.runner.sync_wire import Exe, Tree, Wire, serving_runner
 
 TREE: Tree = {
     "train.py": b"print('training')\n",
@@ -44,13 +43,8 @@ JOB = (
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UserEnv]:
-    root = tmp_path_factory.mktemp("sync-outputs")
-    env = make_user_env(root)
-    started = env.runner("serve", "--daemon")
-    assert started.returncode == 0, started.stderr
-    yield env
-    env.stop_runner()
-    reap([root])
+    with serving_runner(tmp_path_factory.mktemp("sync-outputs")) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")

@@ -22,20 +22,14 @@ from protocol.sync import BlobsStored, SnapshotReply
 from runner.paths import RunnerPaths
 from runner.sync.blobs import BlobFiles
 from runner.sync.store import SyncStore
-from tests.conftest import UserEnv, make_user_env
-from tests.processes import reap
-from tests.runner.sync_wire import Exe, Link, Wire, manifest_of
+from tests.conftest import UserEnv
+from tests.runner.sync_wire import Exe, Link, Wire, manifest_of, serving_runner
 
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UserEnv]:
-    root = tmp_path_factory.mktemp("sync-store")
-    env = make_user_env(root)
-    started = env.runner("serve", "--daemon")
-    assert started.returncode == 0, started.stderr
-    yield env
-    env.stop_runner()
-    reap([root])
+    with serving_runner(tmp_path_factory.mktemp("sync-store")) as env:
+        yield env
 
 
 @pytest.fixture
