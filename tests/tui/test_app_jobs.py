@@ -281,6 +281,8 @@ async def test_readonly_offers_nothing_that_starts_or_stops_a_job(app_env: UserE
     async with app.run_test(size=(80, 24)) as pilot:
         await until_connected(pilot, app)
         await until(pilot, lambda: f"job {job}: sleep 30" in screen_text(app), what="the job")
+        # The footer is drawn after the bindings are checked, a moment later.
+        await until(pilot, lambda: "Pull" in screen_text(app).splitlines()[-1], what="footer")
         footer = screen_text(app).splitlines()[-1]
         assert "Log" in footer and "Pull" in footer
         assert not any(word in footer for word in ("New", "Cancel", "Rerun"))
