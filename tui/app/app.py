@@ -228,18 +228,9 @@ class TetherApp(App[int]):
 
     async def _rerun(self, monitor: HostMonitor, job: JobInfo) -> None:
         try:
-            session = monitor.session
-            if session is None or not monitor.connected:
-                raise TetherError(f"{monitor.label} is not connected: {monitor.link.describe()}")
-            again = await session.rerun(job.id)
+            again = await monitor.connected_session().rerun(job.id)
         except TetherError as exc:
-            self.notify(
-                visible_lines(str(exc)),
-                title=f"job {job.id} not rerun",
-                severity="error",
-                timeout=10,
-                markup=False,
-            )
+            self._failed(f"job {job.id} not rerun", exc)
             return
         self._started(monitor, again)
 
@@ -259,9 +250,7 @@ class TetherApp(App[int]):
         dest = Path(self._local_cwd) / default_pull_dir(host, job.id)
 
         async def pull(on_progress: OnProgress) -> PullResult:
-            session = monitor.session
-            if session is None or not monitor.connected:
-                raise TetherError(f"{monitor.label} is not connected: {monitor.link.describe()}")
+            session = monitor.connected_session()
             return await pull_outputs(session, job.id, [], dest, on_progress=on_progress)
 
         title = f"Pull job {job.id} from {visible(monitor.label)}"
@@ -272,10 +261,7 @@ class TetherApp(App[int]):
         local = is_local(monitor.host)
 
         async def submit(spec: JobSpec) -> JobInfo:
-            session = monitor.session
-            if session is None or not monitor.connected:
-                raise TetherError(f"{monitor.label} is not connected: {monitor.link.describe()}")
-            return await session.submit(spec)
+            return await monitor.connected_session().submit(spec)
 
         def started(job: Optional[JobInfo]) -> None:
             if job is not None:
@@ -321,15 +307,15 @@ class TetherApp(App[int]):
                 raise TetherError(f"{monitor.label} is not connected")
             ended = await session.cancel(job.id)
         except TetherError as exc:
-            self.notify(
-                visible_lines(str(exc)),
-                title=f"job {job.id} not cancelled",
-                severity="error",
-                timeout=10,
-                markup=False,
-            )
+            self._failed(f"job {job.id} not cancelled", exc)
             return
         self.notify(f"job {ended.id} {ended.state.value}", timeout=4)
+
+    def _failed(self, title: str, exc: TetherError) -> None:
+        """An action that did not happen, and why, until the person has read it."""
+        self.notify(
+            visible_lines(str(exc)), title=title, severity="error", timeout=10, markup=False
+        )
 
     def action_full_log(self) -> None:
         job = self._selected("show")

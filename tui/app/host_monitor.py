@@ -29,7 +29,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Deque, Dict, List, Optio
 
 from protocol.jobs import JobInfo
 from protocol.stats import GpuInventory, StatsHistory, StatsInfo, StatsSample, StatsUpdate
-from tui.errors import ConnectError
+from tui.errors import ConnectError, TetherError
 from tui.hosts import is_local, make_app_session
 from tui.session import HostSession, SessionState, backoff_delay
 
@@ -118,6 +118,13 @@ class HostMonitor:
 
     def job(self, job_id: int) -> Optional[JobInfo]:
         return next((j for j in self.jobs if j.id == job_id), None)
+
+    def connected_session(self) -> HostSession:
+        """The session, for an action a person asked for now; `TetherError` saying
+        why when the host is not connected (rather than waiting for it)."""
+        if self.session is None or not self.connected:
+            raise TetherError(f"{self.label} is not connected: {self.link.describe()}")
+        return self.session
 
     # -- lifecycle ------------------------------------------------------------------
 
