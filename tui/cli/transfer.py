@@ -96,7 +96,6 @@ async def pull(
     to: Optional[str],
     follow: bool,
 ) -> int:
-    await session.get_job(job_id)  # an unknown job fails here, before any folder is made
     dest = Path(to) if to else default_pull_dir(host, job_id)
     line = ProgressLine()
     try:

@@ -109,9 +109,10 @@ async def pull_outputs(
     session's `ConnectError`; a cut link is resumed by the session.
     """
     wanted = check_pull_paths(paths)
+    job = await session.get_job(job_id)  # an unknown job fails here, before any folder
     result = PullResult(dest=Path.cwd() / dest)
     await asyncio.to_thread(_make_dir, result.dest)
-    source = await SftpSource.open(session, (await session.get_job(job_id)).cwd)
+    source = await SftpSource.open(session, job.cwd)
     while True:
         files, active = await _listing(session, job_id, wanted)
         await _pass(session, job_id, files, result, on_progress, source)
