@@ -20,6 +20,7 @@ measured. Run: .venv/bin/python scripts/bench_ssh.py [--log-mb 200]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, Iterator, List
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -78,6 +79,24 @@ def build_world(base: Path, sftp: bool = False) -> SshWorld:
             base, name, account.name, streamlocal=name != "nofwd", sftp=sftp
         )
     return world
+
+
+@contextlib.contextmanager
+def bench_world(name: str, sftp: bool = False) -> Iterator[SshWorld]:
+    """A world under a fresh /tmp folder, its sshds stopped, account deleted and
+    folder removed afterwards, however the benchmark ends."""
+    base = Path(tempfile.mkdtemp(prefix=f"tether-bench-{name}-", dir="/tmp"))
+    base.chmod(0o755)
+    world = None
+    try:
+        world = build_world(base, sftp=sftp)
+        yield world
+    finally:
+        if world is not None:
+            for server in world.servers.values():
+                server.stop()
+            delete_account(world.account)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def ssh_argv(client: SshClient, *remote: str) -> List[str]:
@@ -237,12 +256,8 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench_ssh: needs root (it creates a throwaway account for the remote side)")
         return 2
-    base = Path(tempfile.mkdtemp(prefix="tether-bench-ssh-", dir="/tmp"))
-    base.chmod(0o755)
-    world = None
-    try:
-        world = build_world(base)
-        client = world.client(base / "client")
+    with bench_world("ssh") as world:
+        client = world.client(world.base / "client")
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(
             f"sshd on 127.0.0.1:{world.gpu.port}; {os.cpu_count()} cores, load {load}; "
@@ -251,12 +266,6 @@ def main() -> int:
         bench_connect(client, args)
         bench_latency(client, world, args)
         bench_throughput(client, world, args)
-    finally:
-        if world is not None:
-            for server in world.servers.values():
-                server.stop()
-            delete_account(world.account)
-        shutil.rmtree(base, ignore_errors=True)
     return 0
 
 

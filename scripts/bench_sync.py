@@ -32,7 +32,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import List
@@ -41,10 +40,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from bench_ssh import build_world, ssh_argv, tether_argv  # noqa: E402
+from bench_ssh import bench_world, ssh_argv, tether_argv  # noqa: E402
 
 from tests.conftest import wait_for  # noqa: E402
-from tests.sshd import SshClient, delete_account  # noqa: E402
+from tests.sshd import SshClient  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -203,23 +202,16 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench_sync: needs root (it creates a throwaway account for the remote side)")
         return 2
-    base = Path(tempfile.mkdtemp(prefix="tether-bench-sync-", dir="/tmp"))
-    base.chmod(0o755)
-    world = None
     try:
-        world = build_world(base, sftp=True)
-        client = world.client(base / "client")
-        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-        print(f"sshd on 127.0.0.1:{world.gpu.port}; {os.cpu_count()} cores, load {load}")
-        client.tether("status", "-H", "gpu", check=True)  # the runner up before timing
-        bench_syncs(client, base, args)
-        bench_pull(client, base, args)
+        with bench_world("sync", sftp=True) as world:
+            base = world.base
+            client = world.client(base / "client")
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"sshd on 127.0.0.1:{world.gpu.port}; {os.cpu_count()} cores, load {load}")
+            client.tether("status", "-H", "gpu", check=True)  # the runner up before timing
+            bench_syncs(client, base, args)
+            bench_pull(client, base, args)
     finally:
-        if world is not None:
-            for server in world.servers.values():
-                server.stop()
-            delete_account(world.account)
-        shutil.rmtree(base, ignore_errors=True)
         subprocess.run(["bash", "-c", f"rm -rf /tmp/bench-sync-tar-{os.getpid()}-*"])
     return 0
 
