@@ -1,4 +1,8 @@
-"""What a job is on the wire: the spec a client submits and the record it gets back."""
+"""What a job is on the wire: the spec a client submits and the record it gets back.
+
+The models are built on first use (``defer_build``, see `protocol.envelope.WireModel`):
+built at import, these three cost 30 ms to every process that imports them.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from protocol.limits import (
     MAX_ARGV_ITEMS,
     MAX_ENV_ITEMS,
     MAX_ENV_VALUE_CHARS,
+    MAX_JOB_PORTS,
     MAX_NAME_CHARS,
     MAX_PATH_CHARS,
 )
@@ -51,7 +56,7 @@ class SnapshotInfo(BaseModel):
     """A snapshot of a working tree on the host (`tether run --sync`): its id is
     the sha256 of its manifest (`protocol.manifest`)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     id: str = Field(pattern=r"^[0-9a-f]{64}$")
     files: int = Field(ge=0)
@@ -62,7 +67,7 @@ class JobSpec(BaseModel):
     """What the person asked to run. Commands are argv lists, never shell strings:
     a line typed as one string travels explicitly as ``["bash", "-lc", LINE]``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     argv: List[str] = Field(max_length=MAX_ARGV_ITEMS)
     name: Optional[str] = Field(default=None, max_length=MAX_NAME_CHARS)
@@ -72,6 +77,9 @@ class JobSpec(BaseModel):
     #: Run in a private copy of this snapshot (made with `make_snapshot`); `cwd`
     #: is then a path inside it (default: its root).
     snapshot: Optional[str] = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    #: TCP ports the job serves on the host's 127.0.0.1 (TensorBoard, a notebook),
+    #: for `tether forward` and the app to bring to the person's machine.
+    ports: List[int] = Field(default_factory=list, max_length=MAX_JOB_PORTS)
 
     @field_validator("argv")
     @classmethod
@@ -104,6 +112,14 @@ class JobSpec(BaseModel):
                 raise ValueError(f"value of {key} is too long or contains NUL")
         return env
 
+    @field_validator("ports")
+    @classmethod
+    def _ports_valid(cls, ports: List[int]) -> List[int]:
+        for port in ports:
+            if not 1 <= port <= 65535:
+                raise ValueError(f"--port takes a TCP port from 1 to 65535, not {port}")
+        return sorted(set(ports))
+
     @field_validator("gpus")
     @classmethod
     def _gpus_request(cls, gpus: Optional[str]) -> Optional[str]:
@@ -117,7 +133,7 @@ class JobSpec(BaseModel):
 class JobInfo(BaseModel):
     """A job as the runner knows it. Times are UNIX seconds; clients format them."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: int
     name: str
@@ -138,3 +154,5 @@ class JobInfo(BaseModel):
     leaked_gpu_pids: List[int] = Field(default_factory=list)
     #: The snapshot the job runs in (its copy is `cwd`'s tree), if it was synced.
     snapshot: Optional[SnapshotInfo] = None
+    #: The ports it declared (`JobSpec.ports`).
+    ports: List[int] = Field(default_factory=list)

@@ -20,6 +20,8 @@ MAX_ARGV_ITEMS = 4096
 MAX_ARGV_BYTES = 256 * 1024
 #: Most environment variables one job may set, and longest value.
 MAX_ENV_ITEMS = 512
+#: Ports one job may declare it serves (`tether run --port`).
+MAX_JOB_PORTS = 16
 MAX_ENV_VALUE_CHARS = 32 * 1024
 #: Longest path (cwd) accepted, in characters (Linux PATH_MAX).
 MAX_PATH_CHARS = 4096

@@ -5,7 +5,8 @@ A manifest travels as a blob like any file (msgpack, entries sorted by path), so
 its sha256 is the snapshot's id and a half-sent manifest resumes like a file. The
 host never trusts it: `decode_manifest` refuses every path that could land outside
 the snapshot, duplicates, and link targets that leave the tree, before a byte is
-written.
+written. Its models are built on first use (``defer_build``), as every model in
+`protocol` is (`protocol.envelope.WireModel` says why).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class FileEntry(BaseModel):
     """One file of a snapshot: a regular file by its content's digest, or a
     symlink by its target (which must stay inside the snapshot)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     path: str
     kind: Literal["file", "link"] = "file"
@@ -80,7 +81,7 @@ class FileEntry(BaseModel):
 
 
 class Manifest(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     version: int = MANIFEST_VERSION
     entries: List[FileEntry]

@@ -7,8 +7,9 @@ measures three things, each against a baseline taken in the same run:
 
   throughput  `tether logs -H HOST JOB` of a large finished log, against
               `ssh HOST cat LOGFILE` (ratio = ssh time / tether time; goal >= 0.8)
-  connect     `tether ls -H HOST` against `ssh HOST true`, connect to answer
-              (ratio = tether time / ssh time; lower is better)
+  connect     `tether ls -H HOST` and `tether run -H HOST`, cold (connecting)
+              and warm (through the kept connection), against `ssh HOST true`
+              (ratio = tether time / ssh time; lower is better; warm goal <= 0.5)
   latency     from a line written by a job to the same line printed by
               `tether logs -H HOST JOB -f` (p50 and p99; goals 20 ms and 100 ms),
               next to the same for `ssh HOST tail -f LOGFILE`
@@ -176,15 +177,38 @@ def bench_throughput(client: SshClient, world: SshWorld, args: argparse.Namespac
 
 
 def bench_connect(client: SshClient, args: argparse.Namespace) -> None:
-    env, cwd = client.env.env, client.home
-    t_ssh = median_of(args.connects, lambda: timed(ssh_argv(client, "true"), env, cwd))
-    t_ls = median_of(args.connects, lambda: timed(tether_argv("ls", "-H", "gpu"), env, cwd))
-    t_local = median_of(args.connects, lambda: timed(tether_argv("--version"), env, cwd))
-    print(f"connect to answer (median of {args.connects}):")
-    print(f"  ssh HOST true          {t_ssh * 1000:7.0f} ms")
-    print(f"  tether ls -H HOST      {t_ls * 1000:7.0f} ms")
-    print(f"  (tether --version      {t_local * 1000:7.0f} ms: Python start-up alone)")
-    print(f"  ratio (tether ls / ssh true): {t_ls / t_ssh:.2f}")
+    """Cold: every verb connects on its own (``TETHER_PERSIST=0``, as before kept
+    connections). Warm: a keeper holds the connection (`tui.keeper`), as for every
+    verb after the first one within ``TETHER_PERSIST`` seconds."""
+    cwd = client.home
+    cold = {**client.env.env, "TETHER_PERSIST": "0"}
+    warm = {**client.env.env, "TETHER_PERSIST": "600"}
+    n = args.connects
+    t_ssh = median_of(n, lambda: timed(ssh_argv(client, "true"), cold, cwd))
+    ls = tether_argv("ls", "-H", "gpu")
+    run = tether_argv("run", "-H", "gpu", "--", "true")
+    t_ls_cold = median_of(n, lambda: timed(ls, cold, cwd))
+    t_run_cold = median_of(n, lambda: timed(run, cold, cwd))
+    timed(ls, warm, cwd)  # starts the keeper
+    wait_for(lambda: any(client.home.glob(".local/state/tether/run/k-*.sock")), timeout=30)
+    t_ls_warm = median_of(n, lambda: timed(ls, warm, cwd))
+    t_run_warm = median_of(n, lambda: timed(run, warm, cwd))
+    timed(tether_argv("disconnect", "-H", "gpu"), warm, cwd)
+    t_version = median_of(n, lambda: timed(tether_argv("--version"), cold, cwd))
+    print(f"connect to answer (median of {n}):")
+    print(f"  ssh HOST true                 {t_ssh * 1000:7.0f} ms")
+    for name, t in (
+        ("tether ls -H HOST, cold", t_ls_cold),
+        ("tether ls -H HOST, warm", t_ls_warm),
+        ("tether run -H HOST, cold", t_run_cold),
+        ("tether run -H HOST, warm", t_run_warm),
+    ):
+        print(f"  {name:28s}  {t * 1000:7.0f} ms   {t / t_ssh:5.2f}x ssh true")
+    print(f"  (tether --version             {t_version * 1000:7.0f} ms: start-up alone)")
+    print(
+        f"  ratio warm ls / ssh true: {t_ls_warm / t_ssh:.2f}, warm run / ssh true: "
+        f"{t_run_warm / t_ssh:.2f}  (goal <= 0.5)"
+    )
 
 
 def latency_job(lines: int, interval_ms: float) -> str:

@@ -118,6 +118,8 @@ def make_user_env(root: Path) -> UserEnv:
         "LANG": "C.UTF-8",
         "TETHER_CANCEL_GRACE": "3",
         "SHELL": "/bin/bash",
+        # No kept SSH connections (tui.keeper) outliving a test: the tests of them say so.
+        "TETHER_PERSIST": "0",
     }
     # Measured runs (scripts/test): the CLI, the runner and its shims measure themselves.
     env.update({k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")})

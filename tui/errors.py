@@ -55,3 +55,8 @@ class FileChanged(SyncError):
 class UnsafePath(SyncError):
     """A path that would land outside the folder it belongs in (``..``, absolute,
     a symlink leading out): refused, nothing written."""
+
+
+class ShellError(TetherError):
+    """A shell on a host could not be opened as asked (`tui.shell`): no terminal to
+    give it, no such job; the message says what to do instead."""

@@ -46,12 +46,18 @@ class _ProgressInState:
 
 
 def make_session(
-    host: str, *, reconnect: bool = True, progress_in_state: bool = False
+    host: str, *, reconnect: bool = True, progress_in_state: bool = False, kept: bool = False
 ) -> HostSession:
     """A session for `host`. With `progress_in_state`, a runner install on first
-    contact is reported through the session's state rather than on stderr."""
+    contact is reported through the session's state rather than on stderr. With
+    `kept`, a remote host is reached through its keeper where one runs, and a
+    keeper is left for the next verb (`tui.keeper`): for the CLI's short verbs."""
     if is_local(host):
         return HostSession("local", open_local, reconnect=reconnect)
+    if kept:
+        from tui.keeper.opener import KeptOpener
+
+        return HostSession(host, KeptOpener(host), reconnect=reconnect)
     from tui.remote import ssh_opener
 
     opener = ssh_opener(host)

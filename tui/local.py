@@ -15,9 +15,6 @@ must run as the person.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import struct
 import sys
 from pathlib import Path
 from typing import Optional, Tuple
@@ -31,6 +28,7 @@ from protocol.socket_path import (
     owner_name,
 )
 from tui.errors import ConnectError
+from tui.peer import is_other_account, socket_peer
 from tui.rpc import ByteReader, ByteWriter
 
 _STREAM_LIMIT = 1 << 20
@@ -80,16 +78,12 @@ def _verify_place(choice: RunDirChoice, target: Path) -> None:
 
 def _verify_peer(target: Path, writer: asyncio.StreamWriter) -> None:
     """Refuse a socket whose listening process runs as another account."""
-    sock: Optional[socket.socket] = writer.get_extra_info("socket")
-    if sock is None or not hasattr(socket, "SO_PEERCRED"):
-        return  # not Linux: the private directory is the guarantee
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, uid, _gid = struct.unpack("3i", creds)
-    if uid != os.getuid():
+    peer = socket_peer(writer.get_extra_info("socket"))
+    if peer is not None and is_other_account(peer):
         writer.close()
         raise ConnectError(
-            f"cannot reach the local runner: the process listening on {target} (pid {pid}) "
-            f"runs as {owner_name(uid)}, not as you; refusing to talk to it",
+            f"cannot reach the local runner: the process listening on {target} "
+            f"(pid {peer.pid}) runs as {owner_name(peer.uid)}, not as you; refusing to talk to it",
             retryable=False,
         )
 

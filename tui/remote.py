@@ -86,6 +86,11 @@ class SshOpener:
         self.route: Optional[Route] = None
         #: Where "installing tether X runner on HOST…" goes (None: stderr).
         self.install_progress: Optional[Progress] = None
+        #: Whether a channel given up on while open takes the SSH connection with it.
+        #: A keeper (`tui.keeper`) says no: its clients come and go, each with a
+        #: channel of its own, and one leaving says nothing about the link.
+        self.drop_on_abandon = True
+        self._override: Optional[str] = None
 
     async def __call__(self) -> Pair:
         try:
@@ -93,6 +98,7 @@ class SshOpener:
             self._target = target
             conn = await self._connection(target)
             override = await asyncio.to_thread(_runner_override, target)
+            self._override = override
             route = self.route or await asyncio.to_thread(load_route, self.host)
             if route is not None and route.transport == "streamlocal":
                 pair = await self._open_checked_streamlocal(conn, route.socket_path)
@@ -104,6 +110,23 @@ class SshOpener:
         except BaseException:
             self._drop_connection()
             raise
+
+    async def open_again(self) -> Pair:
+        """Another channel to the runner by the route the last call found, its socket
+        not checked again: for a keeper, which checks it once per connection and then
+        opens a channel per client. A route that no longer answers, or none, is a
+        full call (the check, and the bootstrap where needed)."""
+        conn, route = self._conn, self.route
+        if conn is None or conn.is_closed() or route is None:
+            return await self()
+        try:
+            if route.transport == "bridge":
+                return await self._open_bridge(conn, self._override)
+            pair = await self._open_streamlocal(conn, route.socket_path)
+        except BaseException:
+            self._drop_connection()
+            raise
+        return pair if pair is not None else await self()
 
     async def aclose(self) -> None:
         """Close the SSH connection, if one is still open."""
@@ -119,6 +142,18 @@ class SshOpener:
         if self._conn is None or self._conn.is_closed():
             self._conn = await connect(target)
         return self._conn
+
+    async def ssh_connection(self) -> asyncssh.SSHClientConnection:
+        """The SSH connection the runner's channels use, opened as ``ssh HOST`` would
+        when none is up: for channels of other kinds beside them (a shell with a pty,
+        a forwarded port). Raises `ConnectError` as the first contact does."""
+        target = self._target or parse_target(self.host)
+        self._target = target
+        try:
+            return await self._connection(target)
+        except BaseException:
+            self._drop_connection()
+            raise
 
     async def sftp(self) -> Optional[asyncssh.SFTPClient]:
         """An SFTP client on the SSH connection the runner's channel uses, for bulk
@@ -143,7 +178,7 @@ class SshOpener:
             conn.close()
 
     def _channel_closed(self, abandoned: bool) -> None:
-        if abandoned:
+        if abandoned and self.drop_on_abandon:
             self._drop_connection()
 
     # -- routes to the runner ---------------------------------------------------------

@@ -28,6 +28,7 @@ import time
 from typing import Dict, Iterable, Mapping, Optional, Set
 
 from protocol.errors import ErrorCode
+from protocol.job_env import gpu_env, gpu_env_of
 from protocol.jobs import JobSpec, JobState
 from runner.errors import RunnerError
 from runner.gpu.inventory import configured_inventory, minds_other_users
@@ -42,14 +43,6 @@ log = logging.getLogger(__name__)
 #: While jobs wait, look again this often: GPUs that other users' processes held
 #: free up without any event tether could hear.
 RECHECK_INTERVAL_S = 5.0
-
-
-def gpu_env(gpus: Iterable[int]) -> Dict[str, str]:
-    """The variables that confine a job to `gpus` (none at all for an empty list)."""
-    return {
-        "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus),
-        "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
-    }
 
 
 class GpuScheduler:
@@ -178,7 +171,7 @@ class GpuScheduler:
         for record in sorted(self.jobs.active_records(), key=lambda r: r.id):
             if record.gpus_requested in (None, "0"):
                 if self.jobs.never_launched(record):  # the runner died before it could
-                    env = {} if record.gpus_requested is None else gpu_env([])
+                    env = gpu_env_of(record.gpus_requested, [])
                     self._tasks.spawn(self._relaunch(record, env))
                 continue
             started = record.state is JobState.RUNNING or record.shim_pid is not None

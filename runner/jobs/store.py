@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     submit_key TEXT,
     cancel_key TEXT,
     snapshot TEXT,
-    tree TEXT
+    tree TEXT,
+    ports TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 """
@@ -57,6 +58,7 @@ _ADDED_COLUMNS = {
     "cancel_key": "TEXT",
     "snapshot": "TEXT",
     "tree": "TEXT",
+    "ports": "TEXT NOT NULL DEFAULT '[]'",
 }
 
 _INDEXES = """
@@ -98,6 +100,8 @@ class JobRecord:
     #: copy of it (its working tree; `cwd` is it or a folder inside it).
     snapshot: Optional[SnapshotInfo] = None
     tree: Optional[str] = None
+    #: The TCP ports the job said it serves (`JobSpec.ports`).
+    ports: List[int] = field(default_factory=list)
 
     @property
     def tree_cwd(self) -> Optional[str]:
@@ -108,7 +112,7 @@ class JobRecord:
         return None if relative == "." else relative
 
 
-_JSON_COLUMNS = ("argv", "env", "gpus", "leaked_gpu_pids")
+_JSON_COLUMNS = ("argv", "env", "gpus", "leaked_gpu_pids", "ports")
 _COLUMNS = [f for f in JobRecord.__dataclass_fields__ if f != "id"]
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 from protocol.errors import ErrorCode
+from protocol.job_env import launch_env
 from protocol.jobs import JobInfo, JobSpec, JobState, printable
 from protocol.limits import MAX_LIST_JOBS, SNAPSHOT_KEEP_DAYS
 from runner.disk_space import full_error
@@ -131,7 +132,7 @@ class JobManager:
 
     async def spec_of(self, job_id: int) -> JobSpec:
         """What job `job_id` was submitted with, to run it again: the same command,
-        name, environment and GPUs, in a fresh copy of the same snapshot (from
+        name, environment, GPUs and ports, in a fresh copy of the same snapshot (from
         the same folder of it) or in the same directory."""
         record = await self.record(job_id)
         return JobSpec(
@@ -141,6 +142,7 @@ class JobManager:
             env=record.env,
             gpus=record.gpus_requested,
             snapshot=None if record.snapshot is None else record.snapshot.id,
+            ports=record.ports,
         )
 
     async def listing(self, include_finished: bool) -> List[JobInfo]:
@@ -227,6 +229,7 @@ class JobManager:
             reason=record.reason,
             leaked_gpu_pids=record.leaked_gpu_pids,
             snapshot=record.snapshot,
+            ports=record.ports,
         )
 
     async def _snapshot_usage(self, since: float) -> Usage:
@@ -287,6 +290,7 @@ class JobManager:
             created_at=time.time(),
             gpus_requested=spec.gpus,
             submit_key=key,
+            ports=list(spec.ports),
         )
 
     async def _insert(self, record: JobRecord) -> Submitted:
@@ -345,10 +349,7 @@ class JobManager:
 
     async def _launch(self, record: JobRecord, extra_env: Dict[str, str]) -> None:
         files = self.files(record.id)
-        env = {"PYTHONUNBUFFERED": "1"}
-        env.update(record.env)
-        env.update(extra_env)
-        env["TETHER_JOB_ID"] = str(record.id)
+        env = launch_env(record.id, record.env, extra_env)
         env["TETHER_METRICS"] = str(files.metrics_path)
         spec = LaunchSpec(record.id, record.argv, record.cwd, env, self.cancel_grace_s)
         await self._db_call(files.write_spec, spec)

@@ -189,6 +189,8 @@ def test_a_peer_of_another_uid_is_refused(local_runner: UserEnv) -> None:
         "import os, socket, sys\n"
         "sys.path.insert(0, sys.argv[2])\n"
         "from protocol.codec import FrameDecoder\n"
+        # Models are built on first use; nobody cannot read the rest of root's python.
+        "from protocol.messages import Error; Error.model_rebuild(force=True)\n"
         "os.setgid(65534); os.setuid(65534)\n"
         "s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])\n"
         "d = FrameDecoder(); d.feed(s.recv(65536)); print(next(iter(d)).code.value)\n"

@@ -3,12 +3,14 @@ before anything connects."""
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import REPO, UserEnv, wait_for
+from tui.cli.main import VERBS
 
 
 @pytest.mark.parametrize(
@@ -29,6 +31,13 @@ def test_an_unknown_option_shows_the_verbs_own_usage(argv: list[str], usage: str
     assert f"error: unrecognized arguments: {argv[-1] if argv[0] != 'run' else '--bogus'}" in (
         done.stderr
     )
+
+
+def test_every_verb_names_a_run_that_exists() -> None:
+    """A `Verb` names its `Run` as text so that parsing need not import it; a
+    misspelt name would otherwise show only when someone runs that verb."""
+    for verb in VERBS.values():
+        assert inspect.iscoroutinefunction(verb.load()), verb.run
 
 
 def test_cancel_of_a_job_that_ignores_sigterm_says_at_once_what_it_waits_for(

@@ -31,6 +31,7 @@ def job_json(job: JobInfo) -> Dict[str, Any]:
         "reason": job.reason,
         "leaked_gpu_pids": job.leaked_gpu_pids,
         "snapshot": job.snapshot.model_dump() if job.snapshot is not None else None,
+        "ports": job.ports,
     }
 
 

@@ -3,21 +3,21 @@
 Every verb is one `Verb` declaration (`tui.cli.session_verbs` for those that
 talk to a runner, `tui.cli.install_verbs` for those that manage it); the parser
 and the dispatch below are both derived from `VERBS`.
+
+Parsing needs only the declarations (`tui.cli.verb` says why they are light); a
+verb's own modules are imported in `_run_verb`, once the command line names it.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Dict, List, Optional
 
 from protocol.version import __version__
 from tui.cli import install_verbs, session_verbs
-from tui.cli.output import visible_output
 from tui.cli.verb import Verb
 from tui.errors import TetherError
-from tui.hosts import resolve_host
 
 VERBS: Dict[str, Verb] = {v.name: v for v in (*session_verbs.VERBS, *install_verbs.VERBS)}
 
@@ -50,12 +50,27 @@ def build_parser() -> tuple[argparse.ArgumentParser, Dict[str, argparse.Argument
     return parser, verb_parsers
 
 
-async def _run_verb(args: argparse.Namespace) -> int:
-    top_hosts = args.hosts or []
-    if len(top_hosts) > 1:
-        raise TetherError("a verb acts on one host: give one -H")
-    host = resolve_host(args.host or (top_hosts[0] if top_hosts else None))
-    return await VERBS[args.verb].run(args, host)
+def _run_verb(args: argparse.Namespace) -> int:
+    """Carry out the verb `args` name, its text made safe on the way out; the exit status."""
+    import asyncio
+
+    from tui.cli.output import visible_output
+    from tui.hosts import resolve_host
+
+    with visible_output():  # a host's text never drives the terminal (tui.cli.output)
+        try:
+            top_hosts = args.hosts or []
+            if len(top_hosts) > 1:
+                raise TetherError("a verb acts on one host: give one -H")
+            host = resolve_host(args.host or (top_hosts[0] if top_hosts else None))
+            return asyncio.run(VERBS[args.verb].load()(args, host))
+        except TetherError as exc:
+            print(f"tether: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:
+            return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -66,17 +81,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         which.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.verb is None:
         from tui.app.launch import run_app
+        from tui.hosts import resolve_host
 
         # No -H: this machine (or $TETHER_HOST) plus the hosts added in the app before.
         hosts = args.hosts or [resolve_host(None)]
         return run_app(hosts, with_remembered=not args.hosts, readonly=args.readonly)
-    with visible_output():  # a host's text never drives the terminal (tui.cli.output)
-        try:
-            return asyncio.run(_run_verb(args))
-        except TetherError as exc:
-            print(f"tether: {exc}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            return 130
-        except BrokenPipeError:
-            return 0
+    return _run_verb(args)

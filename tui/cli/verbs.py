@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from protocol.jobs import JobInfo, JobSpec, JobState
 from protocol.messages import LogChunk
@@ -54,6 +54,7 @@ async def run(
     gpus: Optional[str],
     local: bool,
     sync: Optional[SyncRequest] = None,
+    ports: Sequence[int] = (),
 ) -> int:
     """Submit the command; with `sync`, in a snapshot of that folder sent first
     (``cwd`` is then a folder inside the snapshot)."""
@@ -65,7 +66,12 @@ async def run(
         cwd = local_cwd(cwd)
     try:
         spec = JobSpec(
-            argv=argv_from_words(words), name=name, cwd=cwd, env=parse_env(env), gpus=gpus
+            argv=argv_from_words(words),
+            name=name,
+            cwd=cwd,
+            env=parse_env(env),
+            gpus=gpus,
+            ports=list(ports),
         )
     except ValueError as exc:
         raise TetherError(_first_validation_error(exc)) from exc

@@ -12,17 +12,22 @@ SFTP fails (a cut link: the session reconnects and the runner carries on from th
 The runner still decides what is pulled: it lists the files (never through a link
 leading out of the job's directory) and `tui.sync.pull` checks with it, once a
 file has arrived, that it is still that very file.
+
+asyncssh (0.13 s to import) is loaded here only once a source is opened on an
+SSH session, which has loaded it already: a pull from this machine's runner, and
+every other verb that imports `tui.sync`, never pays for it.
 """
 
 from __future__ import annotations
 
 import posixpath
-from typing import AsyncIterator, Dict, List, Optional, Tuple
+import sys
+from typing import TYPE_CHECKING, AsyncIterator, Dict, List, Optional, Tuple
 
-import asyncssh
-
-from tui.remote import SshOpener
 from tui.session import HostSession
+
+if TYPE_CHECKING:
+    import asyncssh
 
 #: Files this big or bigger come over SFTP; smaller ones are not worth a round trip.
 SFTP_MIN_BYTES = 1024 * 1024
@@ -48,14 +53,22 @@ class SftpSource:
     @classmethod
     async def open(cls, session: HostSession, workdir: str) -> Optional[SftpSource]:
         """A source for `session`'s host, or None where SFTP cannot be used."""
+        # Only `tui.remote` makes SSH openers (`tui.hosts` imports it for a remote
+        # host): while it is not loaded, the session is this machine's.
+        if "tui.remote" not in sys.modules or not posixpath.isabs(workdir):
+            return None
+        from tui.remote import SshOpener
+
         opener = session.opener
-        if not isinstance(opener, SshOpener) or not posixpath.isabs(workdir):
+        if not isinstance(opener, SshOpener):
             return None
         sftp = await opener.sftp()
         return None if sftp is None else cls(sftp, workdir)
 
     async def stat(self, path: str) -> Tuple[int, int]:
         """Size and whole-second mtime of `path` (relative to the job's directory)."""
+        import asyncssh  # loaded with the SSH session this source rides on
+
         try:
             attrs = await self._sftp.stat(self._path(path))
         except (asyncssh.Error, OSError) as exc:
@@ -66,6 +79,8 @@ class SftpSource:
         """(offset, data) from `start` to `end`, in order: the blocks come back in
         any order from the reads in flight and are handed on once contiguous, so
         the ``.part`` they are written to never has a hole."""
+        import asyncssh  # loaded with the SSH session this source rides on
+
         try:
             async with self._sftp.open(
                 self._path(path), "rb", block_size=SFTP_BLOCK_BYTES, max_requests=SFTP_BLOCKS

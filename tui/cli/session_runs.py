@@ -1,0 +1,236 @@
+"""How each verb that talks to a host's runner carries itself out: bind the
+arguments to a call on a `HostSession`, open the session, make the call. The
+verbs' declarations (`tui.cli.session_verbs`) name the `Run`s at the bottom of
+this module, which is imported only once the command line names one of them.
+
+A binder checks the arguments before anything connects (a bad ``--tail`` is
+reported without touching the host) and returns the call to make once the
+session is up. `on_session` opens the session around that call: one that
+keeps following (``logs -f``, ``metrics -f``, ``top``) reconnects when its link
+drops; the others fail at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import Awaitable, Callable, Optional
+
+from protocol.manifest import ManifestError, check_relative_path
+from tui.cli import transfer, verbs
+from tui.cli.metrics import metrics as job_metrics
+from tui.cli.top import top as top_verb
+from tui.cli.verb import Run
+from tui.errors import ConnectError, TetherError
+from tui.hosts import is_local, make_session
+from tui.session import HostSession, SessionState
+from tui.sync import SyncLimits, parse_file_count, parse_size
+from tui.sync.pull import check_pull_paths
+
+SessionCall = Callable[[HostSession], Awaitable[int]]
+Binder = Callable[[argparse.Namespace, str], SessionCall]
+
+
+def _never(args: argparse.Namespace) -> bool:
+    return False
+
+
+#: How long a verb that changes something (run, cancel) keeps reconnecting to
+#: ask again, before it gives up and says what may have happened.
+RETRY_CHANGE_S = 60.0
+
+
+def on_session(
+    bind: Binder,
+    follows: Callable[[argparse.Namespace], bool] = _never,
+    *,
+    changes: bool = False,
+    kept: bool = True,
+) -> Run:
+    """A verb's `Run`: bind the arguments, open a session to the host, make the call.
+
+    A verb that `follows` reconnects for as long as it runs. One that `changes`
+    something reconnects for `RETRY_CHANGE_S` when its link drops before the
+    answer and asks again (the request's idempotency key makes that safe);
+    the others fail at once. A remote host is reached through its kept connection
+    (`tui.keeper`) unless `kept` is False: ``pull`` reads files over SFTP on an SSH
+    connection of its own."""
+
+    async def run(args: argparse.Namespace, host: str) -> int:
+        call = bind(args, host)
+        session = make_session(host, reconnect=follows(args) or changes, kept=kept)
+        try:
+            await session.start()
+            session.listeners.append(verbs.report_state)
+            if changes and not follows(args):
+                return await _retrying_for(session, call, host, RETRY_CHANGE_S)
+            return await call(session)
+        finally:
+            session.listeners.clear()
+            await session.close()
+
+    return run
+
+
+async def _retrying_for(session: HostSession, call: SessionCall, host: str, limit_s: float) -> int:
+    """`call`, given up on once the link has been down for `limit_s`."""
+    down_since: Optional[float] = None
+
+    def on_state(state: SessionState) -> None:
+        nonlocal down_since
+        if state.kind == "connected":
+            down_since = None
+        elif down_since is None:
+            down_since = time.monotonic()
+
+    session.listeners.append(on_state)
+    task = asyncio.ensure_future(call(session))
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.5)
+            if done:
+                return task.result()
+            if down_since is not None and time.monotonic() - down_since > limit_s:
+                raise ConnectError(
+                    f"{host}: the link dropped before the runner answered and did not come "
+                    f"back within {limit_s:.0f} s; what was asked may have happened: "
+                    f"look with `tether ls{'' if is_local(host) else ' -H ' + host}`",
+                    retryable=False,
+                )
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def _following(args: argparse.Namespace) -> bool:
+    return bool(args.follow)
+
+
+# -- run -----------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace, host: str) -> SessionCall:
+    if args.name is not None and not args.name.strip():
+        raise TetherError("--name is empty: give a name, or leave it out to show the command")
+    if args.cwd is not None and not args.cwd.strip():
+        raise TetherError(
+            "--cwd is empty: give a directory, or leave it out "
+            "(here for a local job, the home directory on a remote host)"
+        )
+    words = args.command[1:] if args.command[:1] == ["--"] else args.command
+    sync = _sync_request(args)
+    local = is_local(host)
+    return lambda s: verbs.run(
+        s, words, args.name, args.cwd, args.env, args.gpus, local, sync, args.ports
+    )
+
+
+def _sync_request(args: argparse.Namespace) -> Optional[transfer.SyncRequest]:
+    if args.sync is None:
+        if args.sync_max is not None or args.sync_max_files is not None:
+            raise TetherError("--sync-max and --sync-max-files go with --sync [DIR]")
+        return None
+    if not args.sync.strip():
+        raise TetherError("--sync takes a folder (or nothing, for this one), not an empty word")
+    if args.cwd is not None:
+        try:
+            check_relative_path(args.cwd.rstrip("/") or args.cwd)
+        except ManifestError as exc:
+            raise TetherError(
+                f"with --sync, --cwd is a folder inside the snapshot: {exc}"
+            ) from None
+    limits = SyncLimits()
+    if args.sync_max is not None:
+        limits = SyncLimits(parse_size(args.sync_max), limits.max_files)
+    if args.sync_max_files is not None:
+        limits = SyncLimits(limits.max_bytes, parse_file_count(args.sync_max_files))
+    return transfer.SyncRequest(Path(args.sync).expanduser(), limits)
+
+
+# -- ls, logs, cancel ----------------------------------------------------------------
+
+
+def _ls(args: argparse.Namespace, host: str) -> SessionCall:
+    return lambda s: verbs.ls(s, args.all, args.json)
+
+
+def _logs(args: argparse.Namespace, host: str) -> SessionCall:
+    if args.tail is not None and args.tail < 0:
+        raise TetherError("--tail takes a number of lines, 0 or more")
+    return lambda s: verbs.logs(s, args.job, args.follow, args.tail, args.raw)
+
+
+def _cancel(args: argparse.Namespace, host: str) -> SessionCall:
+    return lambda s: verbs.cancel(s, args.job)
+
+
+# -- rerun, pull, gc -----------------------------------------------------------------
+
+
+def _rerun(args: argparse.Namespace, host: str) -> SessionCall:
+    return lambda s: transfer.rerun(s, args.job)
+
+
+def _pull(args: argparse.Namespace, host: str) -> SessionCall:
+    paths = check_pull_paths(args.paths)
+    if args.to is not None and not args.to.strip():
+        raise TetherError("--to is empty: give a folder, or leave it out for ./tether-out/HOST/JOB")
+    return lambda s: transfer.pull(s, host, args.job, paths, args.to, args.follow)
+
+
+def _always(args: argparse.Namespace) -> bool:
+    return True
+
+
+def _gc(args: argparse.Namespace, host: str) -> SessionCall:
+    if args.keep_days is not None and not args.keep_days >= 0:
+        raise TetherError("--keep-days takes a number of days, 0 or more")
+    return lambda s: transfer.gc(s, args.dry_run, args.keep_days)
+
+
+# -- metrics, top, status ------------------------------------------------------------
+
+
+def _metrics(args: argparse.Namespace, host: str) -> SessionCall:
+    return lambda s: job_metrics(s, args.job, args.json, args.follow)
+
+
+def _top(args: argparse.Namespace, host: str) -> SessionCall:
+    if args.interval is not None and not args.interval > 0:
+        raise TetherError("--interval takes a number of seconds greater than 0")
+    return lambda s: top_verb(s, args.json, args.once, args.interval)
+
+
+def _top_follows(args: argparse.Namespace) -> bool:
+    return not args.once
+
+
+def _status(args: argparse.Namespace, host: str) -> SessionCall:
+    return lambda s: verbs.status(s, args.json)
+
+
+# -- the Runs that `tui.cli.session_verbs` names -----------------------------------
+
+
+def _forward(args: argparse.Namespace, host: str) -> SessionCall:
+    from tui.cli.forward import forward as forward_ports
+    from tui.forward.target import local_port, parse_target
+
+    target, local = parse_target(args.target), local_port(args.local)
+    return lambda s: forward_ports(s, host, target, local)
+
+
+run = on_session(_run, changes=True)
+ls = on_session(_ls)
+logs = on_session(_logs, _following)
+cancel = on_session(_cancel, changes=True)
+rerun = on_session(_rerun, changes=True)
+pull = on_session(_pull, _always, kept=False)
+gc = on_session(_gc)
+metrics = on_session(_metrics, _following)
+top = on_session(_top, _top_follows)
+status = on_session(_status)
+forward = on_session(_forward, _always, kept=False)
