@@ -59,6 +59,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connects", type=int, default=10, help="runs of each connect timing")
     parser.add_argument("--lines", type=int, default=300, help="lines timed for latency")
     parser.add_argument(
+        "--only",
+        choices=("connect", "latency", "throughput"),
+        action="append",
+        help="run only this part (repeatable; default: all three)",
+    )
+    parser.add_argument(
         "--interval-ms", type=float, default=30.0, help="gap between the job's timed lines"
     )
     return parser.parse_args()
@@ -287,9 +293,13 @@ def main() -> int:
             f"sshd on 127.0.0.1:{world.gpu.port}; {os.cpu_count()} cores, load {load}; "
             f"AES-GCM preferred: {'yes' if cpu_has_aes() else 'no'}"
         )
-        bench_connect(client, args)
-        bench_latency(client, world, args)
-        bench_throughput(client, world, args)
+        parts = args.only or ["connect", "latency", "throughput"]
+        if "connect" in parts:
+            bench_connect(client, args)
+        if "latency" in parts:
+            bench_latency(client, world, args)
+        if "throughput" in parts:
+            bench_throughput(client, world, args)
     return 0
 
 

@@ -141,6 +141,8 @@ def test_bad_targets_are_one_clear_line(ssh_client: SshClient) -> None:
     assert f"job {done} has ended (succeeded)" in line
     line = one_line_error(ssh_client.tether("forward", "-H", "gpu", "web"))
     assert "forward takes a job id or :PORT (like 14 or :6006), not 'web'" in line
+    line = one_line_error(ssh_client.tether("forward", "-H", "gpu", "99999"))
+    assert "99999 is no job on gpu, and as a port it must be from 1 to 65535" in line
     line = one_line_error(ssh_client.tether("forward", "-H", "gpu", ":70000"))
     assert "must be from 1 to 65535" in line
     line = one_line_error(ssh_client.tether("forward", "-H", "gpu", ":8000", "--local", "x"))

@@ -37,8 +37,9 @@ async def _ports_of(session: HostSession, host: str, target: ForwardTarget) -> L
             raise
         job = None
     if job is None:
-        port = check_port(target.number, f"{target.number} is no job on {host}, and as a port it")
-        _say(f"{host} has no job {port}: forwarding port {port}")
+        where = host or "this machine"
+        port = check_port(target.number, f"{target.number} is no job on {where}, and as a port it")
+        _say(f"{where} has no job {port}: taking {port} as a port")
         return [port]
     if not job.ports:
         raise TetherError(
@@ -55,12 +56,13 @@ async def forward(
 ) -> int:
     from tui.remote import SshOpener
 
-    opener = session.opener
-    if not isinstance(opener, SshOpener):
-        raise TetherError(
-            "this machine's ports are already on 127.0.0.1: there is nothing to forward"
-        )
     ports = await _ports_of(session, host, target)
+    opener = session.opener
+    if not isinstance(opener, SshOpener):  # this machine: no SSH, nothing to bring here
+        for port in ports:
+            print(f"http://127.0.0.1:{port}", flush=True)
+        _say("on this machine these are on 127.0.0.1 already: nothing to forward")
+        return 0
     forwards: List[PortForward] = []
     try:
         for index, port in enumerate(ports):
