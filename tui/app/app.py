@@ -39,8 +39,10 @@ from tui.app.screens.host_picker import HostPickerScreen
 from tui.app.screens.log_screen import LogScreen
 from tui.app.screens.new_job import NewJobScreen
 from tui.app.screens.pull import PullScreen
+from tui.app.shell import shell_beside_app
 from tui.errors import TetherError
 from tui.hosts import is_local, make_app_session
+from tui.shell.on_host import find_job
 from tui.sync.progress import OnProgress
 from tui.sync.pull import PullResult, default_pull_dir, pull_outputs
 from tui.visible import visible, visible_lines
@@ -87,6 +89,14 @@ class TetherApp(App[int]):
             "Log",
             tooltip="The highlighted job's log, full screen",
             title="Full-screen log",
+        ),
+        Command(
+            "S",
+            "open_shell",
+            "Shell",
+            show=False,
+            tooltip="A shell on this host, where the highlighted job runs",
+            title="Shell on the host",
         ),
         Command(
             "h", "switch_host", "Host", tooltip="Switch to another open host", title="Switch host"
@@ -321,6 +331,22 @@ class TetherApp(App[int]):
         job = self._selected("show")
         if job is not None:
             self.push_screen(LogScreen(self.current_monitor, job))
+
+    def action_open_shell(self) -> None:
+        monitor, job = self.current_monitor, self.current_view.selected_job
+        self.run_worker(self._shell(monitor, job), group="shell", exclusive=True)
+
+    async def _shell(self, monitor: HostMonitor, job: Optional[JobInfo]) -> None:
+        """The shell, in the job's place as the runner knows it now (a queued job may
+        have been given its GPUs since the table was drawn)."""
+        try:
+            session = monitor.connected_session()
+            fresh = await find_job(session, job.id) if job is not None else None
+            status = await shell_beside_app(self, session, fresh)
+        except TetherError as exc:
+            self._failed(f"no shell on {visible(monitor.label)}", exc)
+            return
+        self.notify(f"shell on {visible(monitor.label)} exited {status}", timeout=4, markup=False)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if isinstance(event.data_table, JobsTable):
