@@ -36,7 +36,7 @@ fi
 stamp=.venv/.tether-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing tether and its dev tools into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=compat
   touch "$stamp"
 fi
 if [ "${TETHER_WITH_TORCH:-0}" = 1 ] && ! .venv/bin/python -c 'import torch, sklearn, lightning' 2>/dev/null; then

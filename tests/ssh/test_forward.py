@@ -5,51 +5,21 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import wait_for
+from tests.ssh.serving import free_port, get, serve, try_get
 from tests.sshd import SshClient, SshWorld, one_line_error
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read().decode()
 
 
 @pytest.fixture
 def served(ssh_client: SshClient, ssh_world: SshWorld) -> Iterator[tuple[int, int]]:
     """A job serving a folder with a marker file on the host's 127.0.0.1: (job, port)."""
-    port = _free_port()
-    folder = ssh_world.account.home / f"served-{port}"
-    ssh_world.account.run("mkdir", "-p", str(folder))
-    ssh_world.account.run("touch", str(folder / "marker-file.txt"))
-    server = f"python3 -m http.server {port} --bind 127.0.0.1 --directory {folder}"
-    run = ssh_client.tether(
-        "run",
-        "-H",
-        "gpu",
-        "--port",
-        str(port),
-        "--name",
-        "web",
-        "--",
-        "bash",
-        "-c",
-        f"exec {server}",
-        check=True,
-    )
-    job = int(run.stdout)
+    port = free_port()
+    job = serve(ssh_client, ssh_world, port)
     yield job, port
     ssh_client.tether("cancel", "-H", "gpu", str(job))
 
@@ -76,25 +46,18 @@ def test_a_jobs_port_is_reached_and_comes_back_after_a_cut(
     job, port = served
     listed = json.loads(ssh_client.tether("ls", "-H", "gpu", "--json", check=True).stdout)
     assert [j["ports"] for j in listed if j["id"] == job] == [[port]]
-    local = _free_port()
+    local = free_port()
     proc, line = _start_forward(ssh_client, str(job), "--local", str(local))
     try:
         assert line == f"http://127.0.0.1:{local} → gpu:{port}"
-        wait_for(lambda: "marker-file.txt" in _try_get(f"http://127.0.0.1:{local}/"), timeout=30)
+        wait_for(lambda: "marker-file.txt" in try_get(f"http://127.0.0.1:{local}/"), timeout=30)
 
         assert ssh_world.gpu.kill_connections() > 0
-        wait_for(lambda: "marker-file.txt" in _try_get(f"http://127.0.0.1:{local}/"), timeout=60)
+        wait_for(lambda: "marker-file.txt" in try_get(f"http://127.0.0.1:{local}/"), timeout=60)
     finally:
         err = _stop(proc)
     assert proc.returncode in (0, 130), err
     assert "Traceback" not in err
-
-
-def _try_get(url: str) -> str:
-    try:
-        return _get(url)
-    except OSError:
-        return ""
 
 
 def test_a_busy_local_port_moves_to_the_next_and_says_so(
@@ -102,12 +65,12 @@ def test_a_busy_local_port_moves_to_the_next_and_says_so(
 ) -> None:
     job, port = served
     # The host is this machine: the job's own server holds the same port here.
-    wait_for(lambda: _try_get(f"http://127.0.0.1:{port}/") != "", timeout=30)
+    wait_for(lambda: try_get(f"http://127.0.0.1:{port}/") != "", timeout=30)
     proc, line = _start_forward(ssh_client, str(job))
     try:
         moved = int(line.split()[0].rsplit(":", 1)[1])
         assert moved > port
-        assert "marker-file.txt" in _get(f"http://127.0.0.1:{moved}/")
+        assert "marker-file.txt" in get(f"http://127.0.0.1:{moved}/")
     finally:
         err = _stop(proc)
     assert f"local port {port} is in use: using {moved}" in err
@@ -117,11 +80,11 @@ def test_a_bare_port_is_forwarded_with_colon(
     ssh_client: SshClient, served: tuple[int, int]
 ) -> None:
     _, port = served
-    local = _free_port()
+    local = free_port()
     proc, line = _start_forward(ssh_client, f":{port}", "--local", str(local))
     try:
         assert line == f"http://127.0.0.1:{local} → gpu:{port}"
-        wait_for(lambda: "marker-file.txt" in _try_get(f"http://127.0.0.1:{local}/"), timeout=30)
+        wait_for(lambda: "marker-file.txt" in try_get(f"http://127.0.0.1:{local}/"), timeout=30)
     finally:
         _stop(proc)
 

@@ -160,6 +160,9 @@ class TetherApp(App[int]):
             host, session_factory=self._factory, clock=self.clock, watch_stats=self._watch_stats
         )
         monitor.ask_host_key = self._ask_host_key
+        monitor.on_notice = lambda text: self.notify(
+            visible_lines(text), title=monitor.label, severity="warning", timeout=6, markup=False
+        )
         return monitor
 
     # -- composing --------------------------------------------------------------------------

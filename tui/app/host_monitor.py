@@ -7,6 +7,9 @@ with their recent history. When the link goes down it keeps all of that,
 stamped with when it became stale, so the screen can show the last known state
 and its age instead of going blank.
 
+On a remote host it also forwards the declared ports of the running jobs to
+this machine (`tui.forward.jobs`), brought in line with each new job table.
+
 Its two watchers (jobs, stats) are supervised: one that fails puts its error in
 `problems`, under the part of the screen it feeds, and is started again after
 the session's backoff; the problem goes when data flows again. An unknown SSH
@@ -25,16 +28,31 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Coroutine, Deque, Dict, List, Optional
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Deque,
+    Dict,
+    List,
+    Optional,
+)
 
-from protocol.jobs import JobInfo
+from protocol.jobs import JobInfo, JobState
 from protocol.stats import GpuInventory, StatsHistory, StatsInfo, StatsSample, StatsUpdate
 from tui.errors import ConnectError, TetherError
 from tui.hosts import is_local, make_app_session
 from tui.session import HostSession, SessionState, backoff_delay
 
+if TYPE_CHECKING:  # asyncssh is imported only where a host is remote
+    from tui.forward.jobs import JobForwards
+
 #: Seconds of stats history kept for the sparklines (what the runner keeps too).
 HISTORY_S = 900.0
+#: A notice repeated within this many seconds is not shown again.
+NOTICE_REPEAT_S = 10.0
 
 SessionFactory = Callable[[str], HostSession]
 Clock = Callable[[], float]
@@ -47,6 +65,7 @@ class HostChange(enum.Enum):
     JOBS = "jobs"  # jobs, jobs_known
     STATS = "stats"  # gpu, history
     PROBLEM = "problem"  # problems
+    FORWARDS = "forwards"  # forwards_of(job)
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,8 @@ class HostKeyQuestion:
 #: Answers a `HostKeyQuestion`: True to trust the key (it is then written to known_hosts).
 HostKeyAsker = Callable[[HostKeyQuestion], Awaitable[bool]]
 HostListener = Callable[[HostChange], None]
+#: Told something the person should read once (a forwarded port that failed).
+NoticeSink = Callable[[str], None]
 
 
 class HostMonitor:
@@ -95,6 +116,11 @@ class HostMonitor:
         self._failures: Dict[HostChange, int] = {}
         self.listeners: List[HostListener] = []
         self.ask_host_key: Optional[HostKeyAsker] = None
+        self.on_notice: Optional[NoticeSink] = None
+        self._forwards: Optional[JobForwards] = None
+        self._forwarding: Optional[asyncio.Task[None]] = None
+        self._forwards_stale = False
+        self._noticed: Dict[str, float] = {}
         self._connected = asyncio.Event()
         self._watchers: List[asyncio.Task[Any]] = []
         self._asking: Optional[asyncio.Task[None]] = None
@@ -119,6 +145,16 @@ class HostMonitor:
     def job(self, job_id: int) -> Optional[JobInfo]:
         return next((j for j in self.jobs if j.id == job_id), None)
 
+    def forwards_of(self, job: JobInfo) -> List[str]:
+        """What a person opens to reach the job's declared ports: forwarded URLs on a
+        remote host (``http://127.0.0.1:16006 → gpu1:6006``), the ports themselves
+        here, where they are on 127.0.0.1 already."""
+        if self._forwards is not None:
+            return [pf.describe() for pf in self._forwards.of(job.id)]
+        if is_local(self.host) and job.state is JobState.RUNNING:
+            return [f"http://127.0.0.1:{port}" for port in job.ports]
+        return []
+
     def connected_session(self) -> HostSession:
         """The session, for an action a person asked for now; `TetherError` saying
         why when the host is not connected (rather than waiting for it)."""
@@ -135,8 +171,32 @@ class HostMonitor:
         session = self._factory(self.host)
         self.session = session
         session.listeners.append(self._on_link)
+        self._forwards = self._job_forwards(session)
         session.keep_connected()
         self._restart_watchers(session)
+
+    def _job_forwards(self, session: HostSession) -> Optional[JobForwards]:
+        if is_local(self.host):
+            return None
+        from tui.forward.jobs import JobForwards
+        from tui.remote import SshOpener
+
+        opener = session.opener
+        if not isinstance(opener, SshOpener):
+            return None
+        return JobForwards(self.label, opener.ssh_connection, self._notice)
+
+    def _notice(self, text: str) -> None:
+        """Pass `text` on, once while it repeats: a browser retries a refused port
+        many times a second, and one notice says it all."""
+        now = self.clock()
+        last = self._noticed.get(text)
+        self._noticed = {t: at for t, at in self._noticed.items() if now - at < NOTICE_REPEAT_S}
+        if last is not None and now - last < NOTICE_REPEAT_S:
+            return
+        self._noticed[text] = now
+        if self.on_notice is not None:
+            self.on_notice(text)
 
     def retry_now(self) -> None:
         """Cut a backoff wait short, or try again after the host went offline."""
@@ -154,9 +214,12 @@ class HostMonitor:
     async def close(self) -> None:
         self._closed = True
         tasks, self._watchers = self._watchers, []
-        if self._asking is not None:
-            tasks.append(self._asking)
+        for task in (self._asking, self._forwarding):
+            if task is not None:
+                tasks.append(task)
         await _cancel(tasks)
+        if self._forwards is not None:
+            await self._forwards.close()
         if self.session is not None:
             await self.session.close()
 
@@ -265,6 +328,22 @@ class HostMonitor:
             self.jobs_known = True
             self._flowing(HostChange.JOBS)
             self._notify(HostChange.JOBS)
+            self._forward_ports()
+
+    def _forward_ports(self) -> None:
+        """Bring the forwards in line with the job table, one update at a time; a
+        table that arrives meanwhile is taken when the running update ends."""
+        if self._forwards is None or self._closed:
+            return
+        self._forwards_stale = True
+        if self._forwarding is None or self._forwarding.done():
+            self._forwarding = asyncio.ensure_future(self._update_forwards(self._forwards))
+
+    async def _update_forwards(self, forwards: JobForwards) -> None:
+        while self._forwards_stale and not self._closed:
+            self._forwards_stale = False
+            if await forwards.update(self.jobs):
+                self._notify(HostChange.FORWARDS)
 
     async def _watch_stats_stream(self, session: HostSession) -> None:
         async for event in session.subscribe_stats(history_s=HISTORY_S):

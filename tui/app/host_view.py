@@ -121,11 +121,14 @@ class HostView(Vertical):
             self._show_stats()
         elif event.change is HostChange.PROBLEM:
             self._title_table()  # a stopped watcher says so there while it lasts
+        elif event.change is HostChange.FORWARDS:
+            self._title_job(self.selected_job)
         self._show_link()
 
     def _show_jobs(self) -> None:
         self.table.jobs = list(self.monitor.jobs)
         self._title_table()
+        self._title_job(self.selected_job)  # its state, and so its ports, may have changed
 
     def _show_stats(self) -> None:
         self.query_one(GpuPanel).show(self.monitor.gpu, self.monitor.history)
@@ -160,12 +163,19 @@ class HostView(Vertical):
         if log.job_id != job_id:
             log.job_id = job_id
         self.query_one(MetricsPanel).job_id = job_id
-        job = event.job
-        title = f"job {job.id}: {literal(job.name)}" if job is not None else self._empty_title()
-        synced = snapshot_text(job) if job is not None else None
+        self._title_job(event.job)
+
+    def _title_job(self, job: Optional[JobInfo]) -> None:
+        """The job's header: its name, its snapshot, where its ports are reached."""
+        if job is None:
+            self.query_one("#job-detail").border_title = self._empty_title()
+            return
+        parts = [f"job {job.id}: {literal(job.name)}"]
+        synced = snapshot_text(job)
         if synced:
-            title += f" · {synced}"
-        self.query_one("#job-detail").border_title = title
+            parts.append(synced)
+        parts += [literal(url) for url in self.monitor.forwards_of(job)]
+        self.query_one("#job-detail").border_title = " · ".join(parts)
 
     def _empty_title(self) -> str:
         """What to do when no job is highlighted: start one, or see the hidden ones."""
