@@ -33,6 +33,7 @@ from tui.app.log_panel import LogPanel
 from tui.app.metrics_panel import MetricsPanel
 from tui.app.screens.add_host import AddHostScreen
 from tui.app.screens.confirm import ConfirmScreen
+from tui.app.screens.describe import DescribeScreen
 from tui.app.screens.help import HelpScreen, Section, binding_rows
 from tui.app.screens.host_key import HostKeyScreen
 from tui.app.screens.host_picker import HostPickerScreen
@@ -89,6 +90,14 @@ class TetherApp(App[int]):
             "Log",
             tooltip="The highlighted job's log, full screen",
             title="Full-screen log",
+        ),
+        Command(
+            "d",
+            "describe_job",
+            "Describe",
+            show=False,
+            tooltip="Everything about the highlighted job: command, environment, GPUs, times",
+            title="Describe job",
         ),
         Command(
             "S",
@@ -334,6 +343,18 @@ class TetherApp(App[int]):
         job = self._selected("show")
         if job is not None:
             self.push_screen(LogScreen(self.current_monitor, job))
+
+    def action_describe_job(self) -> None:
+        job = self._selected("describe")
+        if job is None:
+            return
+        monitor = self.current_monitor
+
+        def then(log_of: Optional[JobInfo]) -> None:
+            if log_of is not None:
+                self.push_screen(LogScreen(monitor, log_of))
+
+        self.push_screen(DescribeScreen(monitor, job), then)
 
     def action_open_shell(self) -> None:
         monitor, job = self.current_monitor, self.current_view.selected_job

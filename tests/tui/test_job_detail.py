@@ -1,0 +1,71 @@
+"""`tui.job_detail`: the rows of the describe view and ``tether show``."""
+
+from __future__ import annotations
+
+import time
+
+from protocol.jobs import JobInfo, JobState, SnapshotInfo
+from tui.job_detail import job_rows, rows_text, when
+
+
+def _job(**fields: object) -> JobInfo:
+    base: dict[str, object] = {
+        "id": 7,
+        "name": "train",
+        "state": JobState.QUEUED,
+        "argv": ["python", "train.py", "--lr", "3e-4"],
+        "cwd": "/home/u/proj",
+        "created_at": 1_700_000_000.0,
+    }
+    return JobInfo.model_validate({**base, **fields})
+
+
+def test_a_queued_job_without_extras_reads_plainly() -> None:
+    job = _job(queue_position=2, gpus_requested="2")
+    rows = dict(job_rows(job, host="gpu1", now=1_700_000_065.0))
+    assert rows["job"] == "7 on gpu1"
+    assert rows["state"] == "queued, #2 in the GPU queue"
+    assert rows["command"] == "python train.py --lr 3e-4"
+    assert rows["environment"] == "(the login shell's, nothing added)"
+    assert rows["GPUs"] == "- (asked: 2)"
+    assert rows["created"].endswith("(1m05s ago)")
+    assert rows["started"] == rows["finished"] == "-"
+    assert "snapshot" not in rows and "ports" not in rows
+
+
+def test_an_ended_job_has_every_row_and_escapes_are_made_visible() -> None:
+    job = _job(
+        state=JobState.FAILED,
+        env={"B": "2", "A": "1\x1b[31m"},
+        gpus=[0, 3],
+        gpus_requested="2",
+        started_at=1_700_000_010.0,
+        finished_at=1_700_000_310.0,
+        exit_code=3,
+        reason="it was asked",
+        log_bytes=3 * 2**20,
+        snapshot=SnapshotInfo(id="ab" * 32, files=1204, bytes=2**30),
+        ports=[6006, 8888],
+    )
+    forwards = ["http://127.0.0.1:16006 → gpu1:6006"]
+    rows = job_rows(job, host="gpu1", forwards=forwards, now=time.time())
+    labels = [label for label, _ in rows]
+    env = [value for label, value in rows if label in ("environment", "")][:2]
+    assert env[0].startswith("A=1") and "\x1b" not in env[0]
+    assert env[1] == "B=2"
+    values = dict(rows)
+    assert values["GPUs"] == "0,3 (asked: 2)"
+    assert values["runtime"] == "5m00s"
+    assert values["exit"] == "3"
+    assert values["reason"] == "it was asked"
+    assert values["log"] == "3.0 MiB"
+    assert values["snapshot"] == f"{'ab' * 32} (1,204 files, 1.0 GiB)"
+    assert values["ports"] == "http://127.0.0.1:16006 → gpu1:6006"
+    assert labels.index("reason") == labels.index("state") + 1
+    text = rows_text(rows)
+    assert "\nexit         3\n" in text
+
+
+def test_when_says_how_long_ago() -> None:
+    assert when(None, 0.0) == "-"
+    assert when(100.0, 160.0).endswith(" (1m00s ago)")

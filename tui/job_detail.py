@@ -1,0 +1,87 @@
+"""Everything known about one job, as labelled rows a person reads top to bottom:
+the app's describe view (``d``, as k9s has) and ``tether show`` print the same.
+
+Times are local wall-clock times with how long ago, since a person compares
+them with their own clock; JSON (``--json``) keeps ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+import time
+from typing import List, Optional, Sequence, Tuple
+
+from protocol.jobs import JobInfo
+from protocol.units import duration, plural, size
+from tui.job_text import exit_text, runtime
+from tui.visible import visible
+
+Row = Tuple[str, str]
+
+
+def when(ts: Optional[float], now: float) -> str:
+    """``2026-12-03 06:02:11 (4m58s ago)``; ``-`` when it has not happened."""
+    if ts is None:
+        return "-"
+    local = dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{local} ({duration(now - ts)} ago)"
+
+
+def job_rows(
+    job: JobInfo, *, host: str, forwards: Sequence[str] = (), now: Optional[float] = None
+) -> List[Row]:
+    """The job's rows; a label is empty where a row continues the one above (one
+    environment variable a row). Every text is made visible (no escape reaches the
+    terminal)."""
+    at = time.time() if now is None else now
+    state = job.state.value
+    if job.queue_position is not None:
+        state += f", #{job.queue_position} in the GPU queue"
+    rows: List[Row] = [
+        ("job", f"{job.id} on {visible(host)}"),
+        ("name", visible(job.name)),
+        ("state", state),
+    ]
+    if job.reason:
+        rows.append(("reason", visible(job.reason)))
+    rows += [
+        ("command", visible(shlex.join(job.argv))),
+        ("directory", visible(job.cwd)),
+    ]
+    env = sorted(job.env.items())
+    for index, (key, value) in enumerate(env):
+        rows.append(("environment" if index == 0 else "", visible(f"{key}={value}")))
+    if not env:
+        rows.append(("environment", "(the login shell's, nothing added)"))
+    asked = job.gpus_requested or "none"
+    given = ",".join(map(str, job.gpus)) or "-"
+    rows.append(("GPUs", f"{given} (asked: {asked})"))
+    if job.leaked_gpu_pids:
+        pids = ", ".join(map(str, job.leaked_gpu_pids))
+        rows.append(("GPU leak", f"processes {pids} still hold its GPUs"))
+    rows += [
+        ("created", when(job.created_at, at)),
+        ("started", when(job.started_at, at)),
+        ("finished", when(job.finished_at, at)),
+        ("runtime", runtime(job, at)),
+        ("exit", exit_text(job)),
+        ("log", size(job.log_bytes)),
+    ]
+    snap = job.snapshot
+    if snap is not None:
+        rows.append(("snapshot", f"{snap.id} ({plural(snap.files, 'file')}, {size(snap.bytes)})"))
+    if job.ports:
+        ports = list(forwards) or [str(port) for port in job.ports]
+        for index, port in enumerate(ports):
+            rows.append(("ports" if index == 0 else "", visible(port)))
+    return rows
+
+
+def rows_text(rows: Sequence[Row]) -> str:
+    """The rows as aligned plain text (``tether show``)."""
+    width = max((len(label) for label, _ in rows), default=0)
+    return "\n".join(f"{label:<{width}}  {value}".rstrip() for label, value in rows)
+
+
+__all__ = ["Row", "job_rows", "rows_text", "when"]
