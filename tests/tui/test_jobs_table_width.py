@@ -58,7 +58,7 @@ async def test_every_column_fits_and_only_the_name_gives_way(width: int) -> None
         lines = app.query_one(JobsTable).render_lines(app.query_one(JobsTable).region)
         text = [line.text.rstrip() for line in lines[:3]]
     header, first, second = text
-    assert header.split() == ["ID", "NAME", "STATE", "RUNTIME", "GPUS", "EXIT"]
+    assert header.split() == ["ID▼", "NAME", "STATE", "RUNTIME", "GPUS", "EXIT"]
     assert all(len(line) <= width for line in text)
     assert "0,1,2,3,4,5,6,7" in first and "running" in first
     assert "137" in second and "1h02m" in second

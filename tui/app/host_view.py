@@ -58,6 +58,30 @@ class HostView(Vertical):
             title="Overlay job metrics",
         ),
         Command(
+            "less_than_sign",
+            "sort_left",
+            "Sort ←",
+            show=False,
+            tooltip="Sort the jobs by the column to the left",
+            title="Sort by the previous column",
+        ),
+        Command(
+            "greater_than_sign",
+            "sort_right",
+            "Sort →",
+            show=False,
+            tooltip="Sort the jobs by the column to the right",
+            title="Sort by the next column",
+        ),
+        Command(
+            "I",
+            "invert_sort",
+            "Invert sort",
+            show=False,
+            tooltip="Sort the other way round",
+            title="Invert the sort",
+        ),
+        Command(
             "A",
             "toggle_history",
             "All jobs / recent jobs",
@@ -203,6 +227,15 @@ class HostView(Vertical):
         index = STATE_FILTERS.index(table.state_filter)
         table.state_filter = STATE_FILTERS[(index + 1) % len(STATE_FILTERS)]
         self._title_table()
+
+    def action_sort_left(self) -> None:
+        self.table.order = self.table.order.moved(-1)
+
+    def action_sort_right(self) -> None:
+        self.table.order = self.table.order.moved(1)
+
+    def action_invert_sort(self) -> None:
+        self.table.order = self.table.order.inverted()
 
     def action_toggle_overlay(self) -> None:
         job = self.selected_job

@@ -1,6 +1,7 @@
-"""`JobsTable`: a host's jobs, newest first, with coloured states and a state filter.
+"""`JobsTable`: a host's jobs, newest first or by any column (`order`, its column's
+header marked ▼/▲), with coloured states and a state filter.
 
-Its parent sets `jobs`, `state_filter` and `now` (attributes down); the table
+Its parent sets `jobs`, `state_filter`, `order` and `now` (attributes down); the table
 keeps the highlighted job across updates and says which job is highlighted with
 `JobHighlighted` (messages up).
 """
@@ -15,6 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from protocol.jobs import JobInfo, JobState
+from tui.app.job_sort import JobOrder
 from tui.job_text import exit_text, runtime
 from tui.visible import visible
 
@@ -45,6 +47,7 @@ _COLUMNS = (
 
 
 _NAME = 1  # NAME's place in `_COLUMNS`: the column that gives way
+_RUNTIME = 3
 
 
 def _fit(text: Text, width: int) -> Text:
@@ -76,6 +79,7 @@ class JobsTable(DataTable[Text]):
     jobs: reactive[List[JobInfo]] = reactive(list, always_update=True)
     state_filter: reactive[Optional[str]] = reactive(None)
     now: reactive[float] = reactive(0.0)
+    order: reactive[JobOrder] = reactive(JobOrder)
 
     class JobHighlighted(Message):
         """The highlighted job changed (None: the table is empty)."""
@@ -90,9 +94,14 @@ class JobsTable(DataTable[Text]):
         self._selected_id: Optional[int] = None
 
     def on_mount(self) -> None:
-        for label, key in _COLUMNS:
+        for label, (_, key) in zip(self._labels(), _COLUMNS):
             self.add_column(label, key=key)
         self._rebuild()
+
+    def _labels(self) -> List[str]:
+        """The headers, the sorted column's marked with its direction."""
+        order = self.order
+        return [label + (order.arrow if key == order.column else "") for label, key in _COLUMNS]
 
     @property
     def selected_job(self) -> Optional[JobInfo]:
@@ -117,6 +126,9 @@ class JobsTable(DataTable[Text]):
     def watch_state_filter(self) -> None:
         self._rebuild()
 
+    def watch_order(self) -> None:
+        self._rebuild()
+
     def watch_now(self) -> None:
         for job in self._shown:
             if job.state is JobState.RUNNING:
@@ -129,12 +141,19 @@ class JobsTable(DataTable[Text]):
         if not self.columns:
             return  # before on_mount: it rebuilds then
         keep = self._selected_id
-        self._shown = [j for j in self.jobs if passes(j, self.state_filter)]
+        shown = [j for j in self.jobs if passes(j, self.state_filter)]
+        self._shown = self.order.apply(shown, self.now)
         rows = [self._cells(job) for job in self._shown]
-        name_width = self._name_width(rows)
+        widths = self._widths(rows)
         self.clear()
+        # Widths set here, not left to the table's measuring: that measures after the
+        # rows are drawn and never narrows a column whose widest row has gone.
+        for column, label, width in zip(self.ordered_columns, self._labels(), widths):
+            column.label = Text(label)
+            column.width = width
+            column.auto_width = False
         for job, cells in zip(self._shown, rows):
-            cells[_NAME] = _fit(cells[_NAME], name_width)
+            cells[_NAME] = _fit(cells[_NAME], widths[_NAME])
             self.add_row(*cells, key=str(job.id))
         row = next((i for i, j in enumerate(self._shown) if j.id == keep), 0)
         if self._shown:
@@ -151,18 +170,20 @@ class JobsTable(DataTable[Text]):
             Text(exit_text(job)),
         ]
 
-    def _name_width(self, rows: List[List[Text]]) -> int:
-        """What is left for NAME once every other column has the width of its
-        content: names are cut to it (with …) so the columns after it stay on screen."""
+    def _widths(self, rows: List[List[Text]]) -> List[int]:
+        """Each column as wide as its header and content; NAME gets what is left, and
+        names are cut to it (with …) so the columns after it stay on screen."""
         widths = [
             max([len(label), *(row[i].cell_len for row in rows)])
-            for i, (label, _) in enumerate(_COLUMNS)
+            for i, label in enumerate(self._labels())
         ]
+        widths[_RUNTIME] = max(widths[_RUNTIME], len("59m59s"))  # it ticks between rebuilds
         padding = 2 * self.cell_padding * len(_COLUMNS)
         scrollbar = self.scrollbar_size_vertical if len(rows) >= self.size.height - 1 else 0
         others = sum(widths) - widths[_NAME]
         left = self.size.width - others - padding - scrollbar
-        return max(len("NAME"), min(widths[_NAME], left))
+        widths[_NAME] = max(len("NAME"), min(widths[_NAME], left))
+        return widths
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()

@@ -21,6 +21,8 @@ Section = Tuple[str, Sequence[Tuple[str, str]]]
 _KEY_NAMES = {
     "question_mark": "?",
     "slash": "/",
+    "less_than_sign": "<",
+    "greater_than_sign": ">",
     "escape": "Esc",
     "enter": "Enter",
     "pageup": "PgUp",
