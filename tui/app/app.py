@@ -299,6 +299,9 @@ class TetherApp(App[int]):
         self.push_screen(screen, started)
 
     def action_cancel_job(self) -> None:
+        if self.current_view.table.marked_jobs:
+            self._cancel_marked()
+            return
         job = self._selected("cancel")
         if job is None:
             return
@@ -322,7 +325,46 @@ class TetherApp(App[int]):
             answered,
         )
 
-    async def _cancel(self, monitor: HostMonitor, job: JobInfo) -> None:
+    def _cancel_marked(self) -> None:
+        """Cancel every marked job that is still active, after one question."""
+        view, monitor = self.current_view, self.current_monitor
+        marked = view.table.marked_jobs
+        active = [job for job in marked if job.state.is_active]
+        if not active:
+            self.notify(
+                f"the {plural(len(marked), 'marked job')} have all ended: nothing to cancel",
+                severity="warning",
+            )
+            return
+        ids = ", ".join(str(job.id) for job in active)
+        ended = len(marked) - len(active)
+        skipped = f" ({plural(ended, 'marked job')} ended already)" if ended else ""
+
+        def answered(yes: Optional[bool]) -> None:
+            if yes:
+                view.table.clear_marks()
+                self.run_worker(self._cancel_all(monitor, active), group="actions")
+
+        self.push_screen(
+            ConfirmScreen(
+                "Cancel marked jobs",
+                f"Cancel {plural(len(active), 'job')} on {visible(monitor.label)}: {ids}?"
+                f"{skipped} Each gets SIGTERM, then SIGKILL if it has not stopped after "
+                "the grace period.",
+                yes=f"Cancel {plural(len(active), 'job')}",
+            ),
+            answered,
+        )
+
+    async def _cancel_all(self, monitor: HostMonitor, jobs: List[JobInfo]) -> None:
+        """One at a time, each failure said on its own; a summary when all went."""
+        done = 0
+        for job in jobs:
+            done += await self._cancel(monitor, job, quiet=True)
+        if done:
+            self.notify(f"cancelled {plural(done, 'job')}", timeout=4)
+
+    async def _cancel(self, monitor: HostMonitor, job: JobInfo, *, quiet: bool = False) -> bool:
         try:
             session = monitor.session
             if session is None:
@@ -330,8 +372,10 @@ class TetherApp(App[int]):
             ended = await session.cancel(job.id)
         except TetherError as exc:
             self._failed(f"job {job.id} not cancelled", exc)
-            return
-        self.notify(f"job {ended.id} {ended.state.value}", timeout=4)
+            return False
+        if not quiet:
+            self.notify(f"job {ended.id} {ended.state.value}", timeout=4)
+        return True
 
     def _failed(self, title: str, exc: TetherError) -> None:
         """An action that did not happen, and why, until the person has read it."""

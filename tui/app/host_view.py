@@ -58,6 +58,14 @@ class HostView(Vertical):
             title="Overlay job metrics",
         ),
         Command(
+            "space",
+            "toggle_mark",
+            "Mark",
+            show=False,
+            tooltip="Mark the highlighted job (or unmark it): cancel acts on every marked job",
+            title="Mark job",
+        ),
+        Command(
             "less_than_sign",
             "sort_left",
             "Sort ←",
@@ -173,6 +181,9 @@ class HostView(Vertical):
         which = table.state_filter or "all"
         span = ", all history" if self.monitor.include_finished else ""
         title = f"jobs ({which}{span}) {shown}/{total}"
+        marked = len(table.marked_jobs)
+        if marked:
+            title += f" · {marked} marked"
         for problem in self.monitor.problems.values():
             title += f" · [b red]{literal(problem)}[/]"
         compare = self.query_one(MetricsPanel).compare
@@ -226,6 +237,10 @@ class HostView(Vertical):
         table = self.table
         index = STATE_FILTERS.index(table.state_filter)
         table.state_filter = STATE_FILTERS[(index + 1) % len(STATE_FILTERS)]
+        self._title_table()
+
+    def action_toggle_mark(self) -> None:
+        self.table.toggle_mark()
         self._title_table()
 
     def action_sort_left(self) -> None:

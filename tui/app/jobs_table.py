@@ -8,7 +8,7 @@ keeps the highlighted job across updates and says which job is highlighted with
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Set
 
 from rich.text import Text
 from textual.message import Message
@@ -92,6 +92,7 @@ class JobsTable(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._shown: List[JobInfo] = []
         self._selected_id: Optional[int] = None
+        self._marked: Set[int] = set()
 
     def on_mount(self) -> None:
         for label, (_, key) in zip(self._labels(), _COLUMNS):
@@ -110,6 +111,30 @@ class JobsTable(DataTable[Text]):
     @property
     def shown_jobs(self) -> List[JobInfo]:
         return list(self._shown)
+
+    @property
+    def marked_jobs(self) -> List[JobInfo]:
+        """The jobs marked with space, in the table's order (hidden ones included:
+        a filter changes what is seen, not what was chosen)."""
+        marked = [j for j in self.jobs if j.id in self._marked]
+        return self.order.apply(marked, self.now)
+
+    def toggle_mark(self) -> None:
+        """Mark the highlighted job, or unmark it, and move to the next row (as in
+        mc and htop, so that space space space marks a run of jobs)."""
+        job = self.selected_job
+        if job is None:
+            return
+        self._marked ^= {job.id}
+        row = self.cursor_row
+        self._rebuild()
+        if row + 1 < len(self._shown):
+            self.move_cursor(row=row + 1, animate=False)
+
+    def clear_marks(self) -> None:
+        if self._marked:
+            self._marked.clear()
+            self._rebuild()
 
     def select_job(self, job_id: int) -> None:
         """Highlight `job_id` now if it is shown, else as soon as it is (a job just
@@ -141,6 +166,7 @@ class JobsTable(DataTable[Text]):
         if not self.columns:
             return  # before on_mount: it rebuilds then
         keep = self._selected_id
+        self._marked &= {j.id for j in self.jobs}  # a job gone from the host is no choice
         shown = [j for j in self.jobs if passes(j, self.state_filter)]
         self._shown = self.order.apply(shown, self.now)
         rows = [self._cells(job) for job in self._shown]
@@ -161,8 +187,13 @@ class JobsTable(DataTable[Text]):
         self._announce()
 
     def _cells(self, job: JobInfo) -> List[Text]:
+        mark = job.id in self._marked
         return [
-            Text(str(job.id), justify="right"),
+            Text(
+                f"*{job.id}" if mark else str(job.id),
+                justify="right",
+                style="bold yellow" if mark else "",
+            ),
             Text(visible(job.name), overflow="ellipsis", no_wrap=True),
             state_text(job),
             Text(runtime(job, self.now)),

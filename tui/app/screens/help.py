@@ -32,6 +32,7 @@ _KEY_NAMES = {
     "up": "↑",
     "down": "↓",
     "tab": "Tab",
+    "space": "Space",
 }
 
 
