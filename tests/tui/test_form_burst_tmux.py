@@ -43,3 +43,32 @@ def test_a_burst_with_tabs_fills_each_field_of_the_new_job_form(
     assert job["argv"] == ["bash", "-lc", "echo 123456789"]
     assert job["name"] == "burst-name"
     assert job["cwd"] == str(workdir)
+
+
+def test_a_burst_after_slash_lands_in_the_filter_and_in_the_log_search(
+    local_runner: UserEnv, tmp_path: Path
+) -> None:
+    """`/` and the words after it in one burst: all of them the filter's (before,
+    the table got them, and `o` toggled the metrics overlay); a `/` inside the
+    field is a character; in the log, `/` opens its own search the same way."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (scripts/setup.sh installs it)")
+    for name in ("board-a", "other"):
+        local_runner.tether("run", "--name", name, "--", "echo", "needle", check=True)
+    tmux = Tmux(tmp_path, {**local_runner.env, "TERM": "xterm-256color"}, (80, 24))
+    try:
+        tmux.start(f"{sys.executable} -m tui.cli")
+        tmux.wait_for("other", what="the app, with its jobs")
+        tmux.keys("/", "bo/x")
+        screen = tmux.wait_for(" bo/x", what="the burst in the filter field")
+        assert "overlay" not in screen
+        tmux.keys("BSpace", "BSpace", "Enter")
+        screen = tmux.wait_for("1/2 · /bo─", what="the filter kept, in the title")
+        assert "board-a" in screen and " other " not in screen
+        assert "job-filter" not in screen and " bo\n" not in screen  # the field closed
+        tmux.keys("Tab", "/", "needle")  # Tab: the log; its search field gets the word
+        tmux.wait_for("needle", what="the log search")
+        tmux.keys("Enter")
+        tmux.wait_for("  /needle  ", what="the search ran, named in the status line")
+    finally:
+        tmux.kill()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer
 
@@ -128,6 +129,10 @@ class TetherApp(App[int]):
         ),
         Command("question_mark", "help", "Help", tooltip="Help: every key", title="Help"),
         Command("q", "quit", "Quit", tooltip="Quit; jobs keep running", title="Quit"),
+        # Priority, as in the new-job form: focus moves when Tab is typed, so the keys
+        # typed after it in one burst go where it moved (`/` then searches the log).
+        Binding("tab", "focus_next", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", show=False, priority=True),
     ]
 
     def __init__(

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from textual import events
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.widgets import Input
 
 from protocol.jobs import JobInfo
 from tui.app.commands import Command
@@ -56,6 +57,18 @@ class HostView(Vertical):
             show=False,
             tooltip="Overlay the highlighted job's curves",
             title="Overlay job metrics",
+        ),
+        Command(
+            "slash",
+            "filter_text",
+            "Find jobs",
+            show=False,
+            tooltip="Show only the jobs whose id, name, command or state has these words",
+            title="Filter jobs by text",
+            # Priority: taken when it is typed, so the keys typed right after it go
+            # to the field (a plain binding runs only once the table has had its
+            # turn, and the keys queued behind it reach the table).
+            priority=True,
         ),
         Command(
             "space",
@@ -117,11 +130,16 @@ class HostView(Vertical):
         yield HostLine(self.monitor, id="host-line")
         yield GpuPanel(id="gpus")
         yield JobsTable(id="jobs")
+        yield Input(
+            placeholder="jobs with these words (id, name, command, state); Enter keeps, Esc clears",
+            id="job-filter",
+        )
         with Horizontal(id="job-detail"):
             yield LogPanel(self.monitor, id="log")
             yield MetricsPanel(self.monitor, id="metrics")
 
     def on_mount(self) -> None:
+        self.query_one("#job-filter", Input).display = False
         self.monitor.listeners.append(self._relay)
         self.set_interval(TICK_S, self.tick)
         self._show_jobs()
@@ -181,6 +199,8 @@ class HostView(Vertical):
         which = table.state_filter or "all"
         span = ", all history" if self.monitor.include_finished else ""
         title = f"jobs ({which}{span}) {shown}/{total}"
+        if table.text_filter:
+            title += f" · /{literal(table.text_filter)}"
         marked = len(table.marked_jobs)
         if marked:
             title += f" · {marked} marked"
@@ -238,6 +258,44 @@ class HostView(Vertical):
         index = STATE_FILTERS.index(table.state_filter)
         table.state_filter = STATE_FILTERS[(index + 1) % len(STATE_FILTERS)]
         self._title_table()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
+        if action == "filter_text":
+            # `focused`, not `has_focus`: that changes only once the focus events are
+            # handled, after the keys of a burst.
+            return self.app.focused is self.table  # in the log `/` searches; in a field, types
+        return True
+
+    def action_filter_text(self) -> None:
+        field = self.query_one("#job-filter", Input)
+        field.display = True
+        # Now, not after the keys already queued (`focus` would): what is typed
+        # right after `/` is the filter's, never a key of the table's.
+        self.screen.set_focus(field)
+
+    @on(Input.Changed, "#job-filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.table.text_filter = event.value.strip()
+        self._title_table()
+
+    @on(Input.Submitted, "#job-filter")
+    def _filter_kept(self, event: Input.Submitted) -> None:
+        """Enter: back to the table with the filter kept (shown in its title)."""
+        event.stop()
+        event.input.display = False
+        self.table.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """Esc in the filter field clears the filter and closes the field."""
+        field = self.query_one("#job-filter", Input)
+        if event.key == "escape" and field.has_focus:
+            event.stop()
+            field.value = ""
+            field.display = False
+            self.table.text_filter = ""
+            self._title_table()
+            self.table.focus()
 
     def action_toggle_mark(self) -> None:
         self.table.toggle_mark()

@@ -17,7 +17,7 @@ from textual.widgets import DataTable
 
 from protocol.jobs import JobInfo, JobState
 from tui.app.job_sort import JobOrder
-from tui.job_text import exit_text, runtime
+from tui.job_text import command_line, exit_text, runtime
 from tui.visible import visible
 
 #: What `s` cycles through: every job, the active ones, then each state alone.
@@ -66,6 +66,13 @@ def passes(job: JobInfo, state_filter: Optional[str]) -> bool:
     return job.state.value == state_filter
 
 
+def matches(job: JobInfo, text: str) -> bool:
+    """`/`'s filter: every word of `text` is in the job's id, name, command or state
+    (any case), so ``train run`` finds the running training jobs."""
+    haystack = " ".join((str(job.id), job.name, command_line(job), job.state.value)).casefold()
+    return all(word in haystack for word in text.casefold().split())
+
+
 def state_text(job: JobInfo) -> Text:
     label = job.state.value
     if job.queue_position is not None:
@@ -80,6 +87,7 @@ class JobsTable(DataTable[Text]):
     state_filter: reactive[Optional[str]] = reactive(None)
     now: reactive[float] = reactive(0.0)
     order: reactive[JobOrder] = reactive(JobOrder)
+    text_filter: reactive[str] = reactive("")
 
     class JobHighlighted(Message):
         """The highlighted job changed (None: the table is empty)."""
@@ -154,6 +162,9 @@ class JobsTable(DataTable[Text]):
     def watch_order(self) -> None:
         self._rebuild()
 
+    def watch_text_filter(self) -> None:
+        self._rebuild()
+
     def watch_now(self) -> None:
         for job in self._shown:
             if job.state is JobState.RUNNING:
@@ -167,7 +178,9 @@ class JobsTable(DataTable[Text]):
             return  # before on_mount: it rebuilds then
         keep = self._selected_id
         self._marked &= {j.id for j in self.jobs}  # a job gone from the host is no choice
-        shown = [j for j in self.jobs if passes(j, self.state_filter)]
+        shown = [
+            j for j in self.jobs if passes(j, self.state_filter) and matches(j, self.text_filter)
+        ]
         self._shown = self.order.apply(shown, self.now)
         rows = [self._cells(job) for job in self._shown]
         widths = self._widths(rows)

@@ -58,7 +58,13 @@ _SEARCH_GROUP = "log-search"
 
 class LogPanel(Vertical):
     BINDINGS = [
-        Binding("slash", "search", "Search", tooltip="Search the log (loads earlier output)"),
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            tooltip="Search the log (loads earlier output)",
+            priority=True,  # taken at once: the keys typed after it are the search's
+        ),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
 
@@ -278,9 +284,11 @@ class LogPanel(Vertical):
     def action_search(self) -> None:
         search = self.query_one("#log-search", Input)
         search.display = True
-        search.focus()
+        self.screen.set_focus(search)  # now: the keys typed after `/` are the search's
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
+        if action == "search":
+            return self.app.focused is self.lines  # in the search field, `/` is typed
         if action == "clear_search":
             # Esc is the screen's too (close, go back): take it only when there is
             # a search to close or clear.
