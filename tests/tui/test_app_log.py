@@ -270,3 +270,27 @@ async def test_a_fast_writer_does_not_hold_up_the_keys(app_env: UserEnv) -> None
         await pilot.press("end")
         assert lines.following
         await app.action_quit()
+
+
+async def test_less_keys_move_the_log(app_env: UserEnv) -> None:
+    """j and k a line, g and G the top and the end, as in less."""
+    job = run_script(app_env, "for i in range(500): print(f'line {i}')")
+    app_env.tether("logs", "-f", str(job), timeout=60)
+    app = make_app(watch_stats=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_connected(pilot, app)
+        panel = app.current_view.query_one(LogPanel)
+        await until(pilot, lambda: numbers(log_lines(panel))[-1:] == [499], what="the tail")
+        panel.lines.focus()
+        bottom = numbers(log_lines(panel))[-1]
+        await pilot.press("k", "k", "k")
+        await until(pilot, lambda: numbers(log_lines(panel))[-1] == bottom - 3, what="k: 3 up")
+        assert not panel.lines.following
+        await pilot.press("j")
+        await until(pilot, lambda: numbers(log_lines(panel))[-1] == bottom - 2, what="j: 1 down")
+        await pilot.press("g")
+        await until(pilot, lambda: numbers(log_lines(panel))[:1] == [0], what="g: the top")
+        await pilot.press("G")
+        await until(pilot, lambda: numbers(log_lines(panel))[-1:] == [499], what="G: the end")
+        assert panel.lines.following
+        await app.action_quit()

@@ -71,6 +71,14 @@ class HostView(Vertical):
             priority=True,
         ),
         Command(
+            "ctrl+s",
+            "save_log",
+            "Save log",
+            show=False,
+            tooltip="Save the highlighted job's whole log to ./tether-out/HOST/JOB.log",
+            title="Save log",
+        ),
+        Command(
             "space",
             "toggle_mark",
             "Mark",
@@ -296,6 +304,9 @@ class HostView(Vertical):
             self.table.text_filter = ""
             self._title_table()
             self.table.focus()
+
+    def action_save_log(self) -> None:
+        self.query_one(LogPanel).action_save_log()
 
     def action_toggle_mark(self) -> None:
         self.table.toggle_mark()

@@ -37,6 +37,8 @@ class LogLines(ScrollView, can_focus=True):
         Binding("N", "previous_match", "Previous", tooltip="Previous (earlier) match"),
         Binding("g", "scroll_home", show=False),
         Binding("G", "scroll_end", show=False),
+        Binding("j", "scroll_down", show=False),  # as in less
+        Binding("k", "scroll_up", show=False),
     ]
 
     class NearTop(Message):

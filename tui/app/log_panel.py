@@ -17,6 +17,7 @@ offline resumes the follow when the monitor reports it connected again.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Optional
 
 from rich.text import Text
@@ -38,7 +39,10 @@ from tui.app.log_status import state_badge, status_line
 from tui.app.log_text import Query, find_line
 from tui.app.log_window import LogWindow
 from tui.errors import ConnectError, TetherError
+from tui.log_save import save_log
 from tui.session import HostSession
+from tui.sync.pull import default_pull_dir
+from tui.visible import visible, visible_lines
 
 #: Lines shown when a log is opened (a few screenfuls; more load on scroll-up).
 OPEN_TAIL_LINES = 2000
@@ -66,6 +70,13 @@ class LogPanel(Vertical):
             priority=True,  # taken at once: the keys typed after it are the search's
         ),
         Binding("escape", "clear_search", "Clear search", show=False),
+        Binding(
+            "ctrl+s",
+            "save_log",
+            "Save",
+            show=False,
+            tooltip="Save the whole log to ./tether-out/HOST/JOB.log",
+        ),
     ]
 
     job_id: reactive[Optional[int]] = reactive(None)
@@ -295,6 +306,28 @@ class LogPanel(Vertical):
             search_open = self.query_one("#log-search", Input).display
             return search_open or self.lines.search is not None
         return True
+
+    def action_save_log(self) -> None:
+        job_id = self.job_id
+        if job_id is None:
+            self.notify("no log to save: pick a job first", severity="warning")
+            return
+        dest = default_pull_dir(self.monitor.label, job_id).with_name(f"{job_id}.log")
+        self._save(job_id, dest.absolute())
+
+    @work(group="log-save", exclusive=True)
+    async def _save(self, job_id: int, dest: Path) -> None:
+        try:
+            saved = await save_log(self.monitor.connected_session(), job_id, dest)
+        except TetherError as exc:
+            self.notify(
+                visible_lines(str(exc)),
+                title=f"log of job {job_id} not saved",
+                severity="error",
+                markup=False,
+            )
+            return
+        self.notify(f"saved {size(saved)} to {visible(str(dest))}", timeout=6, markup=False)
 
     def action_clear_search(self) -> None:
         search = self.query_one("#log-search", Input)
