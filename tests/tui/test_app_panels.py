@@ -111,7 +111,9 @@ async def test_metric_curves_show_latest_values_and_overlay_other_jobs(app_env: 
         )
         assert f"job {second}  step 199" in text and "acc 0.995" in text
         assert len(BRAILLE.findall(text)) > 50  # a curve, drawn in braille dots
-        assert [s.label for s in metrics.plot_series()] == ["loss"]
+        # One chart per metric, each titled with its newest value.
+        assert [s.label for s in metrics.plot_series()] == ["loss", "acc"]
+        assert [c.name for c in metrics.charts()] == ["loss", "acc"]
         # Overlay the first job: pick it, press o, come back.
         await pilot.press("down")
         await until(pilot, lambda: metrics.job_id == first)
@@ -123,11 +125,15 @@ async def test_metric_curves_show_latest_values_and_overlay_other_jobs(app_env: 
         await until(pilot, lambda: metrics.job_id == second)
         await until(
             pilot,
-            lambda: [s.label for s in metrics.plot_series()] == [f"{second}:loss", f"{first}:loss"],
-            what="both jobs' loss",
+            lambda: (
+                [s.label for s in metrics.plot_series()]
+                == [f"{second}:loss", f"{first}:loss", f"{second}:acc", f"{first}:acc"]
+            ),
+            what="both jobs' curves in each chart",
         )
         await shows(pilot, app, f"overlay: {first}")
-        # Pick another series: acc, from the list on the left.
+        assert f"■ job {second} ■ job {first}" in screen_text(app)  # the colours, once
+        # Pick series from the list on the left: acc off, two charts become one.
         series = metrics.query_one("#metric-series")
         series.focus()
         while (
@@ -136,9 +142,13 @@ async def test_metric_curves_show_latest_values_and_overlay_other_jobs(app_env: 
         ):
             await pilot.press("down")
         await pilot.press("space")
-        await until(pilot, lambda: len(metrics.plot_series()) == 4, what="loss and acc of both")
+        await until(pilot, lambda: [c.name for c in metrics.charts()] == ["loss"], what="loss")
+        assert len(metrics.plot_series()) == 2
         top = screen_text(app)
         await pilot.press("l")
         assert metrics.log_y
-        await until(pilot, lambda: screen_text(app) != top, what="log scale redrawn")
+        await until(pilot, lambda: "(log)" in screen_text(app), what="log scale, marked")
+        assert screen_text(app) != top
+        await pilot.press("e", "e")
+        await until(pilot, lambda: "(log, smoothed 0.9)" in screen_text(app), what="smoothing")
         await app.action_quit()

@@ -1,4 +1,5 @@
-"""`MetricPlot`: line plots in braille dots, several series overlaid, with axes.
+"""`render_plot`: a line plot in braille dots, several series overlaid, with axes
+(one chart of `tui.app.metric_charts`).
 
 Each character cell holds 2 by 4 braille dots, so a 70 by 12 plot has 140 by 48 points of
 resolution and needs nothing but text. For each dot column the plot draws the
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from rich.text import Text
-from textual.widget import Widget
 
 from tui.app.metric_store import format_value
 
@@ -118,28 +118,23 @@ def _y_label(row: int, rows: int, y0: float, y1: float, log_y: bool) -> str:
     if row not in (0, rows - 1, rows // 2) or rows < 2:
         return ""
     value = y1 - (y1 - y0) * row / max(1, rows - 1)
-    return format_value(10**value if log_y else value)[:Y_LABEL_WIDTH]
+    if log_y:
+        return format_value(10**value)[:Y_LABEL_WIDTH]
+    return axis_label(value, y1 - y0)[:Y_LABEL_WIDTH]
+
+
+def axis_label(value: float, span: float) -> str:
+    """One label of an axis spanning `span`: every label of it with the same number
+    of decimals, enough to tell the labels apart (``0.50 0.25 0.00``, not ``0.5
+    0.25 0``); an exponent where plain digits would not fit."""
+    magnitude = max(abs(value), span)
+    if magnitude >= 1e5 or (0 < magnitude < 1e-3):
+        return f"{value:.2e}"
+    decimals = min(6, max(0, 1 - math.floor(math.log10(span)))) if span > 0 else 2
+    if abs(value) < 0.5 * 10**-decimals:
+        value = 0.0  # not "-0.0"
+    return f"{value:.{decimals}f}"
 
 
 def _x_text(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 1 or x == 0 else f"{x:.2g}"
-
-
-class MetricPlot(Widget):
-    """Draws `series` to fit its size; the parent sets `series` and calls `refresh`."""
-
-    def __init__(self, *, id: Optional[str] = None) -> None:
-        super().__init__(id=id)
-        self.series: List[PlotSeries] = []
-        self.log_y = False
-
-    def plot(self, series: List[PlotSeries], *, log_y: bool) -> None:
-        self.series = series
-        self.log_y = log_y
-        self.refresh()
-
-    def render(self) -> Text:
-        width, height = self.size.width, self.size.height
-        if width < Y_LABEL_WIDTH + 4 or height < 2:
-            return Text("")
-        return Text("\n").join(render_plot(self.series, width, height, log_y=self.log_y))

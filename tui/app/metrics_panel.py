@@ -1,7 +1,9 @@
 """`MetricsPanel`: the selected job's metric curves, other jobs overlaid to compare.
 
-On the left, the series the job reported (loss first; space toggles which are
-drawn); on the right, the latest values and the plot. Records are read the way
+On the left, the series the job reported (loss first; every one charted until
+the person picks with space); on the right, the latest values and one small
+chart per picked metric, each compared job a colour in it (`metric_charts`).
+Records are read the way
 logs are: followed from a byte offset, resumed after a dropped link, and held
 in bounded series (`tui.app.metric_store`). Drawing is throttled to `FLUSH_S`.
 """
@@ -20,17 +22,28 @@ from textual.widgets import SelectionList, Static
 
 from protocol.metrics import MetricsChunk
 from tui.app.host_monitor import HostChange, HostMonitor
-from tui.app.metric_plot import PALETTE, MetricPlot, PlotSeries
+from tui.app.metric_charts import SMOOTHING_STEPS, Chart, MetricCharts
+from tui.app.metric_plot import PALETTE, PlotSeries
 from tui.app.metric_store import JobMetrics, format_value
 from tui.errors import ConnectError, TetherError
 from tui.visible import visible
 
 FLUSH_S = 0.2
+#: Charts drawn before the person picks: the first series, in `metric_store`'s order.
+MAX_DEFAULT_CHARTS = 6
 _GROUP = "metrics"
 
 
 class MetricsPanel(Vertical):
-    BINDINGS = [Binding("l", "toggle_log_scale", "Log scale")]
+    BINDINGS = [
+        Binding("l", "toggle_log_scale", "Log scale"),
+        Binding(
+            "e",
+            "cycle_smoothing",
+            "Smoothing",
+            tooltip="Smooth the curves (EMA): off, 0.6, 0.9, 0.99",
+        ),
+    ]
 
     job_id: reactive[Optional[int]] = reactive(None)
     compare: reactive[FrozenSet[int]] = reactive(frozenset())
@@ -41,7 +54,10 @@ class MetricsPanel(Vertical):
         self.data: Dict[int, JobMetrics] = {}
         self.problems: Dict[int, str] = {}
         self.log_y = False
+        self.smoothing = 0.0
         self._picked: Set[str] = set()
+        #: Until the person picks, every series is charted (up to `MAX_DEFAULT_CHARTS`).
+        self._picked_by_person = False
         self._flush_pending = False
         self._generation = monitor.generation
 
@@ -50,7 +66,7 @@ class MetricsPanel(Vertical):
             yield SelectionList[str](id="metric-series")
             with Vertical(id="metric-main"):
                 yield Static(id="metric-latest")
-                yield MetricPlot(id="metric-plot")
+                yield MetricCharts(id="metric-charts")
 
     def on_mount(self) -> None:
         self.query_one("#metric-series", SelectionList).border_title = "series"
@@ -125,9 +141,15 @@ class MetricsPanel(Vertical):
         self.log_y = not self.log_y
         self._draw()
 
+    def action_cycle_smoothing(self) -> None:
+        index = SMOOTHING_STEPS.index(self.smoothing) if self.smoothing in SMOOTHING_STEPS else 0
+        self.smoothing = SMOOTHING_STEPS[(index + 1) % len(SMOOTHING_STEPS)]
+        self._draw()
+
     @on(SelectionList.SelectedChanged, "#metric-series")
     def _series_picked(self, event: SelectionList.SelectedChanged[str]) -> None:
         self._picked = set(event.selection_list.selected)
+        self._picked_by_person = True
         self._draw()
 
     def _schedule_draw(self) -> None:
@@ -141,7 +163,7 @@ class MetricsPanel(Vertical):
             return
         self._sync_series_list()
         self.query_one("#metric-latest", Static).update(self.latest_text())
-        self.query_one(MetricPlot).plot(self.plot_series(), log_y=self.log_y)
+        self.query_one(MetricCharts).show(self.charts(), log_y=self.log_y, smoothing=self.smoothing)
 
     def _names(self) -> List[str]:
         names: List[str] = []
@@ -157,30 +179,38 @@ class MetricsPanel(Vertical):
         have = [chooser.get_option_at_index(i).value for i in range(chooser.option_count)]
         if names == have:
             return
-        if not self._picked and names:
-            self._picked = {names[0]}
+        if not self._picked_by_person:
+            self._picked = set(names[:MAX_DEFAULT_CHARTS])
         with chooser.prevent(SelectionList.SelectedChanged):
             chooser.clear_options()
             chooser.add_options(
                 [(Text(visible(name)), name, name in self._picked) for name in names]
             )
 
-    def plot_series(self) -> List[PlotSeries]:
+    def charts(self) -> List[Chart]:
+        """A chart per picked metric, a curve per shown job in it (a colour per job).
+        None while the selected job has reported nothing: other jobs' curves alone
+        would read as its own."""
+        primary = self.data.get(self.job_id) if self.job_id is not None else None
+        if primary is None or not primary.series:
+            return []
         jobs = self.shown_jobs
-        series: List[PlotSeries] = []
-        names = [n for n in self._names() if n in self._picked]
-        for job_index, job_id in enumerate(jobs):
-            metrics = self.data.get(job_id)
-            if metrics is None:
-                continue
-            for name_index, name in enumerate(names):
-                points = metrics.series.get(name)
+        charts = []
+        for name in [n for n in self._names() if n in self._picked]:
+            curves = []
+            for job_index, job_id in enumerate(jobs):
+                metrics = self.data.get(job_id)
+                points = metrics.series.get(name) if metrics is not None else None
                 if points is None:
                     continue
                 label = visible(name) if len(jobs) == 1 else f"{job_id}:{visible(name)}"
-                colour = PALETTE[(job_index * len(names) + name_index) % len(PALETTE)]
-                series.append(PlotSeries(label, points.points, colour))
-        return series
+                curves.append(PlotSeries(label, points.points, PALETTE[job_index % len(PALETTE)]))
+            charts.append(Chart(visible(name), primary.latest(name), curves))
+        return charts
+
+    def plot_series(self) -> List[PlotSeries]:
+        """Every curve drawn, chart by chart."""
+        return [curve for chart in self.charts() for curve in chart.series]
 
     def latest_text(self) -> Text:
         """The primary job's newest values and the legend, then, a line each, anything
@@ -200,12 +230,12 @@ class MetricsPanel(Vertical):
             for name in metrics.names():
                 text.append(f"  {visible(name)} ", style="dim")
                 text.append(format_value(metrics.latest(name)))
-        legend = self.plot_series()
-        if len(legend) > 1:
+        jobs = self.shown_jobs
+        if len(jobs) > 1:  # the colours of the compared jobs, the same in every chart
             text.append("   ")
-            for entry in legend:
-                text.append("■ ", style=entry.style)
-                text.append(f"{entry.label} ")
+            for job_index, job_id in enumerate(jobs):
+                text.append("■ ", style=PALETTE[job_index % len(PALETTE)])
+                text.append(f"job {job_id} ", style="bold" if job_id == self.job_id else "")
         for job_id in self.shown_jobs:
             job_metrics = self.data.get(job_id)
             if job_metrics is not None and job_metrics.malformed:
