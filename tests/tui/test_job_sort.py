@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from protocol.jobs import JobInfo, JobState
-from tui.app.job_sort import SORT_COLUMNS, JobOrder
-from tui.app.jobs_table import _COLUMNS
+from protocol.stats import JobUsage
+from tui.app.job_columns import COLUMNS, DEFAULT_KEYS, Facts, in_table_order
+from tui.app.job_sort import JobOrder
 
 
 def _job(job_id: int, name: str, state: JobState, **fields: object) -> JobInfo:
@@ -31,12 +32,14 @@ JOBS = [
 ]
 
 
-def ids(order: JobOrder, now: float = 100.0) -> list[int]:
-    return [job.id for job in order.apply(JOBS, now)]
+def ids(order: JobOrder, now: float = 100.0, usage: dict[int, JobUsage] | None = None) -> list[int]:
+    return [job.id for job in order.apply(JOBS, Facts(now, usage or {}))]
 
 
-def test_every_column_of_the_table_sorts() -> None:
-    assert tuple(key for _, key in _COLUMNS) == SORT_COLUMNS
+def test_columns_keep_the_table_order_and_the_fixed_ones() -> None:
+    assert in_table_order(set(DEFAULT_KEYS)) == DEFAULT_KEYS
+    assert in_table_order({"exit", "cpu"}) == ("id", "name", "state", "cpu", "exit")
+    assert len({c.key for c in COLUMNS}) == len(COLUMNS)
 
 
 def test_the_default_is_newest_first_and_inverting_gives_oldest_first() -> None:
@@ -58,8 +61,20 @@ def test_names_ignore_case_runtime_counts_running_jobs_to_now_and_exit_puts_sign
     assert ids(JobOrder("gpus")) == [2, 6, 5, 4, 3, 1]
 
 
-def test_moving_wraps_around_the_columns() -> None:
+def test_usage_sorts_running_jobs_by_what_they_use_and_the_rest_below() -> None:
+    usage = {
+        2: JobUsage(job_id=2, cpu_pct=50.0, rss_bytes=10, processes=1),
+        6: JobUsage(job_id=6, cpu_pct=180.0, rss_bytes=5, processes=2),
+        1: JobUsage(job_id=1, cpu_pct=999.0, rss_bytes=99, processes=1),  # ended: ignored
+    }
+    assert ids(JobOrder("cpu"), usage=usage)[:2] == [6, 2]
+    assert ids(JobOrder("mem"), usage=usage)[:2] == [2, 6]
+    assert ids(JobOrder("age")) == [6, 5, 4, 3, 2, 1]  # all created at 0: ties, newest first
+
+
+def test_moving_wraps_around_the_shown_columns() -> None:
     order = JobOrder("exit", descending=False)
-    assert order.moved(1) == JobOrder("id", descending=False)
-    assert order.moved(-1).column == "gpus"
+    assert order.moved(1, DEFAULT_KEYS) == JobOrder("id", descending=False)
+    assert order.moved(-1, DEFAULT_KEYS).column == "gpus"
+    assert JobOrder("cpu").moved(1, DEFAULT_KEYS).column == "id"  # a column no longer shown
     assert JobOrder().arrow == "▼" and JobOrder().inverted().arrow == "▲"

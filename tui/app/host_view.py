@@ -10,7 +10,7 @@ comes from the clock it is given, so tests can freeze it).
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -27,6 +27,7 @@ from tui.app.jobs_table import STATE_FILTERS, JobsTable
 from tui.app.literal import literal
 from tui.app.log_panel import LogPanel
 from tui.app.metrics_panel import MetricsPanel
+from tui.app.screens.columns import ColumnsScreen
 from tui.job_text import snapshot_text
 
 TICK_S = 1.0
@@ -85,6 +86,14 @@ class HostView(Vertical):
             show=False,
             tooltip="Mark the highlighted job (or unmark it): cancel acts on every marked job",
             title="Mark job",
+        ),
+        Command(
+            "C",
+            "choose_columns",
+            "Columns",
+            show=False,
+            tooltip="Choose the jobs table's columns (AGE, CPU, MEM, GPU memory, ...)",
+            title="Choose columns",
         ),
         Command(
             "less_than_sign",
@@ -190,6 +199,9 @@ class HostView(Vertical):
 
     def _show_stats(self) -> None:
         self.query_one(GpuPanel).show(self.monitor.gpu, self.monitor.history)
+        latest = self.monitor.latest
+        if latest is not None:
+            self.table.usage = {usage.job_id: usage for usage in latest.jobs}
 
     def _show_link(self) -> None:
         self.set_class(self.monitor.stale_since is not None, "-stale")
@@ -312,11 +324,20 @@ class HostView(Vertical):
         self.table.toggle_mark()
         self._title_table()
 
+    def action_choose_columns(self) -> None:
+        table = self.table
+
+        def chosen(keys: Optional[Tuple[str, ...]]) -> None:
+            if keys is not None:
+                table.shown_columns = keys
+
+        self.app.push_screen(ColumnsScreen(table.shown_columns), chosen)
+
     def action_sort_left(self) -> None:
-        self.table.order = self.table.order.moved(-1)
+        self.table.order = self.table.order.moved(-1, self.table.shown_columns)
 
     def action_sort_right(self) -> None:
-        self.table.order = self.table.order.moved(1)
+        self.table.order = self.table.order.moved(1, self.table.shown_columns)
 
     def action_invert_sort(self) -> None:
         self.table.order = self.table.order.inverted()

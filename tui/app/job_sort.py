@@ -1,48 +1,17 @@
-"""How the jobs table orders its rows: by any of its columns, either way.
+"""How the jobs table orders its rows: by any of its shown columns, either way.
 
 Newest first (ID, descending) until the person chooses; ties keep newest first,
 so a sort by state lists the running jobs newest first, then the queued ones.
-States sort in their lifecycle order (queued, running, then the ends), not
-alphabetically; a job that has not started, or has no exit code, sorts below
-every one that has.
+What each column sorts by is declared with the column (`tui.app.job_columns`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Tuple, Union
+from typing import List, Sequence
 
-from protocol.jobs import JobInfo, JobState
-
-_STATE_RANK = {state: rank for rank, state in enumerate(JobState)}
-
-SortValue = Union[int, float, str, Tuple[int, ...]]
-
-
-def _runtime(job: JobInfo, now: float) -> float:
-    if job.started_at is None:
-        return -1.0
-    end = job.finished_at if job.finished_at is not None else now
-    return end - job.started_at
-
-
-def _exit(job: JobInfo, now: float) -> float:
-    if job.exit_code is not None:
-        return float(job.exit_code)
-    return 1000.0 if job.signal else -1.0  # a signal reads as worse than any code
-
-
-_VALUES: Dict[str, Callable[[JobInfo, float], SortValue]] = {
-    "id": lambda job, now: job.id,
-    "name": lambda job, now: job.name.casefold(),
-    "state": lambda job, now: _STATE_RANK.get(job.state, len(_STATE_RANK)),
-    "runtime": _runtime,
-    "gpus": lambda job, now: (len(job.gpus), *job.gpus),
-    "exit": _exit,
-}
-
-#: The columns a table can be sorted by, left to right as on screen.
-SORT_COLUMNS: Tuple[str, ...] = tuple(_VALUES)
+from protocol.jobs import JobInfo
+from tui.app.job_columns import BY_KEY, Facts
 
 
 @dataclass(frozen=True)
@@ -50,16 +19,19 @@ class JobOrder:
     column: str = "id"
     descending: bool = True
 
-    def apply(self, jobs: Sequence[JobInfo], now: float) -> List[JobInfo]:
+    def apply(self, jobs: Sequence[JobInfo], facts: Facts) -> List[JobInfo]:
         newest_first = sorted(jobs, key=lambda job: job.id, reverse=True)
-        value = _VALUES[self.column]
+        value = BY_KEY[self.column].sort
         # Stable either way (reverse=True keeps equals in order): ties stay newest first.
-        return sorted(newest_first, key=lambda job: value(job, now), reverse=self.descending)
+        return sorted(newest_first, key=lambda job: value(job, facts), reverse=self.descending)
 
-    def moved(self, step: int) -> JobOrder:
-        """The next column to the right (`step` 1) or left (-1), wrapping."""
-        index = SORT_COLUMNS.index(self.column)
-        return JobOrder(SORT_COLUMNS[(index + step) % len(SORT_COLUMNS)], self.descending)
+    def moved(self, step: int, among: Sequence[str]) -> JobOrder:
+        """The next of the columns `among` to the right (`step` 1) or left (-1),
+        wrapping; from a column no longer shown, the first."""
+        if self.column not in among:
+            return JobOrder(among[0], self.descending)
+        index = among.index(self.column)
+        return JobOrder(among[(index + step) % len(among)], self.descending)
 
     def inverted(self) -> JobOrder:
         return JobOrder(self.column, not self.descending)

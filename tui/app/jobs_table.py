@@ -1,14 +1,16 @@
 """`JobsTable`: a host's jobs, newest first or by any column (`order`, its column's
-header marked ▼/▲), with coloured states and a state filter.
+header marked ▼/▲), with coloured states, filters, marks, and the columns the
+person chose (`tui.app.job_columns`).
 
-Its parent sets `jobs`, `state_filter`, `order` and `now` (attributes down); the table
+Its parent sets `jobs`, `state_filter`, `text_filter`, `order`, `shown_columns`,
+`usage` and `now` (attributes down); the table
 keeps the highlighted job across updates and says which job is highlighted with
 `JobHighlighted` (messages up).
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Set
+from typing import Dict, List, Optional, Set, Tuple
 
 from rich.text import Text
 from textual.message import Message
@@ -16,9 +18,10 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from protocol.jobs import JobInfo, JobState
+from protocol.stats import JobUsage
+from tui.app.job_columns import BY_KEY, DEFAULT_KEYS, Facts
 from tui.app.job_sort import JobOrder
-from tui.job_text import command_line, exit_text, runtime
-from tui.visible import visible
+from tui.job_text import command_line
 
 #: What `s` cycles through: every job, the active ones, then each state alone.
 STATE_FILTERS: List[Optional[str]] = [
@@ -27,27 +30,7 @@ STATE_FILTERS: List[Optional[str]] = [
     *(state.value for state in JobState),
 ]
 
-STATE_STYLES = {
-    JobState.QUEUED: "yellow",
-    JobState.RUNNING: "bold cyan",
-    JobState.SUCCEEDED: "green",
-    JobState.FAILED: "bold red",
-    JobState.CANCELLED: "magenta",
-    JobState.LOST: "red",
-}
-
-_COLUMNS = (
-    ("ID", "id"),
-    ("NAME", "name"),
-    ("STATE", "state"),
-    ("RUNTIME", "runtime"),
-    ("GPUS", "gpus"),
-    ("EXIT", "exit"),
-)
-
-
-_NAME = 1  # NAME's place in `_COLUMNS`: the column that gives way
-_RUNTIME = 3
+_NAME = "name"  # the column that gives way
 
 
 def _fit(text: Text, width: int) -> Text:
@@ -73,21 +56,15 @@ def matches(job: JobInfo, text: str) -> bool:
     return all(word in haystack for word in text.casefold().split())
 
 
-def state_text(job: JobInfo) -> Text:
-    label = job.state.value
-    if job.queue_position is not None:
-        label += f" #{job.queue_position}"
-    if job.leaked_gpu_pids:
-        label += " (GPU leak)"
-    return Text(label, style=STATE_STYLES.get(job.state, ""))
-
-
 class JobsTable(DataTable[Text]):
     jobs: reactive[List[JobInfo]] = reactive(list, always_update=True)
     state_filter: reactive[Optional[str]] = reactive(None)
     now: reactive[float] = reactive(0.0)
     order: reactive[JobOrder] = reactive(JobOrder)
     text_filter: reactive[str] = reactive("")
+    shown_columns: reactive[Tuple[str, ...]] = reactive(DEFAULT_KEYS)
+    #: The host's latest usage by job (its stats), for the CPU, MEM and GMEM columns.
+    usage: reactive[Dict[int, JobUsage]] = reactive(dict, always_update=True)
 
     class JobHighlighted(Message):
         """The highlighted job changed (None: the table is empty)."""
@@ -103,14 +80,23 @@ class JobsTable(DataTable[Text]):
         self._marked: Set[int] = set()
 
     def on_mount(self) -> None:
-        for label, (_, key) in zip(self._labels(), _COLUMNS):
-            self.add_column(label, key=key)
+        self._add_columns()
         self._rebuild()
+
+    def _add_columns(self) -> None:
+        for label, key in zip(self._labels(), self.shown_columns):
+            self.add_column(label, key=key)
 
     def _labels(self) -> List[str]:
         """The headers, the sorted column's marked with its direction."""
         order = self.order
-        return [label + (order.arrow if key == order.column else "") for label, key in _COLUMNS]
+        return [
+            BY_KEY[key].label + (order.arrow if key == order.column else "")
+            for key in self.shown_columns
+        ]
+
+    def _facts(self) -> Facts:
+        return Facts(self.now, self.usage, frozenset(self._marked))
 
     @property
     def selected_job(self) -> Optional[JobInfo]:
@@ -125,7 +111,7 @@ class JobsTable(DataTable[Text]):
         """The jobs marked with space, in the table's order (hidden ones included:
         a filter changes what is seen, not what was chosen)."""
         marked = [j for j in self.jobs if j.id in self._marked]
-        return self.order.apply(marked, self.now)
+        return self.order.apply(marked, self._facts())
 
     def toggle_mark(self) -> None:
         """Mark the highlighted job, or unmark it, and move to the next row (as in
@@ -165,10 +151,30 @@ class JobsTable(DataTable[Text]):
     def watch_text_filter(self) -> None:
         self._rebuild()
 
+    def watch_shown_columns(self) -> None:
+        if self.columns:
+            self.clear(columns=True)
+            self._add_columns()
+            self._rebuild()
+
     def watch_now(self) -> None:
+        self._refresh_cells(("age", "runtime"))
+
+    def watch_usage(self) -> None:
+        self._refresh_cells(("cpu", "mem", "gmem"))
+
+    def _refresh_cells(self, keys: Tuple[str, ...]) -> None:
+        """Redraw the cells of `keys` that change without a rebuild (times, usage),
+        of the active jobs only: an ended job's are redrawn with the next rebuild.
+        Their columns keep room for it (`min_width`)."""
+        columns = [BY_KEY[key] for key in keys if key in self.shown_columns]
+        if not columns or not self.columns:
+            return
+        facts = self._facts()
         for job in self._shown:
-            if job.state is JobState.RUNNING:
-                self.update_cell(str(job.id), "runtime", Text(runtime(job, self.now)))
+            if job.state.is_active:
+                for column in columns:
+                    self.update_cell(str(job.id), column.key, column.cell(job, facts))
 
     def on_resize(self) -> None:
         self._rebuild()
@@ -181,7 +187,7 @@ class JobsTable(DataTable[Text]):
         shown = [
             j for j in self.jobs if passes(j, self.state_filter) and matches(j, self.text_filter)
         ]
-        self._shown = self.order.apply(shown, self.now)
+        self._shown = self.order.apply(shown, self._facts())
         rows = [self._cells(job) for job in self._shown]
         widths = self._widths(rows)
         self.clear()
@@ -191,8 +197,9 @@ class JobsTable(DataTable[Text]):
             column.label = Text(label)
             column.width = width
             column.auto_width = False
+        name = self.shown_columns.index(_NAME)
         for job, cells in zip(self._shown, rows):
-            cells[_NAME] = _fit(cells[_NAME], widths[_NAME])
+            cells[name] = _fit(cells[name], widths[name])
             self.add_row(*cells, key=str(job.id))
         row = next((i for i, j in enumerate(self._shown) if j.id == keep), 0)
         if self._shown:
@@ -200,33 +207,23 @@ class JobsTable(DataTable[Text]):
         self._announce()
 
     def _cells(self, job: JobInfo) -> List[Text]:
-        mark = job.id in self._marked
-        return [
-            Text(
-                f"*{job.id}" if mark else str(job.id),
-                justify="right",
-                style="bold yellow" if mark else "",
-            ),
-            Text(visible(job.name), overflow="ellipsis", no_wrap=True),
-            state_text(job),
-            Text(runtime(job, self.now)),
-            Text(",".join(map(str, job.gpus)) or (job.gpus_requested or "-")),
-            Text(exit_text(job)),
-        ]
+        facts = self._facts()
+        return [BY_KEY[key].cell(job, facts) for key in self.shown_columns]
 
     def _widths(self, rows: List[List[Text]]) -> List[int]:
-        """Each column as wide as its header and content; NAME gets what is left, and
-        names are cut to it (with …) so the columns after it stay on screen."""
+        """Each column as wide as its header and content (and its `min_width`); NAME
+        gets what is left, and names are cut to it (with …) so the columns after it
+        stay on screen."""
         widths = [
-            max([len(label), *(row[i].cell_len for row in rows)])
-            for i, label in enumerate(self._labels())
+            max([len(label), BY_KEY[key].min_width, *(row[i].cell_len for row in rows)])
+            for i, (label, key) in enumerate(zip(self._labels(), self.shown_columns))
         ]
-        widths[_RUNTIME] = max(widths[_RUNTIME], len("59m59s"))  # it ticks between rebuilds
-        padding = 2 * self.cell_padding * len(_COLUMNS)
+        name = self.shown_columns.index(_NAME)
+        padding = 2 * self.cell_padding * len(widths)
         scrollbar = self.scrollbar_size_vertical if len(rows) >= self.size.height - 1 else 0
-        others = sum(widths) - widths[_NAME]
+        others = sum(widths) - widths[name]
         left = self.size.width - others - padding - scrollbar
-        widths[_NAME] = max(len("NAME"), min(widths[_NAME], left))
+        widths[name] = max(len("NAME"), min(widths[name], left))
         return widths
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
