@@ -34,6 +34,7 @@ from protocol.messages import (
     Ping,
     Pong,
     ReadLog,
+    SetPriority,
     Shutdown,
     StatusReply,
     Submit,
@@ -131,6 +132,7 @@ SUBMIT = Unary(Submit, JobReply, "submit")
 LIST_JOBS = Unary(ListJobs, JobList, "list_jobs")
 GET_JOB = Unary(GetJob, JobReply, "get_job")
 CANCEL = Unary(Cancel, JobReply, "cancel")
+SET_PRIORITY = Unary(SetPriority, JobReply, "set_priority")
 GET_STATUS = Unary(GetStatus, StatusReply, "status")
 SHUTDOWN = Unary(Shutdown, Ok, "stop_runner")
 READ_LOG = Unary(ReadLog, LogChunk, "read_log")
@@ -158,6 +160,7 @@ EXCHANGES: Tuple[Exchange, ...] = (
     LIST_JOBS,
     GET_JOB,
     CANCEL,
+    SET_PRIORITY,
     GET_STATUS,
     SHUTDOWN,
     READ_LOG,

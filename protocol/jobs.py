@@ -13,6 +13,7 @@ from typing import Dict, List, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from protocol.limits import (
+    MAX_AFTER_JOBS,
     MAX_ARGV_BYTES,
     MAX_ARGV_ITEMS,
     MAX_ENV_ITEMS,
@@ -20,6 +21,8 @@ from protocol.limits import (
     MAX_JOB_PORTS,
     MAX_NAME_CHARS,
     MAX_PATH_CHARS,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
 )
 
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -80,6 +83,13 @@ class JobSpec(BaseModel):
     #: TCP ports the job serves on the host's 127.0.0.1 (TensorBoard, a notebook),
     #: for `tether forward` and the app to bring to the person's machine.
     ports: List[int] = Field(default_factory=list, max_length=MAX_JOB_PORTS)
+    #: Start only once these jobs (of the same host, submitted before) ended:
+    #: all of them succeeded, or with `after_any` however they ended. A job they
+    #: leave unable to start (one failed) ends `cancelled`, saying which.
+    after: List[int] = Field(default_factory=list, max_length=MAX_AFTER_JOBS)
+    after_any: bool = False
+    #: Among jobs waiting for GPUs, higher goes first; equal ones in submission order.
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
 
     @field_validator("argv")
     @classmethod
@@ -120,6 +130,14 @@ class JobSpec(BaseModel):
                 raise ValueError(f"--port takes a TCP port from 1 to 65535, not {port}")
         return sorted(set(ports))
 
+    @field_validator("after")
+    @classmethod
+    def _after_ids(cls, after: List[int]) -> List[int]:
+        for job_id in after:
+            if job_id < 1:
+                raise ValueError(f"--after takes job ids (1 or more), not {job_id}")
+        return sorted(set(after))
+
     @field_validator("gpus")
     @classmethod
     def _gpus_request(cls, gpus: Optional[str]) -> Optional[str]:
@@ -156,3 +174,9 @@ class JobInfo(BaseModel):
     snapshot: Optional[SnapshotInfo] = None
     #: The ports it declared (`JobSpec.ports`).
     ports: List[int] = Field(default_factory=list)
+    #: What it waits for (`JobSpec.after`, `after_any`) and, while queued, which
+    #: of those have not ended yet: "waiting for job 3".
+    after: List[int] = Field(default_factory=list)
+    after_any: bool = False
+    waiting_for: List[int] = Field(default_factory=list)
+    priority: int = 0

@@ -27,6 +27,11 @@ MAX_ENV_VALUE_CHARS = 32 * 1024
 MAX_PATH_CHARS = 4096
 #: Most jobs one `job_list` reply carries; older ones need `--all` paging.
 MAX_LIST_JOBS = 2000
+#: Most jobs one `--after` may name (a job waits for each of them to end).
+MAX_AFTER_JOBS = 256
+#: The range of `--priority`: higher runs first among jobs waiting for GPUs.
+MIN_PRIORITY = -1_000_000
+MAX_PRIORITY = 1_000_000
 #: An idempotency key (a client makes a random one per state-changing request).
 MAX_REQUEST_KEY_CHARS = 64
 #: Most lines `--tail` may ask for.

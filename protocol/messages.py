@@ -14,7 +14,13 @@ from pydantic import Field
 from protocol.envelope import Reply, Request, WireModel
 from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec
-from protocol.limits import MAX_LOG_CHUNK_BYTES, MAX_REQUEST_KEY_CHARS, MAX_TAIL_LINES
+from protocol.limits import (
+    MAX_LOG_CHUNK_BYTES,
+    MAX_PRIORITY,
+    MAX_REQUEST_KEY_CHARS,
+    MAX_TAIL_LINES,
+    MIN_PRIORITY,
+)
 from protocol.metrics import FollowMetrics, MetricsChunk, MetricsEnd, ReadMetrics
 from protocol.stats import (
     GetStats,
@@ -91,6 +97,15 @@ class Cancel(Request):
     type: Literal["cancel"] = "cancel"
     job_id: int
     key: Optional[str] = Field(default=None, min_length=1, max_length=MAX_REQUEST_KEY_CHARS)
+
+
+class SetPriority(Request):
+    """Change a queued job's priority (`JobSpec.priority`): where it stands among
+    the jobs waiting for GPUs. Asked twice it sets the same value: no key needed."""
+
+    type: Literal["set_priority"] = "set_priority"
+    job_id: int
+    priority: int = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)
 
 
 class GetStatus(Request):
@@ -230,6 +245,7 @@ Message = Annotated[
         ListJobs,
         GetJob,
         Cancel,
+        SetPriority,
         GetStatus,
         ReadLog,
         TailOffset,

@@ -11,6 +11,12 @@ class TetherError(Exception):
     """Base of every error the CLI prints as one line and the TUI shows in place."""
 
 
+class UsageError(TetherError):
+    """The command line asked for something that cannot be (``--after`` naming a
+    job the host does not have): said in one line, exit status 2, as argparse
+    does for a malformed one, so a script can tell it from a job's failure."""
+
+
 class ConnectError(TetherError):
     """The host or its runner could not be reached (a permanent or a passing cause)."""
 

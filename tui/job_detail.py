@@ -38,6 +38,9 @@ def job_rows(
     state = job.state.value
     if job.queue_position is not None:
         state += f", #{job.queue_position} in the GPU queue"
+    if job.waiting_for:
+        state += f", waiting for {'jobs' if len(job.waiting_for) > 1 else 'job'} "
+        state += ", ".join(map(str, job.waiting_for))
     rows: List[Row] = [
         ("job", f"{job.id} on {visible(host)}"),
         ("name", visible(job.name)),
@@ -45,6 +48,12 @@ def job_rows(
     ]
     if job.reason:
         rows.append(("reason", visible(job.reason)))
+    if job.after:
+        how = "ended, however" if job.after_any else "succeeded"
+        named = "job" if len(job.after) == 1 else "jobs"
+        rows.append(("after", f"{named} {', '.join(map(str, job.after))} {how}"))
+    if job.priority:
+        rows.append(("priority", str(job.priority)))
     rows += [
         ("command", visible(shlex.join(job.argv))),
         ("directory", visible(job.cwd)),

@@ -11,7 +11,7 @@ import shlex
 import time
 from typing import Optional
 
-from protocol.jobs import JobInfo
+from protocol.jobs import JobInfo, JobState
 from protocol.units import duration, plural, size
 
 
@@ -45,3 +45,17 @@ def snapshot_text(job: JobInfo) -> Optional[str]:
     if snap is None:
         return None
     return f"snapshot {snap.id[:12]} ({plural(snap.files, 'file')}, {size(snap.bytes)})"
+
+
+def queue_state(job: JobInfo) -> str:
+    """The STATE cell: ``queued #2``, ``waiting for job 3``, ``queued #1 (priority 5)``."""
+    if job.waiting_for:
+        ids = ",".join(map(str, job.waiting_for))
+        state = f"waiting for job{'s' if len(job.waiting_for) > 1 else ''} {ids}"
+    else:
+        state = job.state.value
+        if job.queue_position is not None:
+            state += f" #{job.queue_position}"
+    if job.priority and job.state is JobState.QUEUED:
+        state += f" (priority {job.priority})"
+    return state

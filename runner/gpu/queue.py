@@ -1,12 +1,18 @@
 """Which job gets which GPUs, and when: the queue's rules, with no IO at all.
 
 A job that asks for GPUs (``--gpus N`` or ``--gpus all``) waits in one queue per
-host and is granted GPUs that no other tether job holds. The order is strictly
-first-come first-served: a job runs only once every job queued before it runs,
-so a large request at the head is never overtaken by small ones behind it and
-cannot starve. (Backfilling small jobs around it would start work sooner, but
-without knowing how long jobs run, any backfilled job may hold a GPU the head
-needs next; strict order is the only one that can promise the head its turn.)
+host and is granted GPUs that no other tether job holds. The queue's order is
+priority first (``--priority N``, higher first), then submission order.
+
+A job that does not fit in what is free does not stop the round: a later job
+that fits starts now (backfill), since idle GPUs help nobody. But backfill alone
+could starve a large request for ever, each small job taking a GPU it needs
+next; so a job that has waited `starve_after_s` (measured from when it joined
+the queue, times passed in) stops the round when it does not fit: the GPUs
+that are free are held for it, and nothing behind it in the order starts until
+it has run. ``starve_after_s=0`` is the strict first-come first-served queue.
+(A higher priority still goes first: a steady stream of higher-priority jobs
+can hold a low one back; that is what priority means.)
 
 GPUs that processes tether did not start are using (another user's job, a
 notebook) are passed in as ``busy`` and are not handed out; a GPU some tether job
@@ -19,15 +25,33 @@ it directly, so every rule here is a plain unit or property test.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import itertools
 from dataclasses import dataclass
 from typing import AbstractSet, Dict, Iterable, List, Optional, Tuple
 
 from protocol.jobs import GPU_REQUEST_ALL
 
+#: How long a job may wait before the GPUs it needs are held for it (the
+#: runner's ``TETHER_STARVE_AFTER``).
+DEFAULT_STARVE_AFTER_S = 600.0
+
 
 class GpuRequestError(ValueError):
     """A request this host can never satisfy; the message says what it has."""
+
+
+@dataclass
+class _Waiter:
+    """A job in the queue: what it wants, its place, and since when it waits."""
+
+    count: int
+    priority: int
+    seq: int
+    since: float
+
+    @property
+    def order(self) -> Tuple[int, int]:
+        return (-self.priority, self.seq)
 
 
 @dataclass(frozen=True)
@@ -59,28 +83,35 @@ def describe_inventory(inventory: Tuple[int, ...]) -> str:
 class GpuQueue:
     """The GPUs of one host, who holds them, and who waits for them, in order."""
 
-    def __init__(self, inventory: Iterable[int]) -> None:
+    def __init__(
+        self, inventory: Iterable[int], starve_after_s: float = DEFAULT_STARVE_AFTER_S
+    ) -> None:
         self.inventory: Tuple[int, ...] = tuple(sorted(set(inventory)))
-        self._waiting: OrderedDict[int, int] = OrderedDict()  # job id -> GPUs wanted
+        self.starve_after_s = starve_after_s
+        self._waiting: Dict[int, _Waiter] = {}
         self._held: Dict[int, Tuple[int, ...]] = {}  # job id -> GPUs it holds
+        self._seq = itertools.count()
 
     # -- what it holds -------------------------------------------------------------
 
     @property
     def waiting(self) -> List[int]:
-        """Queued job ids, head first."""
-        return list(self._waiting)
+        """Queued job ids, head first (priority, then submission order)."""
+        return sorted(self._waiting, key=lambda job_id: self._waiting[job_id].order)
 
     @property
     def held(self) -> Dict[int, Tuple[int, ...]]:
         return dict(self._held)
+
+    def is_waiting(self, job_id: int) -> bool:
+        return job_id in self._waiting
 
     def position(self, job_id: int) -> Optional[int]:
         """1 for the head of the queue; None for a job that is not waiting."""
         return self.positions().get(job_id)
 
     def positions(self) -> Dict[int, int]:
-        return {job_id: index for index, job_id in enumerate(self._waiting, start=1)}
+        return {job_id: index for index, job_id in enumerate(self.waiting, start=1)}
 
     def free(self, busy: AbstractSet[int] = frozenset()) -> Tuple[int, ...]:
         """GPUs nobody holds and nothing else is using, lowest index first."""
@@ -107,12 +138,18 @@ class GpuQueue:
             )
         return count
 
-    def enqueue(self, job_id: int, request: str) -> int:
-        """Queue a job at the tail; its position. Raises `GpuRequestError` as `check`."""
+    def enqueue(self, job_id: int, request: str, priority: int = 0, since: float = 0.0) -> int:
+        """Queue a job behind every job of its priority or higher, waiting since
+        `since`; its position. Raises `GpuRequestError` as `check`."""
         if job_id in self._waiting or job_id in self._held:
             raise ValueError(f"job {job_id} is already in the GPU queue")
-        self._waiting[job_id] = self.check(request)
-        return len(self._waiting)
+        self._waiting[job_id] = _Waiter(self.check(request), priority, next(self._seq), since)
+        return self.positions()[job_id]
+
+    def set_priority(self, job_id: int, priority: int) -> None:
+        """Move a waiting job among the others by its new priority; it keeps its
+        place among jobs of that priority (its submission order) and its wait."""
+        self._waiting[job_id].priority = priority
 
     def adopt(self, job_id: int, gpus: Iterable[int]) -> Tuple[int, ...]:
         """Record that a running job holds `gpus` (after a runner restart).
@@ -131,18 +168,25 @@ class GpuQueue:
         self._waiting.pop(job_id, None)
         self._held.pop(job_id, None)
 
-    def grant(self, busy: AbstractSet[int] = frozenset()) -> List[Grant]:
-        """Hand out GPUs to the jobs at the head of the queue, in order, while they fit.
+    def starved(self, job_id: int, now: float) -> bool:
+        """Whether the waiting job has waited long enough to have GPUs held for it."""
+        return now - self._waiting[job_id].since >= self.starve_after_s
 
-        The first job that does not fit stops the round: nobody behind it may
-        take GPUs it is waiting for.
+    def grant(self, busy: AbstractSet[int] = frozenset(), now: float = 0.0) -> List[Grant]:
+        """Hand out GPUs to waiting jobs, in order, to each that fits in what is free.
+
+        A job that does not fit is passed over, unless it has starved (waited
+        `starve_after_s` by `now`): then the round stops, and what is free stays
+        free for it.
         """
         grants: List[Grant] = []
-        while self._waiting:
-            job_id, count = next(iter(self._waiting.items()))
+        for job_id in self.waiting:
+            count = self._waiting[job_id].count
             free = self.free(busy)
             if len(free) < count:
-                break
+                if self.starved(job_id, now):
+                    break
+                continue
             gpus = free[:count]
             del self._waiting[job_id]
             self._held[job_id] = gpus

@@ -17,6 +17,12 @@ After a runner restart the allocation is rebuilt from the job
 table (running jobs keep the GPUs recorded for them, queued jobs queue again in
 submission order), so a job that ended while the runner was down frees its GPUs
 simply by no longer being active.
+
+This is also where a job waits for others (``--after``, ``--after-any``), GPUs
+or not: it is recorded as queued, but it joins the GPU queue (or starts, without
+GPUs) only once `runner.jobs.lifecycle.readiness` says the jobs it names have
+ended as it needs; it is looked at again whenever one of them ends, and after a
+restart, from the job table, so a chain of jobs outlives the runner.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import Dict, Iterable, Mapping, Optional, Set
+from typing import Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from protocol.errors import ErrorCode
 from protocol.job_env import gpu_env, gpu_env_of
@@ -33,7 +39,8 @@ from protocol.jobs import JobSpec, JobState
 from runner.errors import RunnerError
 from runner.gpu.inventory import configured_inventory, minds_other_users
 from runner.gpu.occupancy import GpuReadings, indices
-from runner.gpu.queue import GpuQueue, GpuRequestError, Grant
+from runner.gpu.queue import DEFAULT_STARVE_AFTER_S, GpuQueue, GpuRequestError, Grant
+from runner.jobs.lifecycle import readiness
 from runner.jobs.store import JobRecord
 from runner.jobs.table import JobManager
 from runner.tasks import TaskSet
@@ -55,12 +62,20 @@ class GpuScheduler:
         inventory: Optional[Iterable[int]] = None,
         recheck_s: float = RECHECK_INTERVAL_S,
         environ: Mapping[str, str] = os.environ,
+        starve_after_s: float = DEFAULT_STARVE_AFTER_S,
     ) -> None:
         self.jobs = jobs
         # Given, else TETHER_GPUS (parsed now: a bad one stops the runner before it
         # starts anything), else what the GPU source finds (known at `start`).
         self._configured = configured_inventory(environ) if inventory is None else list(inventory)
-        self.queue = GpuQueue(self._configured or [])
+        self._starve_after_s = starve_after_s
+        self.queue = GpuQueue(self._configured or [], starve_after_s)
+        #: Queued jobs waiting for others to end (``--after``), by id, and what each
+        #: still waits for; `_after_lock` makes one look at them at a time, so a
+        #: job whose turn came is started once.
+        self._after: Dict[int, JobRecord] = {}
+        self._waiting_for: Dict[int, Tuple[int, ...]] = {}
+        self._after_lock = asyncio.Lock()
         self._readings = readings
         self._minds_others = minds_other_users(environ)
         self._recheck_s = recheck_s
@@ -73,11 +88,13 @@ class GpuScheduler:
         """Load the inventory and rebuild the allocation; call after the job table
         and the readings (the stats sampler) started."""
         if self._configured is None:
-            self.queue = GpuQueue(sorted(indices(self._readings.inventory)))
+            inventory = sorted(indices(self._readings.inventory))
+            self.queue = GpuQueue(inventory, self._starve_after_s)
         log.info("GPU queue: %d GPUs %s", len(self.queue.inventory), list(self.queue.inventory))
         self._rebuild()
         self.jobs.on_change.append(self._on_change)
         self._tasks.supervise("the GPU queue", self._recheck_forever, self.jobs.health)
+        await self._reconsider(list(self._after))
         await self.dispatch()
 
     async def close(self) -> None:
@@ -88,27 +105,98 @@ class GpuScheduler:
     # -- submitting ----------------------------------------------------------------
 
     async def submit(self, spec: JobSpec, key: Optional[str] = None) -> JobRecord:
-        """Record the job and start it now, or queue it for GPUs; refuses, before
-        recording anything, a request this host can never satisfy. A `key` an
-        earlier submit used answers with that submit's job and starts nothing."""
-        if spec.gpus is None:
-            return (await self.jobs.submit(spec, key=key)).record
-        if spec.gpus != "0":
+        """Record the job and start it now, queue it for GPUs, or hold it until
+        the jobs it runs after end; refuses, before recording anything, a request
+        this host can never satisfy and an ``--after`` naming a job it does not
+        have. A `key` an earlier submit used answers with that submit's job and
+        starts nothing."""
+        if spec.gpus not in (None, "0"):
             try:
                 self.queue.check(spec.gpus)
             except GpuRequestError as exc:
                 raise RunnerError(str(exc), ErrorCode.NO_GPUS) from None
-        submitted = await self.jobs.submit(spec, ready_now=False, key=key)
+        if spec.after:
+            await self.jobs.check_after(spec.after)
+        at_once = spec.gpus is None and not spec.after
+        submitted = await self.jobs.submit(spec, ready_now=at_once, key=key)
         record = submitted.record
-        if not submitted.created:
+        if not submitted.created or at_once:
             return record
-        if spec.gpus == "0":
-            await self.jobs.launch(record, gpu_env([]))
-            return record
-        self.queue.enqueue(record.id, spec.gpus)
+        if record.after:
+            self._after[record.id] = record
+            await self._reconsider([record.id])
+        else:
+            await self._ready(record, time.time())
+        return record
+
+    async def set_priority(self, job_id: int, priority: int) -> JobRecord:
+        """Change a queued job's priority (committed), moving it in the GPU queue;
+        a job that has started (or been granted its GPUs) is refused."""
+        record = await self.jobs.record(job_id)
+        if not self.jobs.never_launched(record) or job_id in self.queue.held:
+            now = (
+                f"is {record.state.value}"
+                if record.state.is_active
+                else f"has ended ({record.state.value})"
+            )
+            raise RunnerError(
+                f"job {job_id} {now}: only a queued job's priority can change",
+                ErrorCode.JOB_NOT_ACTIVE,
+            )
+        await self.jobs.set_priority(record, priority)
+        if self.queue.is_waiting(job_id):
+            self.queue.set_priority(job_id, priority)
+            self._publish()
+            await self.dispatch()
+        return record
+
+    # -- waiting for other jobs (--after) ----------------------------------------------
+
+    async def _reconsider(self, job_ids: Iterable[int]) -> None:
+        """Look again at jobs waiting for others: start those whose turn came,
+        end those that can never start (a job they need failed)."""
+        ready: List[JobRecord] = []
+        async with self._after_lock:
+            waiting = [self._after[i] for i in job_ids if i in self._after]
+            needed = {dep for record in waiting for dep in record.after}
+            states = await self.jobs.states_of(needed)
+            for record in waiting:
+                verdict = readiness(record.after, states, record.after_any)
+                if verdict.failed is not None:
+                    # Ended first, then forgotten: a write that fails (a full disk)
+                    # leaves it waiting, to be decided again at the next look.
+                    await self.jobs.after_failed(record, verdict.failed)
+                    self._after.pop(record.id, None)
+                    self._waiting_for.pop(record.id, None)
+                elif verdict.ready:
+                    del self._after[record.id]
+                    self._waiting_for.pop(record.id, None)
+                    ready.append(record)
+                else:
+                    self._waiting_for[record.id] = verdict.waiting_for
+            self._publish()
+        for record in ready:
+            await self._ready(record, time.time())
+
+    async def _ready(self, record: JobRecord, since: float) -> None:
+        """A job free to start as far as other jobs go: start it now (no GPUs
+        asked, or ``--gpus 0``), or queue it for its GPUs, waiting from `since`."""
+        if not self.jobs.is_active(record.id):  # cancelled meanwhile
+            return
+        request = record.gpus_requested
+        if request is None or request == "0":
+            try:
+                await self.jobs.launch(record, gpu_env_of(request, []))
+            except RunnerError as exc:
+                log.warning("job %d did not start: %s", record.id, exc)
+            return
+        try:
+            self.queue.enqueue(record.id, request, record.priority, since)
+        except GpuRequestError as exc:
+            await self._refuse(record, str(exc))
+            return
         self._publish()
         await self.dispatch()
-        return record
 
     # -- granting ------------------------------------------------------------------
 
@@ -117,7 +205,7 @@ class GpuScheduler:
         async with self._lock:
             if not self.queue.waiting:
                 return
-            grants = self.queue.grant(await self._busy())
+            grants = self.queue.grant(await self._busy(), time.time())
             self._publish()
             for grant in grants:
                 await self._launch(grant)
@@ -161,14 +249,25 @@ class GpuScheduler:
         if record.state.is_active:
             return
         self._ended_at = time.time()
-        if record.id in self.queue.held or record.id in self.queue.waiting:
+        if record.id in self.queue.held or self.queue.is_waiting(record.id):
             self.queue.release(record.id)
             self._publish()
             self._tasks.spawn(self.dispatch())
+        if self._after.pop(record.id, None) is not None:  # cancelled while it waited
+            self._waiting_for.pop(record.id, None)
+            self._publish()
+        waiters = [r.id for r in self._after.values() if record.id in r.after]
+        if waiters:
+            self._tasks.spawn(self._reconsider(waiters))
 
     def _rebuild(self) -> None:
-        """The allocation from the job table, after a (re)start."""
+        """The allocation from the job table, after a (re)start: running jobs keep
+        their GPUs, jobs waiting for others wait again (`start` looks at them),
+        and the rest queue again, waiting since they were submitted."""
         for record in sorted(self.jobs.active_records(), key=lambda r: r.id):
+            if record.after and self.jobs.never_launched(record):
+                self._after[record.id] = record
+                continue
             if record.gpus_requested in (None, "0"):
                 if self.jobs.never_launched(record):  # the runner died before it could
                     env = gpu_env_of(record.gpus_requested, [])
@@ -186,7 +285,9 @@ class GpuScheduler:
                     )
                 continue
             try:
-                self.queue.enqueue(record.id, record.gpus_requested)
+                self.queue.enqueue(
+                    record.id, record.gpus_requested, record.priority, record.created_at
+                )
             except GpuRequestError as exc:
                 self._tasks.spawn(self._refuse(record, str(exc)))
         self._publish()
@@ -204,8 +305,9 @@ class GpuScheduler:
         await self.jobs.cancel(record.id)
 
     def _publish(self) -> None:
-        # A fresh dict each time: the job table reads it from its database thread.
+        # Fresh dicts each time: the job table reads them from its database thread.
         self.jobs.queue_positions = self.queue.positions()
+        self.jobs.waiting_for = {i: list(deps) for i, deps in self._waiting_for.items()}
 
     def _active_record(self, job_id: int) -> Optional[JobRecord]:
         for record in self.jobs.active_records():

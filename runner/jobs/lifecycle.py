@@ -10,7 +10,11 @@ The states and how a job moves between them::
 
     queued ──launched──▶ running ──exit status──▶ succeeded | failed | cancelled
        │  └─launch failed──▶ failed        └─shim gone, no status──▶ lost
-       └─cancelled before launch──▶ cancelled
+       ├─cancelled before launch──▶ cancelled
+       └─a job it runs --after failed──▶ cancelled ("job 12 failed")
+
+A queued job with ``--after`` may start only once `readiness` says so; the GPU
+queue (or, without GPUs, an immediate launch) takes it from there.
 
 A job that has ended never changes again. A shim that vanished without writing
 an exit status means the job's outcome is unknowable: it is ``lost``, with the
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Optional
+from typing import Mapping, Optional, Sequence, Tuple
 
 from protocol.jobs import JobState
 from runner.jobs.files import ExitRecord
@@ -42,6 +46,45 @@ def reason_could_not_start(detail: str) -> str:
     return f"could not start: {detail}"
 
 
+def reason_after(job_id: int, state: Optional[JobState]) -> str:
+    """Why a job's ``--after`` can never be met: said of the job it waited for."""
+    if state is None:
+        return f"job {job_id} no longer exists"
+    if state is JobState.FAILED:
+        return f"job {job_id} failed"
+    return f"job {job_id} was {state.value}"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What a queued job's ``--after`` says now: it may start (`ready`), waits
+    for `waiting_for`, or never can (`failed`, the reason)."""
+
+    ready: bool
+    waiting_for: Tuple[int, ...] = ()
+    failed: Optional[str] = None
+
+
+def readiness(
+    after: Sequence[int], states: Mapping[int, JobState], after_any: bool = False
+) -> Readiness:
+    """Whether a job that runs after `after` (their `states` now) may start.
+
+    Plain ``--after`` needs every one to succeed, so the first that fails, is
+    cancelled or is lost dooms the job at once, even while others still run.
+    ``--after-any`` only needs them to have ended. A job missing from `states`
+    (its record is gone) counts as failed: nothing can make it succeed.
+    """
+    waiting = []
+    for job_id in after:
+        state = states.get(job_id)
+        if state is not None and state.is_active:
+            waiting.append(job_id)
+        elif not after_any and state is not JobState.SUCCEEDED:
+            return Readiness(False, failed=reason_after(job_id, state))
+    return Readiness(not waiting, tuple(waiting))
+
+
 class Event(enum.Enum):
     """What made the runner look at the job."""
 
@@ -52,6 +95,9 @@ class Event(enum.Enum):
     LAUNCHED = "launched"
     #: A person asked to cancel the job.
     CANCEL = "cancel"
+    #: A job it runs ``--after`` ended so that it can never start
+    #: (`JobFacts.after_failed` says how).
+    AFTER_FAILED = "after_failed"
 
 
 @dataclass(frozen=True)
@@ -76,6 +122,8 @@ class JobFacts:
     launching: bool = False
     #: For `Event.LAUNCHED`: why the launcher failed, None when it succeeded.
     launch_error: Optional[str] = None
+    #: For `Event.AFTER_FAILED`: why its ``--after`` can never be met.
+    after_failed: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -108,12 +156,26 @@ def decide(event: Event, facts: JobFacts) -> Optional[Transition]:
         return _cancel(facts)
     if event is Event.LAUNCHED:
         return _launched(facts)
+    if event is Event.AFTER_FAILED:
+        return _after_failed(facts)
     return _looked(facts)
 
 
+def _not_started(facts: JobFacts) -> bool:
+    return facts.state is JobState.QUEUED and facts.shim_pid is None and not facts.launching
+
+
 def _cancel(facts: JobFacts) -> Optional[Transition]:
-    if facts.state is JobState.QUEUED and facts.shim_pid is None and not facts.launching:
+    if _not_started(facts):
         return Transition(JobState.CANCELLED, facts.now, reason=REASON_CANCELLED_QUEUED)
+    return None
+
+
+def _after_failed(facts: JobFacts) -> Optional[Transition]:
+    """A job that never started ends `cancelled`, saying which job it waited for
+    failed; one already starting (it cannot be: it waited) is left alone."""
+    if _not_started(facts) and facts.after_failed is not None:
+        return Transition(JobState.CANCELLED, facts.now, reason=facts.after_failed)
     return None
 
 

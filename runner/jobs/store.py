@@ -47,7 +47,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_key TEXT,
     snapshot TEXT,
     tree TEXT,
-    ports TEXT NOT NULL DEFAULT '[]'
+    ports TEXT NOT NULL DEFAULT '[]',
+    after TEXT NOT NULL DEFAULT '[]',
+    after_any INTEGER NOT NULL DEFAULT 0,
+    priority INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 """
@@ -59,6 +62,9 @@ _ADDED_COLUMNS = {
     "snapshot": "TEXT",
     "tree": "TEXT",
     "ports": "TEXT NOT NULL DEFAULT '[]'",
+    "after": "TEXT NOT NULL DEFAULT '[]'",
+    "after_any": "INTEGER NOT NULL DEFAULT 0",
+    "priority": "INTEGER NOT NULL DEFAULT 0",
 }
 
 _INDEXES = """
@@ -102,6 +108,11 @@ class JobRecord:
     tree: Optional[str] = None
     #: The TCP ports the job said it serves (`JobSpec.ports`).
     ports: List[int] = field(default_factory=list)
+    #: The jobs it starts after (`JobSpec.after`, `after_any`), and its priority
+    #: among jobs waiting for GPUs: kept here so a restarted runner still honours them.
+    after: List[int] = field(default_factory=list)
+    after_any: bool = False
+    priority: int = 0
 
     @property
     def tree_cwd(self) -> Optional[str]:
@@ -112,7 +123,8 @@ class JobRecord:
         return None if relative == "." else relative
 
 
-_JSON_COLUMNS = ("argv", "env", "gpus", "leaked_gpu_pids", "ports")
+_JSON_COLUMNS = ("argv", "env", "gpus", "leaked_gpu_pids", "ports", "after")
+_BOOL_COLUMNS = ("cancel_requested", "after_any")
 _COLUMNS = [f for f in JobRecord.__dataclass_fields__ if f != "id"]
 
 
@@ -124,7 +136,7 @@ def _to_row(record: JobRecord) -> Dict[str, Any]:
             value = json.dumps(value)
         elif name == "state":
             value = value.value
-        elif name == "cancel_requested":
+        elif name in _BOOL_COLUMNS:
             value = int(value)
         elif name == "snapshot":
             value = None if value is None else value.model_dump_json()
@@ -137,7 +149,8 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
     for name in _JSON_COLUMNS:
         values[name] = json.loads(values[name])
     values["state"] = JobState(values["state"])
-    values["cancel_requested"] = bool(values["cancel_requested"])
+    for name in _BOOL_COLUMNS:
+        values[name] = bool(values[name])
     snapshot = values["snapshot"]
     values["snapshot"] = None if snapshot is None else SnapshotInfo.model_validate_json(snapshot)
     return JobRecord(**values)
@@ -191,6 +204,18 @@ class JobStore:
         sets = ", ".join(f"{n} = :{n}" for n in row)
         row["id"] = record.id
         self._db.execute(f"UPDATE jobs SET {sets} WHERE id = :id", row)  # noqa: S608
+
+    def states(self, job_ids: Iterable[int]) -> Dict[int, JobState]:
+        """The state of each of `job_ids` that exists (one query, however many)."""
+        wanted = sorted(set(job_ids))
+        if not wanted:
+            return {}
+        marks = ", ".join("?" for _ in wanted)
+        rows = self._db.execute(
+            f"SELECT id, state FROM jobs WHERE id IN ({marks})",  # noqa: S608
+            wanted,
+        )
+        return {row[0]: JobState(row[1]) for row in rows}
 
     def by_submit_key(self, key: str) -> Optional[JobRecord]:
         row = self._db.execute("SELECT * FROM jobs WHERE submit_key = ?", (key,)).fetchone()

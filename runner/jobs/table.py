@@ -21,7 +21,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, TypeVar
 
 from protocol.errors import ErrorCode
 from protocol.job_env import launch_env
@@ -93,6 +93,8 @@ class JobManager:
         self.on_change: List[Callable[[JobRecord], None]] = []
         #: Queued job id -> position in the GPU queue (1 = next), set by the queue.
         self.queue_positions: Dict[int, int] = {}
+        #: Queued job id -> the jobs it still waits for (``--after``), set by the queue.
+        self.waiting_for: Dict[int, List[int]] = {}
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -143,7 +145,29 @@ class JobManager:
             gpus=record.gpus_requested,
             snapshot=None if record.snapshot is None else record.snapshot.id,
             ports=record.ports,
+            priority=record.priority,
         )
+
+    async def states_of(self, job_ids: Iterable[int]) -> Dict[int, JobState]:
+        """The state of each of `job_ids` that exists: an active job's as this
+        table holds it (it may be ahead of nothing, but never behind the database)."""
+        wanted = set(job_ids)
+        stored = await self._db(lambda s: s.states(wanted - set(self._active)))
+        stored.update({i: self._active[i].state for i in wanted if i in self._active})
+        return stored
+
+    async def check_after(self, after: Iterable[int]) -> None:
+        """Refuse (NO_SUCH_JOB) an ``--after`` naming a job this host does not have:
+        a job can wait only for jobs submitted before it, so waits never loop."""
+        wanted = sorted(set(after))
+        found = await self.states_of(wanted)
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise RunnerError(
+                f"--after names job {missing[0]}, which this host does not have "
+                "(a job can wait only for jobs submitted before it)",
+                ErrorCode.NO_SUCH_JOB,
+            )
 
     async def listing(self, include_finished: bool) -> List[JobInfo]:
         def query(store: JobStore) -> List[JobInfo]:
@@ -230,6 +254,12 @@ class JobManager:
             leaked_gpu_pids=record.leaked_gpu_pids,
             snapshot=record.snapshot,
             ports=record.ports,
+            after=record.after,
+            after_any=record.after_any,
+            waiting_for=(
+                self.waiting_for.get(record.id, []) if record.state is JobState.QUEUED else []
+            ),
+            priority=record.priority,
         )
 
     async def _snapshot_usage(self, since: float) -> Usage:
@@ -291,6 +321,9 @@ class JobManager:
             gpus_requested=spec.gpus,
             submit_key=key,
             ports=list(spec.ports),
+            after=list(spec.after),
+            after_any=spec.after_any,
+            priority=spec.priority,
         )
 
     async def _insert(self, record: JobRecord) -> Submitted:
@@ -426,6 +459,25 @@ class JobManager:
         self._signal_shim(record)
         await self.wait_finished(job_id, self.cancel_grace_s + 5.0)
         return await self.get(job_id)
+
+    async def after_failed(self, record: JobRecord, reason: str) -> None:
+        """End a queued job that can never start because a job it runs after
+        failed (`reason` says which), as the lifecycle decides."""
+        facts = JobFacts(
+            record.state,
+            time.time(),
+            shim_pid=record.shim_pid,
+            launching=record.id in self._launching,
+            after_failed=reason,
+        )
+        transition = decide(Event.AFTER_FAILED, facts)
+        if transition is not None and record.id in self._active:
+            await self._apply(record, transition)
+
+    async def set_priority(self, record: JobRecord, priority: int) -> None:
+        """Record a queued job's new priority (committed), and tell the watchers."""
+        await self._commit(record, priority=priority)
+        self._notify(record)
 
     # -- watching and finalizing -------------------------------------------------
 

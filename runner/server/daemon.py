@@ -10,6 +10,7 @@ import socket
 import time
 from typing import Callable, Optional, Set
 
+from runner.gpu.queue import DEFAULT_STARVE_AFTER_S
 from runner.gpu.scheduler import GpuScheduler
 from runner.jobs.table import JobManager
 from runner.lock import RunnerLock
@@ -39,7 +40,11 @@ class Runner:
         )
         self.stats = Sampler.from_env(paths.state_dir, self.jobs)
         # The sampler is the one reader of the GPUs; the queue reads its samples.
-        self.gpus = GpuScheduler(self.jobs, readings=self.stats)
+        self.gpus = GpuScheduler(
+            self.jobs,
+            readings=self.stats,
+            starve_after_s=_env_float("TETHER_STARVE_AFTER", DEFAULT_STARVE_AFTER_S),
+        )
         self._connections: Set[Connection] = set()
         self._stop = asyncio.Event()
         self._server: Optional[asyncio.AbstractServer] = None

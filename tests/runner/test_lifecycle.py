@@ -13,8 +13,10 @@ from runner.jobs.lifecycle import (
     STARTUP_DEADLINE_S,
     Event,
     JobFacts,
+    Readiness,
     Transition,
     decide,
+    readiness,
 )
 
 NOW = 1_700_000_000.0
@@ -192,3 +194,49 @@ def test_an_ended_job_stays_as_it_is(state: JobState, event: Event) -> None:
         RUNNING, state=state, exit=_exit(0), shim_alive=False, boot_id="boot-b", claim_age_s=1e6
     )
     assert decide(event, facts) is None
+
+
+# -- --after and --after-any ------------------------------------------------------------
+
+S, F, C, L, R, Q = (
+    JobState.SUCCEEDED,
+    JobState.FAILED,
+    JobState.CANCELLED,
+    JobState.LOST,
+    JobState.RUNNING,
+    JobState.QUEUED,
+)
+
+
+@pytest.mark.parametrize(
+    ("states", "after_any", "expected"),
+    [
+        ({3: S, 4: S}, False, Readiness(True)),
+        ({3: S, 4: R}, False, Readiness(False, (4,))),
+        ({3: R, 4: Q}, False, Readiness(False, (3, 4))),
+        # One failure dooms the job at once, even while another still runs.
+        ({3: R, 4: F}, False, Readiness(False, failed="job 4 failed")),
+        ({3: C, 4: S}, False, Readiness(False, failed="job 3 was cancelled")),
+        ({3: S, 4: L}, False, Readiness(False, failed="job 4 was lost")),
+        ({3: S}, False, Readiness(False, failed="job 4 no longer exists")),
+        # --after-any: however they ended, once all of them did.
+        ({3: F, 4: R}, True, Readiness(False, (4,))),
+        ({3: F, 4: C}, True, Readiness(True)),
+        ({3: L, 4: S}, True, Readiness(True)),
+    ],
+)
+def test_readiness_of_a_job_that_runs_after_others(
+    states: dict[int, JobState], after_any: bool, expected: Readiness
+) -> None:
+    assert readiness([3, 4], states, after_any) == expected
+
+
+def test_a_queued_job_whose_after_failed_ends_cancelled_with_the_reason() -> None:
+    facts = replace(QUEUED, after_failed="job 12 failed")
+    assert decide(Event.AFTER_FAILED, facts) == Transition(
+        JobState.CANCELLED, NOW, reason="job 12 failed"
+    )
+    # One a shim claimed, or being launched, is not ended from here; nor an ended one.
+    assert decide(Event.AFTER_FAILED, replace(facts, shim_pid=77)) is None
+    assert decide(Event.AFTER_FAILED, replace(facts, launching=True)) is None
+    assert decide(Event.AFTER_FAILED, replace(facts, state=JobState.CANCELLED)) is None

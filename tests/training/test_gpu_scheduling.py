@@ -20,7 +20,10 @@ HOLD = (
 
 @pytest.fixture
 def four_gpu_runner(user_env: UserEnv) -> UserEnv:
+    """Four GPUs, and a queue in strict order: a job that waits at all has waited
+    long enough to have GPUs held for it (backfill: tests/training/test_queue_order.py)."""
     user_env.env["TETHER_GPUS"] = "0,1,2,3"
+    user_env.env["TETHER_STARVE_AFTER"] = "0"
     result = user_env.runner("serve", "--daemon")
     assert result.returncode == 0, result.stderr
     return user_env

@@ -69,3 +69,14 @@ def test_an_ended_job_has_every_row_and_escapes_are_made_visible() -> None:
 def test_when_says_how_long_ago() -> None:
     assert when(None, 0.0) == "-"
     assert when(100.0, 160.0).endswith(" (1m00s ago)")
+
+
+def test_a_job_that_waits_for_others_says_for_which_and_how() -> None:
+    job = _job(after=[3, 4], waiting_for=[4], priority=5)
+    rows = dict(job_rows(job, host="gpu1", now=1_700_000_000.0))
+    assert rows["state"] == "queued, waiting for job 4"
+    assert rows["after"] == "jobs 3, 4 succeeded"
+    assert rows["priority"] == "5"
+    either = dict(job_rows(_job(after=[3], after_any=True), host="h", now=0.0))
+    assert either["after"] == "job 3 ended, however"
+    assert "priority" not in either

@@ -21,7 +21,7 @@ from rich.text import Text
 from protocol.jobs import JobInfo, JobState
 from protocol.stats import JobUsage
 from protocol.units import duration, size
-from tui.job_text import exit_text, runtime
+from tui.job_text import exit_text, queue_state, runtime
 from tui.visible import visible
 
 SortValue = Union[int, float, str, Tuple[int, ...]]
@@ -60,9 +60,8 @@ class JobColumn:
 
 
 def state_text(job: JobInfo) -> Text:
-    label = job.state.value
-    if job.queue_position is not None:
-        label += f" #{job.queue_position}"
+    """As ``tether ls`` says it (``queued #2``, ``waiting for job 3``), coloured."""
+    label = queue_state(job)
     if job.leaked_gpu_pids:
         label += " (GPU leak)"
     return Text(label, style=STATE_STYLES.get(job.state, ""))

@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 
 from protocol.jobs import JobInfo, JobState
 from protocol.units import iso_time
-from tui.job_text import command_line, exit_text, runtime
+from tui.job_text import command_line, exit_text, queue_state, runtime
 from tui.visible import visible
 
 
@@ -32,6 +32,10 @@ def job_json(job: JobInfo) -> Dict[str, Any]:
         "leaked_gpu_pids": job.leaked_gpu_pids,
         "snapshot": job.snapshot.model_dump() if job.snapshot is not None else None,
         "ports": job.ports,
+        "after": job.after,
+        "after_any": job.after_any,
+        "waiting_for": job.waiting_for,
+        "priority": job.priority,
     }
 
 
@@ -60,9 +64,7 @@ def jobs_table(jobs: List[JobInfo], width: int = 100) -> str:
     header = ("ID", "NAME", "STATE", "EXIT", "GPUS", "RUNTIME", "COMMAND")
     rows = [header]
     for job in jobs:
-        state = job.state.value
-        if job.queue_position is not None:
-            state += f" #{job.queue_position}"
+        state = queue_state(job)
         if job.leaked_gpu_pids:
             state += " (GPU leak)"
         rows.append(

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 from protocol.version import __version__
 from tui.cli import install_verbs, session_verbs
 from tui.cli.verb import Verb
-from tui.errors import TetherError
+from tui.errors import TetherError, UsageError
 
 VERBS: Dict[str, Verb] = {v.name: v for v in (*session_verbs.VERBS, *install_verbs.VERBS)}
 
@@ -64,6 +64,9 @@ def _run_verb(args: argparse.Namespace) -> int:
                 raise TetherError("a verb acts on one host: give one -H")
             host = resolve_host(args.host or (top_hosts[0] if top_hosts else None))
             return asyncio.run(VERBS[args.verb].load()(args, host))
+        except UsageError as exc:
+            print(f"tether {args.verb}: {exc}", file=sys.stderr)
+            return 2
         except TetherError as exc:
             print(f"tether: {exc}", file=sys.stderr)
             return 1

@@ -16,14 +16,16 @@ import argparse
 import asyncio
 import time
 from pathlib import Path
-from typing import Awaitable, Callable, Optional
+from typing import Awaitable, Callable, List, Optional
 
+from protocol.limits import MAX_PRIORITY, MIN_PRIORITY
 from protocol.manifest import ManifestError, check_relative_path
 from tui.cli import transfer, verbs
 from tui.cli.metrics import metrics as job_metrics
 from tui.cli.top import top as top_verb
 from tui.cli.verb import Run
-from tui.errors import ConnectError, TetherError
+from tui.cli.wait import wait as wait_for_jobs
+from tui.errors import ConnectError, TetherError, UsageError
 from tui.hosts import is_local, make_session
 from tui.session import HostSession, SessionState
 from tui.sync import SyncLimits, parse_file_count, parse_size
@@ -123,9 +125,47 @@ def _run(args: argparse.Namespace, host: str) -> SessionCall:
     words = args.command[1:] if args.command[:1] == ["--"] else args.command
     sync = _sync_request(args)
     local = is_local(host)
+    order = _queue_order(args)
     return lambda s: verbs.run(
-        s, words, args.name, args.cwd, args.env, args.gpus, local, sync, args.ports
+        s, words, args.name, args.cwd, args.env, args.gpus, local, sync, args.ports, order
     )
+
+
+def _queue_order(args: argparse.Namespace) -> verbs.QueueOrder:
+    """``--after`` or ``--after-any`` (each repeatable, ids joined) and ``--priority``."""
+    if args.after and args.after_any:
+        raise UsageError("give --after or --after-any, not both")
+    flag = "--after" if args.after else "--after-any"
+    after = sorted({job for text in args.after or args.after_any for job in _job_ids(flag, text)})
+    return verbs.QueueOrder(after, bool(args.after_any), _priority(args.priority))
+
+
+# Values are checked here rather than by argparse: a bad one is then said in one
+# line (argparse would print the verb's usage above it), with the same exit status 2.
+
+
+def _job_ids(flag: str, text: str) -> List[int]:
+    """``3`` or ``3,4``: the jobs an ``--after`` names."""
+    words = [word.strip() for word in text.split(",")]
+    if not all(word.isdigit() and int(word) >= 1 for word in words):
+        raise UsageError(f"{flag} takes job ids like 3 or 3,4, not {text!r}")
+    return [int(word) for word in words]
+
+
+def _job_id(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError(f"a job is named by its id, like 3, not {text!r}")
+    return int(text)
+
+
+def _priority(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"--priority takes a whole number like 10 or -5, not {text!r}") from None
+    if not MIN_PRIORITY <= value <= MAX_PRIORITY:
+        raise UsageError(f"--priority takes a number from {MIN_PRIORITY} to {MAX_PRIORITY}")
+    return value
 
 
 def _sync_request(args: argparse.Namespace) -> Optional[transfer.SyncRequest]:
@@ -165,6 +205,16 @@ def _logs(args: argparse.Namespace, host: str) -> SessionCall:
 
 def _cancel(args: argparse.Namespace, host: str) -> SessionCall:
     return lambda s: verbs.cancel(s, args.job)
+
+
+def _set(args: argparse.Namespace, host: str) -> SessionCall:
+    job, priority = _job_id(args.job), _priority(args.priority)
+    return lambda s: verbs.set_priority(s, job, priority)
+
+
+def _wait(args: argparse.Namespace, host: str) -> SessionCall:
+    jobs = [_job_id(text) for text in args.jobs]
+    return lambda s: wait_for_jobs(s, jobs, args.any)
 
 
 # -- rerun, pull, gc -----------------------------------------------------------------
@@ -227,6 +277,8 @@ run = on_session(_run, changes=True)
 ls = on_session(_ls)
 logs = on_session(_logs, _following)
 cancel = on_session(_cancel, changes=True)
+set_job = on_session(_set, changes=True)
+wait = on_session(_wait, _always)
 rerun = on_session(_rerun, changes=True)
 pull = on_session(_pull, _always, kept=False)
 gc = on_session(_gc)

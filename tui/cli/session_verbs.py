@@ -39,6 +39,26 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
         help="a port the job serves on the host (repeatable), for tether forward and the app",
     )
     run.add_argument(
+        "--after",
+        action="append",
+        default=[],
+        metavar="JOB[,JOB...]",
+        help="start once these jobs succeeded; if one fails, this one ends cancelled",
+    )
+    run.add_argument(
+        "--after-any",
+        action="append",
+        default=[],
+        metavar="JOB[,JOB...]",
+        help="start once these jobs ended, however they ended",
+    )
+    run.add_argument(
+        "--priority",
+        default="0",
+        metavar="N",
+        help="among jobs waiting for GPUs, higher starts first (default 0)",
+    )
+    run.add_argument(
         "--sync",
         nargs="?",
         const=".",
@@ -87,6 +107,25 @@ def _logs_arguments(logs: argparse.ArgumentParser) -> None:
 def _cancel_arguments(cancel: argparse.ArgumentParser) -> None:
     add_host(cancel)
     cancel.add_argument("job", type=int, metavar="JOB")
+
+
+def _set_arguments(set_: argparse.ArgumentParser) -> None:
+    add_host(set_)
+    set_.add_argument("job", metavar="JOB")
+    set_.add_argument(
+        "--priority",
+        required=True,
+        metavar="N",
+        help="its new priority among jobs waiting for GPUs (while it is queued)",
+    )
+
+
+def _wait_arguments(wait: argparse.ArgumentParser) -> None:
+    add_host(wait)
+    wait.add_argument("jobs", nargs="+", metavar="JOB")
+    wait.add_argument(
+        "--any", action="store_true", help="return when the first of them ends, not the last"
+    )
 
 
 def _rerun_arguments(rerun: argparse.ArgumentParser) -> None:
@@ -185,6 +224,18 @@ VERBS: Tuple[Verb, ...] = (
         "stop a job (SIGTERM, then SIGKILL)",
         _cancel_arguments,
         "tui.cli.session_runs:cancel",
+    ),
+    Verb(
+        "set",
+        "change a queued job's --priority",
+        _set_arguments,
+        "tui.cli.session_runs:set_job",
+    ),
+    Verb(
+        "wait",
+        "wait for jobs to end; exit with the first failure's exit code (0: all succeeded)",
+        _wait_arguments,
+        "tui.cli.session_runs:wait",
     ),
     Verb(
         "rerun",

@@ -7,15 +7,17 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
+from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec, JobState
 from protocol.messages import LogChunk
 from protocol.units import duration, iso_time
 from tui.cli.format import job_json, jobs_table, shell_exit_code
 from tui.cli.output import LogOutput
 from tui.cli.transfer import SyncRequest, upload
-from tui.errors import TetherError
+from tui.errors import RemoteError, TetherError, UsageError
 from tui.job_text import command_line
 from tui.session import HostSession, SessionState
 from tui.visible import visible, visible_lines
@@ -45,6 +47,16 @@ def parse_env(pairs: List[str]) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class QueueOrder:
+    """Where a job stands among others: the jobs it runs after (all of them
+    succeeded, or with `after_any` however they ended), and its priority."""
+
+    after: List[int] = field(default_factory=list)
+    after_any: bool = False
+    priority: int = 0
+
+
 async def run(
     session: HostSession,
     words: List[str],
@@ -55,15 +67,18 @@ async def run(
     local: bool,
     sync: Optional[SyncRequest] = None,
     ports: Sequence[int] = (),
+    order: Optional[QueueOrder] = None,
 ) -> int:
     """Submit the command; with `sync`, in a snapshot of that folder sent first
-    (``cwd`` is then a folder inside the snapshot)."""
+    (``cwd`` is then a folder inside the snapshot). An ``--after`` naming a job
+    the host does not have is a usage error (exit 2): nothing was queued."""
     if not words:
         raise TetherError(
             "nothing to run: give a command after --, e.g. tether run -- python train.py"
         )
     if local and sync is None:
         cwd = local_cwd(cwd)
+    order = order or QueueOrder()
     try:
         spec = JobSpec(
             argv=argv_from_words(words),
@@ -72,13 +87,29 @@ async def run(
             env=parse_env(env),
             gpus=gpus,
             ports=list(ports),
+            after=order.after,
+            after_any=order.after_any,
+            priority=order.priority,
         )
     except ValueError as exc:
         raise TetherError(_first_validation_error(exc)) from exc
     if sync is not None:
         spec = spec.model_copy(update={"snapshot": await upload(session, sync)})
-    job = await session.submit(spec)
+    try:
+        job = await session.submit(spec)
+    except RemoteError as exc:
+        if exc.code is ErrorCode.NO_SUCH_JOB and spec.after:
+            raise UsageError(str(exc)) from None
+        raise
     print(job.id)
+    return 0
+
+
+async def set_priority(session: HostSession, job_id: int, priority: int) -> int:
+    """Change a queued job's priority; says where it now stands."""
+    job = await session.set_priority(job_id, priority)
+    where = f", #{job.queue_position} in the GPU queue" if job.queue_position else ""
+    print(f"job {job.id}: priority {job.priority}{where}")
     return 0
 
 

@@ -26,6 +26,7 @@ from protocol.exchanges import (
     READ_METRICS,
     READ_OUTPUT,
     RERUN,
+    SET_PRIORITY,
     SHUTDOWN,
     SUBMIT,
     SUBSCRIBE_STATS,
@@ -45,6 +46,7 @@ from protocol.messages import (
     LogChunk,
     LogOffset,
     ReadLog,
+    SetPriority,
     Shutdown,
     StatusReply,
     Submit,
@@ -258,6 +260,15 @@ class HostSession:
         "already ended"."""
         key = new_request_key()
         return (await self._call(CANCEL, lambda i: Cancel(id=i, job_id=job_id, key=key))).job
+
+    async def set_priority(self, job_id: int, priority: int) -> JobInfo:
+        """Change a queued job's priority among the jobs waiting for GPUs; returns
+        it. `RemoteError` (``job_not_active``) once it has started or ended.
+        Safe to ask again after a lost link: it sets the same value."""
+        reply = await self._call(
+            SET_PRIORITY, lambda i: SetPriority(id=i, job_id=job_id, priority=priority)
+        )
+        return reply.job
 
     async def watch_jobs(self, include_finished: bool = False) -> AsyncIterator[List[JobInfo]]:
         """The job table now and after every change, for as long as the caller

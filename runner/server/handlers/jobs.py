@@ -6,7 +6,16 @@ import asyncio
 from typing import Tuple
 
 from protocol import exchanges as ex
-from protocol.messages import Cancel, GetJob, JobList, JobReply, ListJobs, Submit, WatchJobs
+from protocol.messages import (
+    Cancel,
+    GetJob,
+    JobList,
+    JobReply,
+    ListJobs,
+    SetPriority,
+    Submit,
+    WatchJobs,
+)
 from protocol.sync import Rerun
 from runner.server.routes import AnswersOnce, AnswersStream, stream, unary
 from runner.server.services import Services
@@ -45,6 +54,12 @@ async def cancel(services: Services, msg: Cancel) -> JobReply:
     return JobReply(id=msg.id, job=await jobs.cancel(msg.job_id, key=msg.key))
 
 
+async def set_priority(services: Services, msg: SetPriority) -> JobReply:
+    """A queued job's new priority; it moves in the GPU queue at once."""
+    record = await services.gpus.set_priority(msg.job_id, msg.priority)
+    return JobReply(id=msg.id, job=await services.jobs.get(record.id))
+
+
 async def watch_jobs(services: Services, msg: WatchJobs, send: Send) -> None:
     """The job table now, then again after every change (a burst is sent once)."""
     changed = asyncio.Event()
@@ -71,5 +86,6 @@ UNARY: Tuple[AnswersOnce, ...] = (
     unary(ex.LIST_JOBS, list_jobs),
     unary(ex.GET_JOB, get_job),
     unary(ex.CANCEL, cancel),
+    unary(ex.SET_PRIORITY, set_priority),
 )
 STREAMS: Tuple[AnswersStream, ...] = (stream(ex.WATCH_JOBS, watch_jobs),)
