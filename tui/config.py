@@ -6,6 +6,9 @@ cannot say, per host, under the name typed after ``-H``::
     [hosts.gpu1]
     runner = "/opt/venv/bin/tether-runner"   # where the runner is on gpu1
 
+    [app]
+    notify = "desktop"   # when a job ends: "desktop" (the terminal's), "bell", "off"
+
 The file is optional. A file that is there but wrong is an error naming the file,
 the place and the fix, never silently ignored: a typo would otherwise make tether
 look for the runner in the wrong place without saying so.
@@ -28,6 +31,8 @@ else:  # pragma: no cover - the client runs on 3.11+ in CI
 
 #: Settings a ``[hosts.NAME]`` table may hold, with what each one means.
 HOST_SETTINGS = {"runner": "the path of tether-runner on that host"}
+#: What ``[app] notify`` may be: how the app tells of a job that ended.
+NOTIFY_MODES = ("desktop", "bell", "off")
 
 
 class ConfigError(TetherError):
@@ -42,9 +47,17 @@ class HostConfig:
 
 
 @dataclass(frozen=True)
+class AppConfig:
+    """The app's own settings (``[app]``)."""
+
+    notify: str = "desktop"
+
+
+@dataclass(frozen=True)
 class TetherConfig:
     path: Path
     hosts: Mapping[str, HostConfig] = field(default_factory=dict)
+    app: AppConfig = field(default_factory=AppConfig)
 
     def host(self, typed: str, hostname: Optional[str] = None) -> HostConfig:
         """The settings for `typed` (what followed ``-H``), else for its bare `hostname`."""
@@ -78,15 +91,29 @@ def parse_config(text: str, path: Path) -> TetherConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - {"hosts"})
+    unknown = sorted(set(data) - {"hosts", "app"})
     if unknown:
         raise ConfigError(
-            f"{path}: unknown section [{unknown[0]}] (tether knows only [hosts.NAME])"
+            f"{path}: unknown section [{unknown[0]}] (tether knows [hosts.NAME] and [app])"
         )
     hosts = data.get("hosts", {})
     if not isinstance(hosts, dict):
         raise ConfigError(f"{path}: `hosts` must be a table of [hosts.NAME] sections")
-    return TetherConfig(path, {name: _host(path, name, table) for name, table in hosts.items()})
+    parsed = {name: _host(path, name, table) for name, table in hosts.items()}
+    return TetherConfig(path, parsed, _app(path, data.get("app", {})))
+
+
+def _app(path: Path, table: Any) -> AppConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: `app` must be a table: [app]")
+    unknown = sorted(set(table) - {"notify"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r} in [app]; known: notify")
+    notify = table.get("notify", "desktop")
+    if notify not in NOTIFY_MODES:
+        modes = ", ".join(f'"{mode}"' for mode in NOTIFY_MODES)
+        raise ConfigError(f"{path}: [app] notify must be one of {modes}, not {notify!r}")
+    return AppConfig(notify=notify)
 
 
 def _host(path: Path, name: str, table: Any) -> HostConfig:

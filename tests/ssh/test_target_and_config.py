@@ -69,6 +69,11 @@ def test_config_gives_a_runner_per_host(tmp_path: Path) -> None:
 
 def test_missing_config_is_empty(tmp_path: Path) -> None:
     assert load_config(tmp_path / "absent.toml").host("gpu1").runner is None
+    assert load_config(tmp_path / "absent.toml").app.notify == "desktop"
+
+
+def test_the_apps_notify_setting_is_read(tmp_path: Path) -> None:
+    assert parse_config("[app]\nnotify = 'off'\n", tmp_path / "c.toml").app.notify == "off"
 
 
 @pytest.mark.parametrize(
@@ -80,6 +85,9 @@ def test_missing_config_is_empty(tmp_path: Path) -> None:
         ("[hosts.gpu1]\nrunner = 3\n", "runner must be a path"),
         ("[hosts.gpu1]\nrunner = 'venv/bin/tether-runner'\n", "must be an absolute path"),
         ("hosts = 3\n", "must be a table"),
+        ("[app]\nnotify = 'loud'\n", '[app] notify must be one of "desktop", "bell", "off"'),
+        ("[app]\nnotfy = 'bell'\n", "unknown setting 'notfy' in [app]; known: notify"),
+        ("app = 1\n", "`app` must be a table"),
     ],
 )
 def test_a_wrong_config_says_where_and_what(text: str, reason: str, tmp_path: Path) -> None:

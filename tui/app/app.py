@@ -18,12 +18,14 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer
 
-from protocol.jobs import JobInfo, JobSpec
+from protocol.jobs import JobInfo, JobSpec, JobState
 from protocol.units import plural, size
 from tui.app.commands import Command, palette_commands
+from tui.app.desktop_notice import terminal_notice
 from tui.app.host_bar import HostBar
 from tui.app.host_list import HostListError, forget_host, remember_host, ssh_config_aliases
 from tui.app.host_monitor import HostChange, HostKeyQuestion, HostMonitor, SessionFactory
@@ -42,6 +44,7 @@ from tui.app.screens.log_screen import LogScreen
 from tui.app.screens.new_job import NewJobScreen
 from tui.app.screens.pull import PullScreen
 from tui.app.shell import shell_beside_app
+from tui.config import ConfigError, load_config
 from tui.errors import TetherError
 from tui.hosts import is_local, make_app_session
 from tui.shell.on_host import find_job
@@ -168,12 +171,18 @@ class TetherApp(App[int]):
         }
         self.switcher = ContentSwitcher(initial=self.views[self.monitors[0].host].id, id="hosts")
         self.startup_notes: List[str] = []
+        self._notify_mode = "desktop"
+        try:
+            self._notify_mode = load_config().app.notify
+        except ConfigError as exc:
+            self.startup_notes.append(str(exc))
 
     def _new_monitor(self, host: str) -> HostMonitor:
         monitor = HostMonitor(
             host, session_factory=self._factory, clock=self.clock, watch_stats=self._watch_stats
         )
         monitor.ask_host_key = self._ask_host_key
+        monitor.on_job_ended = lambda job: self._job_ended(monitor, job)
         monitor.on_notice = lambda text: self.notify(
             visible_lines(text), title=monitor.label, severity="warning", timeout=6, markup=False
         )
@@ -381,6 +390,29 @@ class TetherApp(App[int]):
         if not quiet:
             self.notify(f"job {ended.id} {ended.state.value}", timeout=4)
         return True
+
+    def _job_ended(self, monitor: HostMonitor, job: JobInfo) -> None:
+        """A job on an open host ended: said on screen, and to the desktop as the
+        settings say (`tui.app.desktop_notice`), for the person looking elsewhere."""
+        how = job.state.value
+        if job.state is JobState.FAILED and job.exit_code is not None:
+            how += f" (exit {job.exit_code})"
+        body = f"job {job.id} ({job.name}) {how}"
+        severity: SeverityLevel = "warning"  # cancelled: someone chose it
+        if job.state is JobState.SUCCEEDED:
+            severity = "information"
+        elif job.state in (JobState.FAILED, JobState.LOST):
+            severity = "error"
+        label = monitor.label
+        self.notify(visible(body), title=visible(label), severity=severity, markup=False)
+        sequence = terminal_notice(f"tether: {label}", body, os.environ, self._notify_mode)
+        self.tell_terminal(sequence)
+
+    def tell_terminal(self, sequence: str) -> None:
+        """Write `sequence` to the terminal, as `App.bell` writes its bell (nothing
+        when headless or empty)."""
+        if sequence and not self.is_headless and self._driver is not None:
+            self._driver.write(sequence)
 
     def _failed(self, title: str, exc: TetherError) -> None:
         """An action that did not happen, and why, until the person has read it."""

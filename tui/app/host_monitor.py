@@ -117,6 +117,8 @@ class HostMonitor:
         self.listeners: List[HostListener] = []
         self.ask_host_key: Optional[HostKeyAsker] = None
         self.on_notice: Optional[NoticeSink] = None
+        #: Told of each job that ended since the last job table (`_tell_ended`).
+        self.on_job_ended: Optional[Callable[[JobInfo], None]] = None
         self._forwards: Optional[JobForwards] = None
         self._forwarding: Optional[asyncio.Task[None]] = None
         self._forwards_stale = False
@@ -324,11 +326,24 @@ class HostMonitor:
 
     async def _watch_jobs(self, session: HostSession) -> None:
         async for jobs in session.watch_jobs(self.include_finished):
+            before = {job.id: job.state for job in self.jobs} if self.jobs_known else {}
             self.jobs = sorted(jobs, key=lambda j: j.id, reverse=True)
             self.jobs_known = True
+            self._tell_ended(before)
             self._flowing(HostChange.JOBS)
             self._notify(HostChange.JOBS)
             self._forward_ports()
+
+    def _tell_ended(self, before: Dict[int, JobState]) -> None:
+        """Tell `on_job_ended` of each job that was active in the last table and has
+        ended in this one: while the app watched, or while the link was down (the
+        first table after a reconnect). Jobs the app never saw active are not news."""
+        if self.on_job_ended is None:
+            return
+        for job in self.jobs:
+            was = before.get(job.id)
+            if was is not None and was.is_active and not job.state.is_active:
+                self.on_job_ended(job)
 
     def _forward_ports(self) -> None:
         """Bring the forwards in line with the job table, one update at a time; a
