@@ -9,6 +9,9 @@ cannot say, per host, under the name typed after ``-H``::
     [app]
     notify = "desktop"   # when a job ends: "desktop" (the terminal's), "bell", "off"
 
+    [fleet]
+    hosts = ["gpu1", "gpu2"]   # hosts `tether hosts` and `-H @all` always include
+
 The file is optional. A file that is there but wrong is an error naming the file,
 the place and the fix, never silently ignored: a typo would otherwise make tether
 look for the runner in the wrong place without saying so.
@@ -20,7 +23,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from tui.errors import TetherError
 
@@ -58,6 +61,8 @@ class TetherConfig:
     path: Path
     hosts: Mapping[str, HostConfig] = field(default_factory=dict)
     app: AppConfig = field(default_factory=AppConfig)
+    #: ``[fleet] hosts``: always part of `tether hosts` and ``-H @all``.
+    fleet: Tuple[str, ...] = ()
 
     def host(self, typed: str, hostname: Optional[str] = None) -> HostConfig:
         """The settings for `typed` (what followed ``-H``), else for its bare `hostname`."""
@@ -91,16 +96,26 @@ def parse_config(text: str, path: Path) -> TetherConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - {"hosts", "app"})
+    unknown = sorted(set(data) - {"hosts", "app", "fleet"})
     if unknown:
         raise ConfigError(
-            f"{path}: unknown section [{unknown[0]}] (tether knows [hosts.NAME] and [app])"
+            f"{path}: unknown section [{unknown[0]}] (tether knows [hosts.NAME], [app], [fleet])"
         )
     hosts = data.get("hosts", {})
     if not isinstance(hosts, dict):
         raise ConfigError(f"{path}: `hosts` must be a table of [hosts.NAME] sections")
     parsed = {name: _host(path, name, table) for name, table in hosts.items()}
-    return TetherConfig(path, parsed, _app(path, data.get("app", {})))
+    return TetherConfig(path, parsed, _app(path, data.get("app", {})), _fleet(path, data))
+
+
+def _fleet(path: Path, data: Dict[str, Any]) -> Tuple[str, ...]:
+    table = data.get("fleet", {})
+    if not isinstance(table, dict) or set(table) - {"hosts"}:
+        raise ConfigError(f'{path}: [fleet] holds one setting: hosts = ["gpu1", "gpu2"]')
+    hosts = table.get("hosts", [])
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h.strip() for h in hosts):
+        raise ConfigError(f'{path}: [fleet] hosts must be a list of names, e.g. ["gpu1", "gpu2"]')
+    return tuple(h.strip() for h in hosts)
 
 
 def _app(path: Path, table: Any) -> AppConfig:

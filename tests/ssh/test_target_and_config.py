@@ -72,8 +72,10 @@ def test_missing_config_is_empty(tmp_path: Path) -> None:
     assert load_config(tmp_path / "absent.toml").app.notify == "desktop"
 
 
-def test_the_apps_notify_setting_is_read(tmp_path: Path) -> None:
+def test_the_apps_notify_setting_and_the_fleet_are_read(tmp_path: Path) -> None:
     assert parse_config("[app]\nnotify = 'off'\n", tmp_path / "c.toml").app.notify == "off"
+    fleet = parse_config("[fleet]\nhosts = ['a', ' b ']\n", tmp_path / "c.toml").fleet
+    assert fleet == ("a", "b")
 
 
 @pytest.mark.parametrize(
@@ -88,6 +90,8 @@ def test_the_apps_notify_setting_is_read(tmp_path: Path) -> None:
         ("[app]\nnotify = 'loud'\n", '[app] notify must be one of "desktop", "bell", "off"'),
         ("[app]\nnotfy = 'bell'\n", "unknown setting 'notfy' in [app]; known: notify"),
         ("app = 1\n", "`app` must be a table"),
+        ("[fleet]\nhosts = 'gpu1'\n", "[fleet] hosts must be a list of names"),
+        ("[fleet]\nhost = ['gpu1']\n", "[fleet] holds one setting: hosts"),
     ],
 )
 def test_a_wrong_config_says_where_and_what(text: str, reason: str, tmp_path: Path) -> None:

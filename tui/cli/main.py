@@ -15,11 +15,13 @@ import sys
 from typing import Dict, List, Optional
 
 from protocol.version import __version__
-from tui.cli import install_verbs, session_verbs
+from tui.cli import fleet_verbs, install_verbs, session_verbs
 from tui.cli.verb import Verb
 from tui.errors import TetherError, UsageError
 
-VERBS: Dict[str, Verb] = {v.name: v for v in (*session_verbs.VERBS, *install_verbs.VERBS)}
+VERBS: Dict[str, Verb] = {
+    v.name: v for v in (*session_verbs.VERBS, *fleet_verbs.VERBS, *install_verbs.VERBS)
+}
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, Dict[str, argparse.ArgumentParser]]:
@@ -61,8 +63,13 @@ def _run_verb(args: argparse.Namespace) -> int:
         try:
             top_hosts = args.hosts or []
             if len(top_hosts) > 1:
-                raise TetherError("a verb acts on one host: give one -H")
-            host = resolve_host(args.host or (top_hosts[0] if top_hosts else None))
+                raise TetherError("a verb acts on one host: give one -H (or -H a,b,c for ls)")
+            chosen = getattr(args, "host", None)  # `tether hosts` takes none
+            host = resolve_host(chosen or (top_hosts[0] if top_hosts else None))
+            if "," in host or host == "@all":  # several hosts at once (tui.cli.fleet)
+                from tui.cli.fleet import run_on_many
+
+                return asyncio.run(run_on_many(args, host))
             return asyncio.run(VERBS[args.verb].load()(args, host))
         except UsageError as exc:
             print(f"tether {args.verb}: {exc}", file=sys.stderr)

@@ -24,7 +24,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from protocol.version import __version__
 
@@ -63,6 +63,11 @@ def load_route(host: str, path: Optional[Path] = None) -> Optional[Route]:
     if not isinstance(socket_path, str) or transport not in TRANSPORTS:
         return None
     return Route(socket_path=socket_path, transport=str(transport))
+
+
+def routed_hosts(path: Optional[Path] = None) -> List[str]:
+    """Every host a route is remembered for: the hosts reached with ``-H`` before."""
+    return sorted(_read_all(path or cache_path()))
 
 
 def save_route(host: str, route: Route, path: Optional[Path] = None) -> None:
