@@ -170,3 +170,29 @@ async def test_remembered_hosts_show_as_tabs_each_with_its_state(app_env: UserEn
         )
         assert "● local" in bar
         await app.action_quit()
+
+
+async def test_the_hosts_screen_shows_twenty_hosts_at_80x24_with_gpus_jobs_and_links(
+    app_env: UserEnv,
+) -> None:
+    job = int(app_env.tether("run", "--name", "w", "--", "sleep", "60", check=True).stdout)
+    gone = [f"127.0.0.1:{closed_port()}" for _ in range(19)]
+    app = make_app(["", *gone])
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until_connected(pilot, app)
+            monitor = app.current_monitor
+            await until(pilot, lambda: monitor.job(job).state is JobState.RUNNING)
+            await until(pilot, lambda: monitor.latest is not None, what="a stats sample")
+            await pilot.press("h")
+            await until(pilot, lambda: isinstance(app.screen, HostPickerScreen))
+            text = await shows(pilot, app, "1 run 0 wait")
+            local = next(line for line in text.splitlines() if "● local" in line)
+            assert re.search(r"\d+x [█░]{6}\s*\d+% [█░]{6} \d+\.\d/\d+\.\d", local), local
+            assert "cannot reach" in text  # the others, each with its link
+            # Twenty rows scroll: the last one is reached, and Enter opens it.
+            await pilot.press("end", "enter")
+            await until(pilot, lambda: app.current_monitor.host == gone[-1], what="the last host")
+            await app.action_quit()
+    finally:
+        app_env.tether("cancel", str(job))

@@ -302,3 +302,28 @@ async def test_readonly_offers_nothing_that_starts_or_stops_a_job(app_env: UserE
     listed = json.loads(app_env.tether("ls", "--json", check=True).stdout)
     assert [j["state"] for j in listed if j["id"] == job] == ["running"]
     app_env.tether("cancel", str(job), check=True)
+
+
+async def test_the_form_queues_a_job_after_another_and_the_table_says_so(
+    app_env: UserEnv,
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until_connected(pilot, app)
+        first = await run_job(pilot, app, "sleep 600")
+        second = await run_job(pilot, app, "echo after", after=str(first), priority="5")
+        await shows(pilot, app, f"waiting for job {first}")
+        job = app.current_monitor.job(second)
+        assert (job.after, job.after_any, job.priority) == ([first], False, 5)
+        assert job.state is JobState.QUEUED
+        app.current_view.table.select_job(first)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(
+            pilot,
+            lambda: app.current_monitor.job(second).state is JobState.CANCELLED,
+            what="the waiting job cancelled with the one it waited for",
+        )
+        assert f"job {first} was cancelled" in (app.current_monitor.job(second).reason or "")
+        await app.action_quit()

@@ -41,6 +41,13 @@ def test_a_typed_command_runs_as_a_login_shell_line() -> None:
     assert (spec.cwd, spec.env, spec.name, spec.gpus) == ("/here", {"A": "1"}, None, None)
 
 
+def test_after_and_priority_from_the_form() -> None:
+    spec = spec_from_form(JobForm(command="x", after="4, 3 4", priority="-2"), default_cwd=None)
+    assert (spec.after, spec.after_any, spec.priority) == ([3, 4], False, -2)
+    either = spec_from_form(JobForm(command="x", after="any 7"), default_cwd=None)
+    assert (either.after, either.after_any, either.priority) == ([7], True, 0)
+
+
 def test_rerun_keeps_the_original_argv_unless_the_command_was_edited() -> None:
     original = job()
     form = JobForm.from_job(original)
@@ -60,6 +67,9 @@ def test_rerun_keeps_the_original_argv_unless_the_command_was_edited() -> None:
         (JobForm(command="x", env="1A=2"), "env", "'1A' is not valid"),
         (JobForm(command="x", gpus="two"), "gpus", "a count or 'all'"),
         (JobForm(command="x", name="a\tb"), "name", "printable"),
+        (JobForm(command="x", after="3,x"), "after", "job ids like 3,4 (or any 3,4), not 'x'"),
+        (JobForm(command="x", after="any"), "after", "name the jobs too"),
+        (JobForm(command="x", priority="high"), "priority", "a whole number"),
     ],
 )
 def test_bad_fields_say_which_and_how_to_fix(form: JobForm, field: str, words: str) -> None:

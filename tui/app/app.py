@@ -465,7 +465,7 @@ class TetherApp(App[int]):
                 self.show_host(host)
 
         picker = HostPickerScreen(
-            self.monitors, self.current_monitor.host, self.clock(), forget=self.ask_forget_host
+            self.monitors, self.current_monitor.host, self.clock, forget=self.ask_forget_host
         )
         self.push_screen(picker, picked)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 from pydantic import ValidationError
 
@@ -35,6 +35,8 @@ class JobForm:
     cwd: str = ""
     env: str = ""
     gpus: str = ""
+    after: str = ""
+    priority: str = ""
 
     @classmethod
     def from_job(cls, job: JobInfo) -> JobForm:
@@ -45,6 +47,7 @@ class JobForm:
             cwd=job.cwd,
             env=" ".join(f"{k}={shlex.quote(v)}" for k, v in job.env.items()),
             gpus=job.gpus_requested or "",
+            priority=str(job.priority) if job.priority else "",
         )
 
 
@@ -63,6 +66,30 @@ def parse_env(text: str) -> Dict[str, str]:
     return env
 
 
+def parse_after(text: str) -> Tuple[List[int], bool]:
+    """``3,4`` (start once they succeeded) or ``any 3 4`` (once they ended, however):
+    the job ids and whether any end will do."""
+    words = text.replace(",", " ").split()
+    after_any = bool(words) and words[0].lower() in ("any", "any:")
+    ids = words[1:] if after_any else words
+    if after_any and not ids:
+        raise FormError("after", "after: name the jobs too, e.g. any 3,4")
+    bad = next((word for word in ids if not word.isdigit() or int(word) < 1), None)
+    if bad is not None:
+        raise FormError("after", f"after takes job ids like 3,4 (or any 3,4), not {bad!r}")
+    return sorted({int(word) for word in ids}), after_any
+
+
+def parse_priority(text: str) -> int:
+    value = text.strip()
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        raise FormError(
+            "priority", f"priority takes a whole number (higher starts first), not {value!r}"
+        ) from None
+
+
 def spec_from_form(
     form: JobForm, *, default_cwd: Optional[str], rerun_of: Optional[JobInfo] = None
 ) -> JobSpec:
@@ -75,6 +102,7 @@ def spec_from_form(
     else:
         argv = ["bash", "-lc", line]
     gpus = form.gpus.strip() or None
+    after, after_any = parse_after(form.after)
     try:
         return JobSpec(
             argv=argv,
@@ -82,6 +110,9 @@ def spec_from_form(
             cwd=form.cwd.strip() or default_cwd,
             env=parse_env(form.env),
             gpus=gpus,
+            after=after,
+            after_any=after_any,
+            priority=parse_priority(form.priority),
         )
     except ValidationError as exc:
         first = exc.errors()[0]

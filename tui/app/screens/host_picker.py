@@ -1,4 +1,6 @@
-"""`HostPickerScreen`: switch to another open host, each shown with its link state."""
+"""`HostPickerScreen` (``h``): every open host at a glance, one row each (link,
+GPUs, jobs, alerts: `tui.app.fleet_row`), kept current while open; Enter goes to
+one, ``d`` closes and forgets one. It scrolls, so twenty hosts fit at 80x24."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.app.fleet_row import fleet_row
 from tui.app.host_monitor import HostMonitor
-from tui.app.link_text import link_badge
 
 
 class HostPickerScreen(ModalScreen[Optional[str]]):
@@ -26,22 +28,22 @@ class HostPickerScreen(ModalScreen[Optional[str]]):
         self,
         monitors: List[HostMonitor],
         current: str,
-        now: float,
+        clock: Callable[[], float],
         forget: Optional[Callable[[str], None]] = None,
     ) -> None:
         """`forget` is called with a host the person asks to close and forget."""
         super().__init__()
         self._monitors = monitors
         self._current = current
-        self._now = now
+        self._clock = clock
         self._forget = forget
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as dialog:
-            dialog.border_title = "Switch host"
+            dialog.border_title = "Hosts"
             yield OptionList(
                 *(
-                    Option(link_badge(m.label, m.link, self._now), id=str(index))
+                    Option(fleet_row(m, self._clock()), id=str(index))
                     for index, m in enumerate(self._monitors)
                 ),
                 id="hosts",
@@ -56,6 +58,13 @@ class HostPickerScreen(ModalScreen[Optional[str]]):
         current = next((i for i, m in enumerate(self._monitors) if m.host == self._current), 0)
         hosts.highlighted = current
         hosts.focus()
+        self.set_interval(1.0, self._refresh)
+
+    def _refresh(self) -> None:
+        """The rows again: links, GPUs and jobs move while the screen is open."""
+        hosts, now = self.query_one(OptionList), self._clock()
+        for index, monitor in enumerate(self._monitors):
+            hosts.replace_option_prompt_at_index(index, fleet_row(monitor, now))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         index = int(event.option.id or 0)

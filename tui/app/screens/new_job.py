@@ -21,7 +21,7 @@ from protocol.jobs import JobInfo, JobSpec
 from tui.app.job_form import FormError, JobForm, spec_from_form
 from tui.errors import TetherError
 
-FIELDS = ("command", "name", "cwd", "env", "gpus")
+FIELDS = ("command", "name", "cwd", "env", "gpus", "after", "priority")
 
 
 class NewJobScreen(ModalScreen[Optional[JobInfo]]):
@@ -70,6 +70,10 @@ class NewJobScreen(ModalScreen[Optional[JobInfo]]):
                 yield _field(form.env, "KEY=VALUE OTHER='with spaces'", "env")
                 yield Label("GPUs")
                 yield _field(form.gpus, "a count or all; empty: no GPU queue", "gpus")
+                yield Label("After")
+                yield _field(form.after, "jobs 3,4 succeeded first (any 3,4: ended)", "after")
+                yield Label("Priority")
+                yield _field(form.priority, "a whole number; higher starts first (0)", "priority")
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Run (Enter)", id="run", variant="primary", compact=True)
