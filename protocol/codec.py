@@ -3,6 +3,11 @@
 A frame is a 4-byte big-endian length followed by one msgpack map. The length is
 checked against `MAX_FRAME_BYTES` before any payload is buffered, and msgpack is
 told the same limits, so a ten-byte frame can never ask for gigabytes.
+
+Once the handshake agreed on a codec (`protocol.compression`), a frame may be
+compressed: the top bit of its length says so, and the payload inflates, with
+the frame limit as its bound, to the msgpack map. Plain frames stay valid
+throughout; a compressed frame on a connection that agreed on none is broken.
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ from typing import Any, Dict, Iterator, List, Optional, Type, cast, get_args
 import msgpack
 from pydantic import ValidationError
 
+from protocol.compression import CorruptFrame, WireCounters, compress, decompress
 from protocol.envelope import WireModel
 from protocol.errors import ErrorCode, FrameError, MessageError
-from protocol.limits import FRAME_HEADER_BYTES, MAX_FRAME_BYTES
+from protocol.limits import FRAME_HEADER_BYTES, MAX_DECOMPRESSED_FRAME_BYTES, MAX_FRAME_BYTES
 from protocol.messages import Message
 
 _HEADER = struct.Struct(">I")
+#: The length's top bit: this frame's payload is compressed.
+COMPRESSED_FLAG = 0x8000_0000
 
 
 def _models_by_type() -> Dict[str, Type[WireModel]]:
@@ -32,16 +40,39 @@ def _models_by_type() -> Dict[str, Type[WireModel]]:
 _MODELS = _models_by_type()
 
 
-def encode(message: WireModel) -> bytes:
-    """One framed message. Raises `FrameError` if it would break the frame cap,
-    which is a bug on the sending side, never something to put on the wire."""
+def _payload(message: WireModel) -> bytes:
     payload: bytes = msgpack.packb(message.model_dump(mode="python"), use_bin_type=True)
     if len(payload) > MAX_FRAME_BYTES:
         raise FrameError(
             f"refusing to send a {len(payload)}-byte frame (limit {MAX_FRAME_BYTES})",
             ErrorCode.FRAME_TOO_LARGE,
         )
+    return payload
+
+
+def encode(message: WireModel) -> bytes:
+    """One plain framed message. Raises `FrameError` if it would break the frame
+    cap, which is a bug on the sending side, never something to put on the wire."""
+    payload = _payload(message)
     return _HEADER.pack(len(payload)) + payload
+
+
+class FrameEncoder:
+    """One side's sending half: plain frames until `codec` is set (by the
+    handshake), then each frame compressed where that pays. Counts the bytes."""
+
+    def __init__(self) -> None:
+        self.codec: Optional[str] = None
+        self.counters = WireCounters()
+
+    def encode(self, message: WireModel) -> bytes:
+        payload = _payload(message)
+        packed = compress(payload, self.codec) if self.codec is not None else None
+        if packed is None:
+            self.counters.count(len(payload), len(payload), False)
+            return _HEADER.pack(len(payload)) + payload
+        self.counters.count(len(payload), len(packed), True)
+        return _HEADER.pack(len(packed) | COMPRESSED_FLAG) + packed
 
 
 def _unpack(payload: bytes) -> Any:
@@ -103,7 +134,11 @@ class FrameDecoder:
         self._pos = 0  # bytes of `_buffer` already consumed
         self._max_frame = max_frame
         self._expected: Optional[int] = None
+        self._compressed = False  # the frame being read
         self._dead: Optional[FrameError] = None
+        #: The codec agreed in the handshake; None: a compressed frame is broken.
+        self.codec: Optional[str] = None
+        self.counters = WireCounters()
 
     @property
     def buffered(self) -> int:
@@ -142,6 +177,16 @@ class FrameDecoder:
             if self.buffered < FRAME_HEADER_BYTES:
                 return None
             (length,) = _HEADER.unpack_from(self._buffer, self._pos)
+            self._compressed = bool(length & COMPRESSED_FLAG)
+            length &= ~COMPRESSED_FLAG
+            if self._compressed and self.codec is None:
+                raise self._die(
+                    FrameError(
+                        f"frame {self.counters.frames + 1} is compressed, "
+                        "but no compression was agreed",
+                        ErrorCode.BAD_FRAME,
+                    )
+                )
             if length > self._max_frame:
                 raise self._die(
                     FrameError(
@@ -158,7 +203,24 @@ class FrameDecoder:
             payload = bytes(view[self._pos : end])  # the one copy a frame costs
         self._pos = end
         self._expected = None
+        wire = len(payload)
+        if self._compressed:
+            payload = self._inflate(payload)
+        self.counters.count(len(payload), wire, self._compressed)
         try:
             return decode_payload(payload)
         except FrameError as exc:
             raise self._die(exc) from None
+
+    def _inflate(self, data: bytes) -> bytes:
+        assert self.codec is not None
+        try:
+            return decompress(data, self.codec, min(self._max_frame, MAX_DECOMPRESSED_FRAME_BYTES))
+        except CorruptFrame as exc:
+            frame = self.counters.frames + 1
+            raise self._die(
+                FrameError(
+                    f"compressed frame {frame} ({len(data)} bytes, {self.codec}) {exc}",
+                    ErrorCode.BAD_FRAME,
+                )
+            ) from None

@@ -20,6 +20,7 @@ from typing import Dict, Generic, Optional, Tuple, Type, TypeVar, Union
 from protocol.envelope import Reply, Request
 from protocol.messages import (
     Cancel,
+    CancelGroup,
     Error,
     FollowLog,
     GetJob,
@@ -31,6 +32,8 @@ from protocol.messages import (
     LogEnd,
     LogOffset,
     Ok,
+    PauseJob,
+    PauseQueue,
     Ping,
     Pong,
     ReadLog,
@@ -133,6 +136,10 @@ LIST_JOBS = Unary(ListJobs, JobList, "list_jobs")
 GET_JOB = Unary(GetJob, JobReply, "get_job")
 CANCEL = Unary(Cancel, JobReply, "cancel")
 SET_PRIORITY = Unary(SetPriority, JobReply, "set_priority")
+PAUSE_JOB = Unary(PauseJob, JobReply, "pause_job")
+PAUSE_QUEUE = Unary(PauseQueue, Ok, "pause_queue")
+#: Named apart from CANCEL: each constant must be no part of another.
+STOP_GROUP = Unary(CancelGroup, JobList, "cancel_group")
 GET_STATUS = Unary(GetStatus, StatusReply, "status")
 SHUTDOWN = Unary(Shutdown, Ok, "stop_runner")
 READ_LOG = Unary(ReadLog, LogChunk, "read_log")
@@ -161,6 +168,9 @@ EXCHANGES: Tuple[Exchange, ...] = (
     GET_JOB,
     CANCEL,
     SET_PRIORITY,
+    PAUSE_JOB,
+    PAUSE_QUEUE,
+    STOP_GROUP,
     GET_STATUS,
     SHUTDOWN,
     READ_LOG,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,14 +18,32 @@ from protocol.limits import (
     MAX_ARGV_ITEMS,
     MAX_ENV_ITEMS,
     MAX_ENV_VALUE_CHARS,
+    MAX_GROUP_CHARS,
     MAX_JOB_PORTS,
+    MAX_LABEL_KEY_CHARS,
+    MAX_LABEL_VALUE_CHARS,
+    MAX_LABELS,
     MAX_NAME_CHARS,
     MAX_PATH_CHARS,
     MAX_PRIORITY,
+    MAX_RETRIES,
     MIN_PRIORITY,
 )
 
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: A group's name and a label's key: one word a shell, a table and JSON carry as is.
+_NAME_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_name_word(what: str, word: str, limit: int) -> str:
+    """`word` if it is a valid group name or label key (`what` says which), else
+    ValueError with the sentence a person reads."""
+    if len(word) > limit or not _NAME_WORD.match(word):
+        raise ValueError(
+            f"{what} {word!r} is not valid: up to {limit} letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit"
+        )
+    return word
 
 
 def printable(text: str) -> str:
@@ -45,10 +63,22 @@ class JobState(str, enum.Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     LOST = "lost"
+    #: Stopped with SIGSTOP (`tether pause`): still alive, its GPUs and their
+    #: memory still held, continued by `tether resume`.
+    PAUSED = "paused"
 
     @property
     def is_active(self) -> bool:
-        return self in (JobState.QUEUED, JobState.RUNNING)
+        return self in ACTIVE_STATES
+
+
+#: The states of a job that has not ended: it may still change.
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.PAUSED)
+
+#: What ``--retry-on`` takes: run a failed attempt again when it exited badly
+#: (``exit``: a non-zero code or a signal), when it was lost, or either.
+RetryOn = Literal["exit", "lost", "any"]
+RETRY_ON_CHOICES = ("exit", "lost", "any")
 
 
 #: Requested GPU count: a number, or "all" to wait for every GPU of the host.
@@ -90,6 +120,32 @@ class JobSpec(BaseModel):
     after_any: bool = False
     #: Among jobs waiting for GPUs, higher goes first; equal ones in submission order.
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    #: Run a failed attempt again, up to `retry` more times, when it failed as
+    #: `retry_on` says (`runner.jobs.lifecycle.should_retry`).
+    retry: int = Field(default=0, ge=0, le=MAX_RETRIES)
+    retry_on: RetryOn = "any"
+    #: A group to list and cancel jobs by, and labels of the person's own.
+    group: Optional[str] = None
+    labels: Dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("group")
+    @classmethod
+    def _group_word(cls, group: Optional[str]) -> Optional[str]:
+        return None if group is None else check_name_word("group", group, MAX_GROUP_CHARS)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_valid(cls, labels: Dict[str, str]) -> Dict[str, str]:
+        if len(labels) > MAX_LABELS:
+            raise ValueError(f"at most {MAX_LABELS} labels")
+        for key, value in labels.items():
+            check_name_word("label", key, MAX_LABEL_KEY_CHARS)
+            if len(value) > MAX_LABEL_VALUE_CHARS or not value.isprintable():
+                raise ValueError(
+                    f"label {key}'s value must be printable text of up to "
+                    f"{MAX_LABEL_VALUE_CHARS} characters"
+                )
+        return labels
 
     @field_validator("argv")
     @classmethod
@@ -148,6 +204,20 @@ class JobSpec(BaseModel):
         return str(int(gpus))
 
 
+class AttemptInfo(BaseModel):
+    """How one earlier attempt of a retried job ended (its log is kept beside)."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    attempt: int
+    state: JobState
+    exit_code: Optional[int] = None
+    signal: Optional[str] = None
+    started_at: Optional[float] = None
+    finished_at: Optional[float] = None
+    reason: Optional[str] = None
+
+
 class JobInfo(BaseModel):
     """A job as the runner knows it. Times are UNIX seconds; clients format them."""
 
@@ -180,3 +250,14 @@ class JobInfo(BaseModel):
     after_any: bool = False
     waiting_for: List[int] = Field(default_factory=list)
     priority: int = 0
+    #: Which attempt this is (1 first) and how many it may have in all
+    #: (``--retry N`` gives N + 1), what a retry answers to, and, while a
+    #: failed attempt waits to run again, when the next one starts.
+    attempt: int = 1
+    attempts: int = 1
+    retry_on: RetryOn = "any"
+    retry_at: Optional[float] = None
+    #: Each earlier attempt's end (`AttemptInfo`), oldest first.
+    past_attempts: List[AttemptInfo] = Field(default_factory=list)
+    group: Optional[str] = None
+    labels: Dict[str, str] = Field(default_factory=dict)

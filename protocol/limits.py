@@ -32,6 +32,15 @@ MAX_AFTER_JOBS = 256
 #: The range of `--priority`: higher runs first among jobs waiting for GPUs.
 MIN_PRIORITY = -1_000_000
 MAX_PRIORITY = 1_000_000
+#: `--retry N`: how many more attempts a failed job may have.
+MAX_RETRIES = 100
+#: `--group NAME` and `--label KEY=VALUE`: names (group, label key) are letters,
+#: digits and ``._-`` (starting with a letter or digit), so they read the same in
+#: a table, a shell and JSON; values are printable text.
+MAX_GROUP_CHARS = 64
+MAX_LABELS = 32
+MAX_LABEL_KEY_CHARS = 64
+MAX_LABEL_VALUE_CHARS = 256
 #: An idempotency key (a client makes a random one per state-changing request).
 MAX_REQUEST_KEY_CHARS = 64
 #: Most lines `--tail` may ask for.
@@ -105,3 +114,18 @@ MAX_OUTPUT_FILES = 2000
 MAX_OUTPUT_CHUNK_BYTES = 768 * 1024
 #: Days a snapshot or a stored file lives after the last job that used it ended.
 SNAPSHOT_KEEP_DAYS = 14
+
+# -- compression on the wire (`protocol.compression`) -----------------------------
+
+#: Frames smaller than this are always sent plain: too small to shrink by much.
+MIN_COMPRESS_BYTES = 512
+#: A compressed frame is sent only if it is at most this fraction of the plain one.
+COMPRESS_WORTH_RATIO = 0.9
+#: Frames at least this big are first judged by compressing one sample of this
+#: size from their middle: a checkpoint's random bytes cost one small try, not a
+#: whole frame's.
+COMPRESS_SAMPLE_BYTES = 16 * 1024
+#: zlib's level: the fastest, which already shrinks logs five to ten times.
+ZLIB_LEVEL = 1
+#: Most bytes one compressed frame may inflate to (a zip bomb stops here): one frame.
+MAX_DECOMPRESSED_FRAME_BYTES = MAX_FRAME_BYTES

@@ -15,6 +15,7 @@ from protocol.envelope import Reply, Request, WireModel
 from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec
 from protocol.limits import (
+    MAX_GROUP_CHARS,
     MAX_LOG_CHUNK_BYTES,
     MAX_PRIORITY,
     MAX_REQUEST_KEY_CHARS,
@@ -53,6 +54,9 @@ class Hello(WireModel):
     type: Literal["hello"] = "hello"
     protocol: int
     client_version: str
+    #: The frame codecs this client can inflate, best first (`protocol.compression`);
+    #: None (an older client): plain frames only.
+    compression: Optional[List[str]] = Field(default=None, max_length=8)
 
 
 class Welcome(WireModel):
@@ -61,6 +65,9 @@ class Welcome(WireModel):
     runner_version: str
     pid: int
     hostname: str
+    #: The codec the runner picked from `Hello.compression`; from the frame after
+    #: this one both sides may compress. None (or an older runner): plain frames.
+    compression: Optional[str] = None
 
 
 # -- requests ----------------------------------------------------------------
@@ -83,6 +90,8 @@ class Submit(Request):
 class ListJobs(Request):
     type: Literal["list_jobs"] = "list_jobs"
     include_finished: bool = False
+    #: Only the jobs of this group (`JobSpec.group`).
+    group: Optional[str] = Field(default=None, min_length=1, max_length=MAX_GROUP_CHARS)
 
 
 class GetJob(Request):
@@ -108,6 +117,32 @@ class SetPriority(Request):
     priority: int = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)
 
 
+class PauseJob(Request):
+    """Stop a running job's whole process group (SIGSTOP), or with ``paused``
+    False continue a paused one (SIGCONT). Its GPUs stay held meanwhile. Asked
+    twice it finds the job as the first left it: no key needed."""
+
+    type: Literal["pause_job"] = "pause_job"
+    job_id: int
+    paused: bool = True
+
+
+class PauseQueue(Request):
+    """Stop (or with ``paused`` False restart) starting queued jobs, with GPUs
+    or without; jobs already running go on. Kept across runner restarts."""
+
+    type: Literal["pause_queue"] = "pause_queue"
+    paused: bool = True
+
+
+class CancelGroup(Request):
+    """Cancel every job of ``group`` that has not ended; the reply lists them."""
+
+    type: Literal["cancel_group"] = "cancel_group"
+    group: str = Field(min_length=1, max_length=MAX_GROUP_CHARS)
+    key: Optional[str] = Field(default=None, min_length=1, max_length=MAX_REQUEST_KEY_CHARS)
+
+
 class GetStatus(Request):
     type: Literal["get_status"] = "get_status"
 
@@ -118,6 +153,8 @@ class ReadLog(Request):
     type: Literal["read_log"] = "read_log"
     job_id: int
     offset: int = Field(ge=0)
+    #: An earlier attempt's log (`JobInfo.attempt`); None: the latest.
+    attempt: Optional[int] = Field(default=None, ge=1)
     max_bytes: int = Field(default=MAX_LOG_CHUNK_BYTES, ge=1, le=MAX_LOG_CHUNK_BYTES)
 
 
@@ -127,6 +164,7 @@ class TailOffset(Request):
     type: Literal["tail_offset"] = "tail_offset"
     job_id: int
     lines: int = Field(ge=0, le=MAX_TAIL_LINES)
+    attempt: Optional[int] = Field(default=None, ge=1)
 
 
 class FollowLog(Request):
@@ -140,6 +178,8 @@ class FollowLog(Request):
     job_id: int
     offset: int = Field(ge=0)
     until_eof: bool = False
+    #: An earlier attempt's log, read to its end (it never grows); None: the latest.
+    attempt: Optional[int] = Field(default=None, ge=1)
 
 
 class WatchJobs(Request):
@@ -202,6 +242,8 @@ class StatusReply(Reply):
     #: What is wrong with the runner now, a sentence each (a background task
     #: that keeps failing, a full disk); empty when it is healthy.
     problems: List[str] = []
+    #: Queued jobs are not being started (`PauseQueue`).
+    queue_paused: bool = False
 
 
 class LogChunk(Reply):
@@ -246,6 +288,9 @@ Message = Annotated[
         GetJob,
         Cancel,
         SetPriority,
+        PauseJob,
+        PauseQueue,
+        CancelGroup,
         GetStatus,
         ReadLog,
         TailOffset,

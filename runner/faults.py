@@ -36,6 +36,10 @@ POINTS = (
     "finish.seen",
     # The runner: a cancel is recorded; the shim has not been told.
     "cancel.recorded",
+    # The runner: a pause is recorded; the job's group has not been stopped.
+    "pause.recorded",
+    # The runner: a failed attempt's retry is recorded; its files are where it left them.
+    "retry.recorded",
     # The shim: it claimed the job and is about to start it.
     "shim.claimed",
     # The shim: the job's process exists; the shim has not recorded its pid.

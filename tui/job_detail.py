@@ -54,6 +54,15 @@ def job_rows(
         rows.append(("after", f"{named} {', '.join(map(str, job.after))} {how}"))
     if job.priority:
         rows.append(("priority", str(job.priority)))
+    if job.group:
+        rows.append(("group", visible(job.group)))
+    for index, (key, value) in enumerate(sorted(job.labels.items())):
+        rows.append(("labels" if index == 0 else "", visible(f"{key}={value}")))
+    if job.attempts > 1:
+        rows.append(("attempt", _attempts(job, at)))
+        for past in job.past_attempts:
+            ended = f"exit {past.exit_code}" if past.exit_code is not None else past.signal or "-"
+            rows.append(("", f"attempt {past.attempt}: {past.state.value} ({ended})"))
     rows += [
         ("command", visible(shlex.join(job.argv))),
         ("directory", visible(job.cwd)),
@@ -85,6 +94,13 @@ def job_rows(
         for index, port in enumerate(ports):
             rows.append(("ports" if index == 0 else "", visible(port)))
     return rows
+
+
+def _attempts(job: JobInfo, now: float) -> str:
+    said = f"{job.attempt} of {job.attempts}, retried on {job.retry_on}"
+    if job.retry_at is not None and job.retry_at > now:
+        said += f"; the next starts in {duration(job.retry_at - now)}"
+    return said
 
 
 def rows_text(rows: Sequence[Row]) -> str:

@@ -47,8 +47,23 @@ def snapshot_text(job: JobInfo) -> Optional[str]:
     return f"snapshot {snap.id[:12]} ({plural(snap.files, 'file')}, {size(snap.bytes)})"
 
 
-def queue_state(job: JobInfo) -> str:
-    """The STATE cell: ``queued #2``, ``waiting for job 3``, ``queued #1 (priority 5)``."""
+def queue_state(job: JobInfo, now: Optional[float] = None) -> str:
+    """The STATE cell: ``queued #2``, ``waiting for job 3``, ``queued #1 (priority 5)``,
+    ``running 2/3`` (the second of three attempts, ``--retry 2``), ``queued 2/3
+    (retry in 8s)``, ``paused (GPUs 0,1 held)``: a paused job's GPUs, and their
+    memory, are still its own."""
+    state = _order_state(job)
+    if job.attempts > 1:
+        state += f" {job.attempt}/{job.attempts}"
+    if job.state is JobState.QUEUED and job.retry_at is not None:
+        wait = max(0.0, job.retry_at - (now or time.time()))
+        state += f" (retry in {duration(wait)})"
+    if job.state is JobState.PAUSED and job.gpus:
+        state += f" (GPUs {','.join(map(str, job.gpus))} held)"
+    return state
+
+
+def _order_state(job: JobInfo) -> str:
     if job.waiting_for:
         ids = ",".join(map(str, job.waiting_for))
         state = f"waiting for job{'s' if len(job.waiting_for) > 1 else ''} {ids}"

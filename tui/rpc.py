@@ -12,9 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
-from typing import Any, AsyncGenerator, Callable, Dict, List, Optional, Protocol, TypeVar
+from typing import (
+    Any,
+    AsyncGenerator,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Protocol,
+    Tuple,
+    TypeVar,
+)
 
+from protocol.compression import SUPPORTED
 from protocol.connection.client import ClientConnection
 from protocol.connection.events import (
     DEFAULT_HEARTBEAT,
@@ -35,6 +47,17 @@ from tui.errors import ConnectionLost, IncompatibleRunner, RemoteError
 from tui.runner_version import runner_is_newer, runner_too_new_message
 
 _READ_SIZE = 256 * 1024
+#: ``off`` (or ``none``): offer no compression in the handshake, so frames go plain.
+COMPRESSION_ENV = "TETHER_WIRE_COMPRESSION"
+
+
+def offered_compression() -> Tuple[str, ...]:
+    """The codecs this client offers the runner (all it has, unless turned off)."""
+    if os.environ.get(COMPRESSION_ENV, "").strip().lower() in ("off", "none", "0", "no"):
+        return ()
+    return SUPPORTED
+
+
 _STREAM_QUEUE = 64
 
 Req = TypeVar("Req", bound=Request)
@@ -62,11 +85,20 @@ class RunnerConnection:
         writer: ByteWriter,
         label: str,
         heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
+        compression: Optional[Tuple[str, ...]] = None,
     ) -> None:
+        """``compression``: the codecs to offer; None: `offered_compression()`
+        (a runner on this machine is offered none: compressing there costs CPU
+        and saves nothing)."""
         self._reader = reader
         self._writer = writer
         self.label = label
-        self._protocol = ClientConnection(__version__, time.monotonic(), heartbeat)
+        self._protocol = ClientConnection(
+            __version__,
+            time.monotonic(),
+            heartbeat,
+            compression=offered_compression() if compression is None else compression,
+        )
         self._pending: Dict[int, asyncio.Future[Message]] = {}
         self._streams: Dict[int, asyncio.Queue[Optional[Streamed]]] = {}
         self._welcomed: Optional[asyncio.Future[Welcome]] = None
@@ -83,6 +115,11 @@ class RunnerConnection:
     @property
     def welcome(self) -> Optional[Welcome]:
         return self._protocol.welcome
+
+    def wire_stats(self) -> Dict[str, Any]:
+        """The codec agreed with the runner and this connection's bytes each
+        way, as the messages are and as they crossed the link."""
+        return self._protocol.wire_stats()
 
     async def open(self, timeout: float) -> Welcome:
         """Say hello and start reading. Raises `IncompatibleRunner` for a runner

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import Callable, Deque, Dict, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, Optional, Sequence, Set, Tuple
 
-from protocol.codec import FrameDecoder, encode
+from protocol.codec import FrameDecoder, FrameEncoder
+from protocol.compression import SUPPORTED
 from protocol.connection.events import (
     DEFAULT_HEARTBEAT,
     Answered,
@@ -33,11 +34,17 @@ class ClientConnection:
     """
 
     def __init__(
-        self, client_version: str, now: float, heartbeat: Heartbeat = DEFAULT_HEARTBEAT
+        self,
+        client_version: str,
+        now: float,
+        heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
+        compression: Sequence[str] = SUPPORTED,
     ) -> None:
         self._client_version = client_version
         self.heartbeat = heartbeat
+        self._offer = tuple(compression)
         self._decoder = FrameDecoder()
+        self._encoder = FrameEncoder()
         self._ids = itertools.count(1)
         self._open: Dict[int, Exchange] = {}
         self._internal: Set[int] = set()  # pings and unsubscribes: answered to no one
@@ -61,11 +68,30 @@ class ClientConnection:
     def open_requests(self) -> int:
         return len(self._open) - len(self._internal)
 
+    @property
+    def compression(self) -> Optional[str]:
+        """The codec agreed in the handshake; None: plain frames."""
+        return self._encoder.codec
+
+    def wire_stats(self) -> Dict[str, Any]:
+        """The codec and this connection's bytes each way, before and after it."""
+        return {
+            "compression": self._encoder.codec,
+            "sent": self._encoder.counters.as_dict(),
+            "received": self._decoder.counters.as_dict(),
+        }
+
     def hello(self) -> bytes:
         if self._greeted:
             raise LocalProtocolError("hello was already sent")
         self._greeted = True
-        return encode(Hello(protocol=PROTOCOL_VERSION, client_version=self._client_version))
+        return self._encoder.encode(
+            Hello(
+                protocol=PROTOCOL_VERSION,
+                client_version=self._client_version,
+                compression=list(self._offer) or None,
+            )
+        )
 
     def request(self, exchange: Exchange, build: Callable[[int], Request]) -> Tuple[int, bytes]:
         """The id picked for the request ``build(id)`` of `exchange`, and its
@@ -79,7 +105,7 @@ class ClientConnection:
             )
         if message.id != request_id:
             raise LocalProtocolError(f"request built with id {message.id}, not {request_id}")
-        data = encode(message)
+        data = self._encoder.encode(message)
         self._open[request_id] = exchange
         return request_id, data
 
@@ -179,6 +205,12 @@ class ClientConnection:
 
     def _receive_handshake(self, message: Message) -> None:
         if isinstance(message, Welcome):
+            codec = message.compression
+            if codec is not None and codec not in self._offer:
+                self._fail(f"the runner chose compression {codec!r}, which was not offered")
+                return
+            # Frames after the welcome may be compressed, both ways.
+            self._decoder.codec = self._encoder.codec = codec
             self._welcome = message
             self._events.append(Welcomed(message))
         elif isinstance(message, Error):

@@ -10,9 +10,10 @@ the way `protocol.exchanges` says.
 from __future__ import annotations
 
 from collections import deque
-from typing import Deque, Dict, Optional, Union
+from typing import Any, Deque, Dict, Optional, Sequence, Union
 
-from protocol.codec import FrameDecoder, encode
+from protocol.codec import FrameDecoder, FrameEncoder
+from protocol.compression import SUPPORTED, choose
 from protocol.connection.events import Closed, RequestReceived, ServerEvent, StreamCancelled
 from protocol.envelope import Reply, Request
 from protocol.errors import ErrorCode, FrameError, LocalProtocolError, MessageError
@@ -45,11 +46,17 @@ class ServerConnection:
     """
 
     def __init__(
-        self, welcome: Welcome, now: float, silence_limit_s: float = PEER_SILENCE_LIMIT_S
+        self,
+        welcome: Welcome,
+        now: float,
+        silence_limit_s: float = PEER_SILENCE_LIMIT_S,
+        compression: Sequence[str] = SUPPORTED,
     ) -> None:
         self._welcome = welcome
         self.silence_limit_s = silence_limit_s
+        self._codecs = tuple(compression)  # what this runner can speak
         self._decoder = FrameDecoder()
+        self._encoder = FrameEncoder()
         self._greeted = False
         self._open: Dict[int, Exchange] = {}
         self._highest_id = -1
@@ -66,6 +73,14 @@ class ServerConnection:
     @property
     def greeted(self) -> bool:
         return self._greeted
+
+    def wire_stats(self) -> Dict[str, Any]:
+        """The codec agreed and this connection's bytes each way, before and after it."""
+        return {
+            "compression": self._encoder.codec,
+            "sent": self._encoder.counters.as_dict(),
+            "received": self._decoder.counters.as_dict(),
+        }
 
     def receive_data(self, data: bytes, now: float) -> None:
         """Bytes read from the client; ``b""`` means it closed its end."""
@@ -118,12 +133,12 @@ class ServerConnection:
             )
         if exchange.ends_with(message):
             del self._open[request_id]
-        return encode(message)
+        return self._encoder.encode(message)
 
     def refuse(self, error: Error) -> bytes:
         """Turn the client away before anything else (another uid, shutting down)."""
         self._close(error.message)
-        return encode(error)
+        return self._encoder.encode(error)
 
     def silence_left(self, now: float) -> float:
         """Seconds until a client that stays silent is dropped."""
@@ -164,7 +179,11 @@ class ServerConnection:
             self._close(message)
         else:
             self._greeted = True
-            self._answer(self._welcome)
+            offered = [c for c in hello.compression or () if c in self._codecs]
+            codec = choose(offered)
+            self._answer(self._welcome.model_copy(update={"compression": codec}))
+            # Frames after the welcome may be compressed, both ways.
+            self._decoder.codec = self._encoder.codec = codec
 
     def _unsubscribe(self, message: Unsubscribe) -> None:
         exchange = self._open.get(message.stream_id)
@@ -177,7 +196,7 @@ class ServerConnection:
         self._answer(Error(id=request_id, code=code, message=text))
 
     def _answer(self, message: Message) -> None:
-        self._outbox += encode(message)
+        self._outbox += self._encoder.encode(message)
 
     def _close(self, reason: str) -> None:
         if self._closed is None:

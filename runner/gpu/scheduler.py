@@ -23,6 +23,12 @@ or not: it is recorded as queued, but it joins the GPU queue (or starts, without
 GPUs) only once `runner.jobs.lifecycle.readiness` says the jobs it names have
 ended as it needs; it is looked at again whenever one of them ends, and after a
 restart, from the job table, so a chain of jobs outlives the runner.
+
+The queue can be paused (`set_paused`, kept in the database): nothing queued
+starts, with GPUs or without, until it is resumed; running jobs go on. A job
+whose failed attempt is to run again (``--retry``) comes back queued with a
+time (`JobRecord.retry_at`); it is ready once that time comes, even after a
+restart.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ log = logging.getLogger(__name__)
 #: While jobs wait, look again this often: GPUs that other users' processes held
 #: free up without any event tether could hear.
 RECHECK_INTERVAL_S = 5.0
+#: The database setting that says the queue is paused ("1") or not.
+QUEUE_PAUSED = "queue_paused"
 
 
 class GpuScheduler:
@@ -83,6 +91,12 @@ class GpuScheduler:
         self._ended_at = 0.0
         self._lock = asyncio.Lock()
         self._tasks = TaskSet("gpu-queue")
+        #: Whether queued jobs are held (`set_paused`), and the jobs without GPUs
+        #: that were ready to start meanwhile, by id.
+        self.paused = False
+        self._held: Dict[int, JobRecord] = {}
+        #: Jobs waiting for their next attempt's time (``--retry``).
+        self._retrying: Set[int] = set()
 
     async def start(self) -> None:
         """Load the inventory and rebuild the allocation; call after the job table
@@ -91,6 +105,7 @@ class GpuScheduler:
             inventory = sorted(indices(self._readings.inventory))
             self.queue = GpuQueue(inventory, self._starve_after_s)
         log.info("GPU queue: %d GPUs %s", len(self.queue.inventory), list(self.queue.inventory))
+        self.paused = await self.jobs.setting(QUEUE_PAUSED) == "1"
         self._rebuild()
         self.jobs.on_change.append(self._on_change)
         self._tasks.supervise("the GPU queue", self._recheck_forever, self.jobs.health)
@@ -117,7 +132,7 @@ class GpuScheduler:
                 raise RunnerError(str(exc), ErrorCode.NO_GPUS) from None
         if spec.after:
             await self.jobs.check_after(spec.after)
-        at_once = spec.gpus is None and not spec.after
+        at_once = spec.gpus is None and not spec.after and not self.paused
         submitted = await self.jobs.submit(spec, ready_now=at_once, key=key)
         record = submitted.record
         if not submitted.created or at_once:
@@ -149,6 +164,36 @@ class GpuScheduler:
             self._publish()
             await self.dispatch()
         return record
+
+    async def set_paused(self, paused: bool) -> None:
+        """Stop (or restart) starting queued jobs; committed before it acts, so a
+        restarted runner keeps the queue as it was left. Resuming starts what
+        waited meanwhile."""
+        await self.jobs.set_setting(QUEUE_PAUSED, "1" if paused else "0")
+        self.paused = paused
+        if paused:
+            return
+        held, self._held = list(self._held.values()), {}
+        for record in sorted(held, key=lambda r: r.id):
+            await self._ready(record, record.created_at)
+        await self.dispatch()
+
+    # -- running a failed attempt again (--retry) --------------------------------------
+
+    def _retry_later(self, record: JobRecord) -> None:
+        """Make the job ready once its next attempt's time comes."""
+        if record.id in self._retrying:
+            return
+        self._retrying.add(record.id)
+        self._tasks.spawn(self._retry_at(record))
+
+    async def _retry_at(self, record: JobRecord) -> None:
+        try:
+            await asyncio.sleep(max(0.0, (record.retry_at or 0.0) - time.time()))
+        finally:
+            self._retrying.discard(record.id)
+        if self.jobs.is_active(record.id) and self.jobs.never_launched(record):
+            await self._ready(record, time.time())
 
     # -- waiting for other jobs (--after) ----------------------------------------------
 
@@ -184,6 +229,9 @@ class GpuScheduler:
         if not self.jobs.is_active(record.id):  # cancelled meanwhile
             return
         request = record.gpus_requested
+        if self.paused and request in (None, "0"):
+            self._held[record.id] = record  # started by `set_paused(False)`
+            return
         if request is None or request == "0":
             try:
                 await self.jobs.launch(record, gpu_env_of(request, []))
@@ -203,7 +251,7 @@ class GpuScheduler:
     async def dispatch(self) -> None:
         """Start every job whose turn has come and whose GPUs are free."""
         async with self._lock:
-            if not self.queue.waiting:
+            if not self.queue.waiting or self.paused:
                 return
             grants = self.queue.grant(await self._busy(), time.time())
             self._publish()
@@ -246,8 +294,11 @@ class GpuScheduler:
     # -- the job table's side ------------------------------------------------------
 
     def _on_change(self, record: JobRecord) -> None:
+        if record.state is JobState.QUEUED and record.retry_at is not None:
+            self._retry_queued(record)
         if record.state.is_active:
             return
+        self._held.pop(record.id, None)
         self._ended_at = time.time()
         if record.id in self.queue.held or self.queue.is_waiting(record.id):
             self.queue.release(record.id)
@@ -260,16 +311,31 @@ class GpuScheduler:
         if waiters:
             self._tasks.spawn(self._reconsider(waiters))
 
+    def _retry_queued(self, record: JobRecord) -> None:
+        """A job whose attempt failed and that runs again: the GPUs of the
+        attempt that ended are free, and it is ready at its `retry_at`."""
+        if record.id in self.queue.held:
+            self.queue.release(record.id)
+            self._publish()
+            self._tasks.spawn(self.dispatch())
+        if self.jobs.never_launched(record) and not self.queue.is_waiting(record.id):
+            self._retry_later(record)
+
     def _rebuild(self) -> None:
         """The allocation from the job table, after a (re)start: running jobs keep
         their GPUs, jobs waiting for others wait again (`start` looks at them),
         and the rest queue again, waiting since they were submitted."""
         for record in sorted(self.jobs.active_records(), key=lambda r: r.id):
+            if record.retry_at is not None and self.jobs.never_launched(record):
+                self._retry_later(record)  # a failed attempt's next one
+                continue
             if record.after and self.jobs.never_launched(record):
                 self._after[record.id] = record
                 continue
             if record.gpus_requested in (None, "0"):
-                if self.jobs.never_launched(record):  # the runner died before it could
+                if self.jobs.never_launched(record) and self.paused:
+                    self._held[record.id] = record
+                elif self.jobs.never_launched(record):  # the runner died before it could
                     env = gpu_env_of(record.gpus_requested, [])
                     self._tasks.spawn(self._relaunch(record, env))
                 continue

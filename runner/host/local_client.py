@@ -31,7 +31,7 @@ def fetch_status(socket_path: Path, timeout: float = 5.0) -> StatusReply:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(str(socket_path))
-        conn = ClientConnection(__version__, time.monotonic())
+        conn = ClientConnection(__version__, time.monotonic(), compression=())  # same machine
         sock.sendall(conn.hello())
         while True:
             event = _next_event(sock, conn)

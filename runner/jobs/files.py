@@ -116,6 +116,42 @@ class JobFiles:
     def metrics_path(self) -> Path:
         return self.dir / "metrics.jsonl"
 
+    def attempt_dir(self, attempt: int) -> Path:
+        """Where an earlier attempt's files are kept once a retry replaced it."""
+        return self.dir / f"attempt-{attempt}"
+
+    def log_path_of(self, attempt: Optional[int], current: int) -> Path:
+        """The log of `attempt` (None, or the `current` one: the job's own)."""
+        if attempt is None or attempt >= current:
+            return self.log_path
+        return self.attempt_dir(attempt) / self.log_path.name
+
+    def archive_attempt(self, attempt: int) -> None:
+        """Move attempt `attempt`'s files (its log, metrics, status, shim and claim)
+        into `attempt_dir`, so the next attempt starts on a clean directory and
+        the old log stays readable. Done once: gathered in a hidden folder and
+        renamed whole, so a runner that dies half way finishes it on restart
+        (and one that finished it does nothing)."""
+        target = self.attempt_dir(attempt)
+        if target.exists():
+            return
+        staging = self.dir / f".attempt-{attempt}.tmp"
+        staging.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        os.chmod(staging, PRIVATE_DIR_MODE)
+        for path in (
+            self.log_path,
+            self.metrics_path,
+            self.status_path,
+            self.shim_path,
+            self.spec_path,
+            self.claim_path,
+        ):
+            try:
+                os.rename(path, staging / path.name)
+            except FileNotFoundError:
+                continue
+        os.rename(staging, target)
+
     def log_size(self) -> int:
         try:
             return os.stat(self.log_path).st_size

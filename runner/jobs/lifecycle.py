@@ -9,9 +9,16 @@ rule is a plain unit test.
 The states and how a job moves between them::
 
     queued ──launched──▶ running ──exit status──▶ succeeded | failed | cancelled
-       │  └─launch failed──▶ failed        └─shim gone, no status──▶ lost
+       │  └─launch failed──▶ failed    │  ▲   └─shim gone, no status──▶ lost
        ├─cancelled before launch──▶ cancelled
        └─a job it runs --after failed──▶ cancelled ("job 12 failed")
+                                    pause│  │resume
+                                         ▼  │
+                                        paused ──exit status / shim gone──▶ (as running)
+
+A running job that failed (or was lost) with attempts left (``--retry N``)
+goes back to queued as its next attempt instead of ending (`should_retry`),
+after the backoff `retry_delay` says.
 
 A queued job with ``--after`` may start only once `readiness` says so; the GPU
 queue (or, without GPUs, an immediate launch) takes it from there.
@@ -98,6 +105,9 @@ class Event(enum.Enum):
     #: A job it runs ``--after`` ended so that it can never start
     #: (`JobFacts.after_failed` says how).
     AFTER_FAILED = "after_failed"
+    #: A person asked to stop (SIGSTOP) or continue (SIGCONT) the job's group.
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 @dataclass(frozen=True)
@@ -158,7 +168,81 @@ def decide(event: Event, facts: JobFacts) -> Optional[Transition]:
         return _launched(facts)
     if event is Event.AFTER_FAILED:
         return _after_failed(facts)
+    if event is Event.PAUSE:
+        return _pause(facts)
+    if event is Event.RESUME:
+        return _resume(facts)
     return _looked(facts)
+
+
+def _pause(facts: JobFacts) -> Optional[Transition]:
+    """Only a job whose shim runs it can be stopped; asked again, a paused job
+    stays paused (the table stops its group once more, which changes nothing)."""
+    if facts.state in (JobState.RUNNING, JobState.PAUSED) and facts.shim_alive:
+        return Transition(JobState.PAUSED)
+    return None
+
+
+def _resume(facts: JobFacts) -> Optional[Transition]:
+    """Only a paused job resumes: resuming a running one is refused, since the
+    person meant some other job."""
+    if facts.state is JobState.PAUSED and facts.shim_alive:
+        return Transition(JobState.RUNNING)
+    return None
+
+
+def refusal(event: Event, job_id: int, state: JobState) -> str:
+    """Why `decide` left the job alone for a pause or resume: the sentence a
+    person reads, saying what can be paused or resumed."""
+    verb = "paused" if event is Event.PAUSE else "resumed"
+    can = "a running job" if event is Event.PAUSE else "a paused job"
+    if not state.is_active:
+        return f"job {job_id} has ended ({state.value}): only {can} can be {verb}"
+    if state is JobState.QUEUED:
+        return f"job {job_id} is queued, not started: only {can} can be {verb}"
+    if event is Event.RESUME and state is JobState.RUNNING:
+        return f"job {job_id} is running, not paused: only {can} can be {verb}"
+    return f"job {job_id} is {state.value} but its supervisor is gone: it cannot be {verb}"
+
+
+#: The waits before a failed attempt runs again: the first retry, the second,
+#: and every later one.
+RETRY_BACKOFF_S = (10.0, 30.0, 90.0)
+
+
+def should_retry(
+    outcome: Transition, retry_on: str, attempt: int, retries: int, cancel_requested: bool
+) -> bool:
+    """Whether an attempt that ended as `outcome` runs again rather than ending
+    the job: it failed (``exit``: a non-zero code or a signal) or was lost, as
+    `retry_on` (``exit``, ``lost`` or ``any``) allows, attempts are left
+    (attempt `attempt` of ``retries + 1``), and nobody asked to cancel it."""
+    if cancel_requested or attempt > retries:
+        return False
+    if outcome.state is JobState.FAILED:
+        return retry_on in ("exit", "any")
+    if outcome.state is JobState.LOST:
+        return retry_on in ("lost", "any")
+    return False
+
+
+def retry_delay(attempt: int, backoff: Sequence[float] = RETRY_BACKOFF_S) -> float:
+    """How long after attempt `attempt` failed the next one starts: the
+    `backoff` entry for it, the last one for every attempt beyond."""
+    if not backoff:
+        return 0.0
+    return backoff[min(attempt, len(backoff)) - 1]
+
+
+def retry_reason(attempt: int, outcome: Transition, delay_s: float) -> str:
+    """What a job waiting to run again says: how its last attempt ended."""
+    if outcome.state is JobState.LOST:
+        how = f"was lost ({outcome.reason})"
+    elif outcome.exit_code is not None:
+        how = f"failed (exit {outcome.exit_code})"
+    else:
+        how = f"failed ({outcome.signal or 'no exit status'})"
+    return f"attempt {attempt} {how}; attempt {attempt + 1} starts after {delay_s:g} s"
 
 
 def _not_started(facts: JobFacts) -> bool:
@@ -196,7 +280,8 @@ def _looked(facts: JobFacts) -> Optional[Transition]:
             return _lost(facts, REASON_NEVER_REPORTED)
         return None  # not started yet, or starting
     if facts.shim_alive:
-        return None if facts.state is JobState.RUNNING else Transition(JobState.RUNNING)
+        started = facts.state in (JobState.RUNNING, JobState.PAUSED)
+        return None if started else Transition(JobState.RUNNING)
     if facts.shim_boot_id and facts.shim_boot_id != facts.boot_id:
         return _lost(facts, REASON_REBOOTED)
     return _lost(facts, reason_shim_died(facts.shim_pid))

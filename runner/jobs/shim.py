@@ -6,8 +6,11 @@ so the shim belongs to neither the runner nor any SSH connection: the runner can
 be killed, upgraded or restarted and the job carries on. The shim starts the job
 in yet another session (its own process group), sends its output straight to the
 log file, waits for it, and records how it ended with an atomic write. SIGTERM to
-the shim means "cancel": the job's whole group gets SIGTERM, then SIGKILL after a
-grace period, and nothing of the group is left behind. A full disk loses
+the shim means "cancel": the job's whole group gets SIGTERM (and SIGCONT, so a
+paused job wakes to hear it), then SIGKILL after a grace period, and nothing of
+the group is left behind. Pause and resume (SIGSTOP, SIGCONT) go from the runner
+to the job's group directly: a stopped job is not an ended one, so the shim's
+wait goes on untouched. A full disk loses
 nothing: the shim keeps the exit status and retries until there is room for it,
 and says in the log where the job's output was cut (`LogDisk`).
 
@@ -130,6 +133,7 @@ class Supervisor:
             return
         self.cancelled = True
         self._killpg(signal.SIGTERM)
+        self._killpg(signal.SIGCONT)  # a paused job (SIGSTOP) must wake to hear it
         signal.setitimer(signal.ITIMER_REAL, max(self.spec.cancel_grace_s, 0.01))
 
     def _on_grace_over(self, signum: int, frame: object) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Tuple
 
-from protocol.jobs import JobState, SnapshotInfo
+from protocol.jobs import ACTIVE_STATES, JobState, SnapshotInfo
 from protocol.socket_path import PRIVATE_FILE_MODE, open_private
 
 _SCHEMA = """
@@ -50,9 +50,20 @@ CREATE TABLE IF NOT EXISTS jobs (
     ports TEXT NOT NULL DEFAULT '[]',
     after TEXT NOT NULL DEFAULT '[]',
     after_any INTEGER NOT NULL DEFAULT 0,
-    priority INTEGER NOT NULL DEFAULT 0
+    priority INTEGER NOT NULL DEFAULT 0,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    retry INTEGER NOT NULL DEFAULT 0,
+    retry_on TEXT NOT NULL DEFAULT 'any',
+    retry_at REAL,
+    past_attempts TEXT NOT NULL DEFAULT '[]',
+    job_group TEXT,
+    labels TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 #: Columns added after the first release, added to an older database on open.
@@ -65,11 +76,19 @@ _ADDED_COLUMNS = {
     "after": "TEXT NOT NULL DEFAULT '[]'",
     "after_any": "INTEGER NOT NULL DEFAULT 0",
     "priority": "INTEGER NOT NULL DEFAULT 0",
+    "attempt": "INTEGER NOT NULL DEFAULT 1",
+    "retry": "INTEGER NOT NULL DEFAULT 0",
+    "retry_on": "TEXT NOT NULL DEFAULT 'any'",
+    "retry_at": "REAL",
+    "past_attempts": "TEXT NOT NULL DEFAULT '[]'",
+    "job_group": "TEXT",
+    "labels": "TEXT NOT NULL DEFAULT '{}'",
 }
 
 _INDEXES = """
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_submit_key ON jobs(submit_key)
     WHERE submit_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_group ON jobs(job_group) WHERE job_group IS NOT NULL;
 """
 
 #: Finished jobs older than this are hidden from `tether ls` without --all.
@@ -113,6 +132,17 @@ class JobRecord:
     after: List[int] = field(default_factory=list)
     after_any: bool = False
     priority: int = 0
+    #: Which attempt runs (1 first), how many more a failure may have
+    #: (`JobSpec.retry`) and on what, when the next starts while one waits
+    #: to, and how each earlier attempt ended (dicts of `AttemptInfo`).
+    attempt: int = 1
+    retry: int = 0
+    retry_on: str = "any"
+    retry_at: Optional[float] = None
+    past_attempts: List[Dict[str, Any]] = field(default_factory=list)
+    #: `JobSpec.group` and `JobSpec.labels`.
+    job_group: Optional[str] = None
+    labels: Dict[str, str] = field(default_factory=dict)
 
     @property
     def tree_cwd(self) -> Optional[str]:
@@ -123,7 +153,18 @@ class JobRecord:
         return None if relative == "." else relative
 
 
-_JSON_COLUMNS = ("argv", "env", "gpus", "leaked_gpu_pids", "ports", "after")
+_JSON_COLUMNS = (
+    "argv",
+    "env",
+    "gpus",
+    "leaked_gpu_pids",
+    "ports",
+    "after",
+    "past_attempts",
+    "labels",
+)
+_ACTIVE = tuple(state.value for state in ACTIVE_STATES)
+_ACTIVE_MARKS = ", ".join("?" for _ in _ACTIVE)
 _BOOL_COLUMNS = ("cancel_requested", "after_any")
 _COLUMNS = [f for f in JobRecord.__dataclass_fields__ if f != "id"]
 
@@ -217,6 +258,15 @@ class JobStore:
         )
         return {row[0]: JobState(row[1]) for row in rows}
 
+    def cancelled_with(self, key: str) -> List[int]:
+        """The jobs a group cancel with idempotency key `key` stopped (their cancel
+        keys are ``KEY:ID``)."""
+        rows = self._db.execute(
+            "SELECT id FROM jobs WHERE substr(cancel_key, 1, ?) = ? ORDER BY id",
+            (len(key) + 1, f"{key}:"),
+        )
+        return [row[0] for row in rows]
+
     def by_submit_key(self, key: str) -> Optional[JobRecord]:
         row = self._db.execute("SELECT * FROM jobs WHERE submit_key = ?", (key,)).fetchone()
         return None if row is None else _from_row(row)
@@ -227,23 +277,42 @@ class JobStore:
 
     def active(self) -> List[JobRecord]:
         rows = self._db.execute(
-            "SELECT * FROM jobs WHERE state IN (?, ?) ORDER BY id",
-            (JobState.QUEUED.value, JobState.RUNNING.value),
+            f"SELECT * FROM jobs WHERE state IN ({_ACTIVE_MARKS}) ORDER BY id",  # noqa: S608
+            _ACTIVE,
         )
         return [_from_row(r) for r in rows]
 
-    def listing(self, include_finished: bool, limit: int) -> List[JobRecord]:
-        """Newest first: active jobs and recent finished ones, or everything."""
+    def listing(
+        self, include_finished: bool, limit: int, group: Optional[str] = None
+    ) -> List[JobRecord]:
+        """Newest first: active jobs and recent finished ones, or everything;
+        only `group`'s when it is given."""
+        where, args = ("job_group = ?", [group]) if group is not None else ("1", [])
         if include_finished:
-            rows = self._db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
+                (*args, limit),
+            )
         else:
             since = time.time() - RECENT_WINDOW_S
             rows = self._db.execute(
-                "SELECT * FROM jobs WHERE state IN (?, ?) OR finished_at >= ? "
-                "ORDER BY id DESC LIMIT ?",
-                (JobState.QUEUED.value, JobState.RUNNING.value, since, limit),
+                f"SELECT * FROM jobs WHERE {where} AND "  # noqa: S608
+                f"(state IN ({_ACTIVE_MARKS}) OR finished_at >= ?) ORDER BY id DESC LIMIT ?",
+                (*args, *_ACTIVE, since, limit),
             )
         return [_from_row(r) for r in rows]
+
+    def setting(self, name: str) -> Optional[str]:
+        """A runner setting kept across restarts (the queue's pause), or None."""
+        row = self._db.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_setting(self, name: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO settings (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
 
     def counts(self) -> Dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
@@ -253,11 +322,11 @@ class JobStore:
 
     def snapshot_usage(self, since: float) -> Tuple[FrozenSet[str], FrozenSet[str]]:
         """The snapshots of jobs active or ended since `since`, and every job's copy."""
-        rows = self._db.execute(
-            "SELECT snapshot FROM jobs WHERE snapshot IS NOT NULL "
-            "AND (state IN (?, ?) OR finished_at IS NULL OR finished_at >= ?)",
-            (JobState.QUEUED.value, JobState.RUNNING.value, since),
+        used = (
+            "SELECT snapshot FROM jobs WHERE snapshot IS NOT NULL AND "  # noqa: S608
+            f"(state IN ({_ACTIVE_MARKS}) OR finished_at IS NULL OR finished_at >= ?)"
         )
+        rows = self._db.execute(used, (*_ACTIVE, since))
         snapshots = frozenset(SnapshotInfo.model_validate_json(r[0]).id for r in rows)
         trees = frozenset(
             r[0] for r in self._db.execute("SELECT tree FROM jobs WHERE tree IS NOT NULL")

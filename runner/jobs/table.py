@@ -21,17 +21,27 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
 
 from protocol.errors import ErrorCode
 from protocol.job_env import launch_env
-from protocol.jobs import JobInfo, JobSpec, JobState, printable
+from protocol.jobs import AttemptInfo, JobInfo, JobSpec, JobState, printable
 from protocol.limits import MAX_LIST_JOBS, SNAPSHOT_KEEP_DAYS
 from runner.disk_space import full_error
 from runner.errors import RunnerError
 from runner.faults import crash_point, fail_point
 from runner.jobs.files import JobFiles, LaunchSpec, job_umask
-from runner.jobs.lifecycle import Event, JobFacts, Transition, decide
+from runner.jobs.lifecycle import (
+    RETRY_BACKOFF_S,
+    Event,
+    JobFacts,
+    Transition,
+    decide,
+    refusal,
+    retry_delay,
+    retry_reason,
+    should_retry,
+)
 from runner.jobs.observe import observe, record_shim, shim_alive
 from runner.jobs.proc import boot_id, job_leftovers, kill_all, pidfd_open
 from runner.jobs.store import JobRecord, JobStore
@@ -73,8 +83,11 @@ class JobManager:
         cancel_grace_s: float = DEFAULT_CANCEL_GRACE_S,
         health: Optional[Health] = None,
         snapshot_keep_days: float = SNAPSHOT_KEEP_DAYS,
+        retry_backoff_s: Sequence[float] = RETRY_BACKOFF_S,
     ) -> None:
         self.paths = paths
+        #: The waits before a failed attempt's retry (``TETHER_RETRY_BACKOFF``).
+        self.retry_backoff_s = tuple(retry_backoff_s)
         #: The snapshot store: synced jobs run in private copies of its snapshots.
         self.snapshots = SyncStore(paths, snapshot_keep_days)
         #: The runner's health: its supervised loops (here, the GPU queue's, the
@@ -88,6 +101,10 @@ class JobManager:
         self._watched: Dict[int, int] = {}  # job id -> pidfd
         self._tasks = TaskSet("jobs")
         self._launching: set[int] = set()
+        #: Jobs a look (`_check`) is deciding now: a second look at the same job
+        #: (the pidfd and the sweep at once) leaves it to the first, so an ended
+        #: attempt is never retried twice.
+        self._deciding: set[int] = set()
         self._boot_id = boot_id()
         #: Called with every job whose state changed (the GPU queue listens).
         self.on_change: List[Callable[[JobRecord], None]] = []
@@ -146,6 +163,10 @@ class JobManager:
             snapshot=None if record.snapshot is None else record.snapshot.id,
             ports=record.ports,
             priority=record.priority,
+            retry=record.retry,
+            retry_on=record.retry_on,
+            group=record.job_group,
+            labels=record.labels,
         )
 
     async def states_of(self, job_ids: Iterable[int]) -> Dict[int, JobState]:
@@ -169,9 +190,10 @@ class JobManager:
                 ErrorCode.NO_SUCH_JOB,
             )
 
-    async def listing(self, include_finished: bool) -> List[JobInfo]:
+    async def listing(self, include_finished: bool, group: Optional[str] = None) -> List[JobInfo]:
         def query(store: JobStore) -> List[JobInfo]:
-            return [self.to_info(r) for r in store.listing(include_finished, MAX_LIST_JOBS)]
+            records = store.listing(include_finished, MAX_LIST_JOBS, group)
+            return [self.to_info(r) for r in records]
 
         return await self._db(query)
 
@@ -180,6 +202,25 @@ class JobManager:
 
     def files(self, job_id: int) -> JobFiles:
         return JobFiles(self.paths.job_dir(job_id))
+
+    async def log_path(self, job_id: int, attempt: Optional[int] = None) -> Path:
+        """The log of the job's attempt `attempt` (None: its latest), refused
+        (NO_SUCH_JOB, BAD_REQUEST) for a job or an attempt there is not."""
+        record = await self.record(job_id)
+        if attempt is not None and attempt > record.attempt:
+            have = "1 attempt" if record.attempt == 1 else f"{record.attempt} attempts"
+            raise RunnerError(f"job {job_id} has had {have}, not {attempt}", ErrorCode.BAD_REQUEST)
+        return self.files(job_id).log_path_of(attempt, record.attempt)
+
+    async def attempt_now(self, job_id: int) -> int:
+        """Which attempt of the job runs (or ran last)."""
+        return (await self.record(job_id)).attempt
+
+    def active_attempt(self, job_id: int) -> Optional[int]:
+        """The attempt of a job that has not ended (None once it has): read from
+        memory, cheap enough to ask at every turn of a follow."""
+        record = self._active.get(job_id)
+        return None if record is None else record.attempt
 
     def never_launched(self, record: JobRecord) -> bool:
         """A queued job no shim ever claimed, and no launch is starting: safe to
@@ -260,6 +301,13 @@ class JobManager:
                 self.waiting_for.get(record.id, []) if record.state is JobState.QUEUED else []
             ),
             priority=record.priority,
+            attempt=record.attempt,
+            attempts=record.retry + 1,
+            retry_on=record.retry_on,
+            retry_at=record.retry_at if record.state is JobState.QUEUED else None,
+            past_attempts=[AttemptInfo.model_validate(a) for a in record.past_attempts],
+            group=record.job_group,
+            labels=record.labels,
         )
 
     async def _snapshot_usage(self, since: float) -> Usage:
@@ -324,6 +372,10 @@ class JobManager:
             after=list(spec.after),
             after_any=spec.after_any,
             priority=spec.priority,
+            retry=spec.retry,
+            retry_on=spec.retry_on,
+            job_group=spec.group,
+            labels=dict(spec.labels),
         )
 
     async def _insert(self, record: JobRecord) -> Submitted:
@@ -384,6 +436,7 @@ class JobManager:
         files = self.files(record.id)
         env = launch_env(record.id, record.env, extra_env)
         env["TETHER_METRICS"] = str(files.metrics_path)
+        env["TETHER_ATTEMPT"] = str(record.attempt)  # 1 first: resume from a checkpoint after
         spec = LaunchSpec(record.id, record.argv, record.cwd, env, self.cancel_grace_s)
         await self._db_call(files.write_spec, spec)
         crash_point("launch.spec_written")
@@ -426,6 +479,16 @@ class JobManager:
             except ProcessLookupError:
                 pass
 
+    def _signal_group(self, record: JobRecord, sig: int) -> None:
+        """`sig` to the job's whole process group (its leader is the job's first
+        process), while its shim lives: the shim has not reaped the job then, so
+        the id cannot belong to anything else."""
+        if record.job_pid and shim_alive(record):
+            try:
+                os.killpg(record.job_pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def _observe(self, record: JobRecord) -> JobFacts:
         return observe(record, self.files(record.id), self._boot_id, record.id in self._launching)
 
@@ -457,6 +520,8 @@ class JobManager:
         await self._commit(record, cancel_requested=True, cancel_key=key or record.cancel_key)
         crash_point("cancel.recorded")
         self._signal_shim(record)
+        if record.state is JobState.PAUSED:  # stopped, it could not even die: continue it
+            self._signal_group(record, signal.SIGCONT)
         await self.wait_finished(job_id, self.cancel_grace_s + 5.0)
         return await self.get(job_id)
 
@@ -473,6 +538,40 @@ class JobManager:
         transition = decide(Event.AFTER_FAILED, facts)
         if transition is not None and record.id in self._active:
             await self._apply(record, transition)
+
+    async def pause(self, job_id: int, paused: bool) -> JobInfo:
+        """Stop (SIGSTOP) or continue (SIGCONT) a started job's whole process
+        group, as the lifecycle allows; refused (JOB_NOT_ACTIVE) with the reason
+        otherwise. The state is committed first and the signal follows, so a
+        runner that dies in between sends it when it re-adopts the job."""
+        record = await self.record(job_id)
+        event = Event.PAUSE if paused else Event.RESUME
+        facts = JobFacts(record.state, time.time(), shim_pid=record.shim_pid)
+        if record.id in self._active:
+            facts = self._observe(record)
+        transition = decide(event, facts)
+        if transition is None:
+            raise RunnerError(refusal(event, job_id, record.state), ErrorCode.JOB_NOT_ACTIVE)
+        await self._commit(record, state=transition.state)
+        crash_point("pause.recorded")
+        self._signal_group(record, signal.SIGSTOP if paused else signal.SIGCONT)
+        self._notify(record)
+        return await self.get(job_id)
+
+    async def active_in_group(self, group: str) -> List[int]:
+        """The jobs of `group` that have not ended, oldest first."""
+        return sorted(r.id for r in self._active.values() if r.job_group == group)
+
+    async def cancelled_with(self, key: str) -> List[int]:
+        """The jobs an earlier group cancel with this idempotency key stopped."""
+        return await self._db(lambda s: s.cancelled_with(key))
+
+    async def setting(self, name: str) -> Optional[str]:
+        """A runner setting kept in the database across restarts."""
+        return await self._db(lambda s: s.setting(name))
+
+    async def set_setting(self, name: str, value: str) -> None:
+        await self._db(lambda s: s.set_setting(name, value))
 
     async def set_priority(self, record: JobRecord, priority: int) -> None:
         """Record a queued job's new priority (committed), and tell the watchers."""
@@ -516,11 +615,64 @@ class JobManager:
 
     async def _check(self, record: JobRecord) -> None:
         """Look at the job's files and shim, and apply what the lifecycle decides."""
-        if record.id not in self._active:
+        if record.id not in self._active or record.id in self._deciding:
             return
-        transition = decide(Event.LOOKED, self._observe(record))
-        if transition is not None:
+        self._deciding.add(record.id)
+        try:
+            await self._decide(record)
+        finally:
+            self._deciding.discard(record.id)
+
+    async def _decide(self, record: JobRecord) -> None:
+        facts = self._observe(record)
+        transition = decide(Event.LOOKED, facts)
+        if transition is None:
+            return
+        if transition.ended and should_retry(
+            transition, record.retry_on, record.attempt, record.retry, facts.cancel_requested
+        ):
+            await self._retry(record, transition)
+        else:
             await self._apply(record, transition)
+
+    async def _retry(self, record: JobRecord, outcome: Transition) -> None:
+        """Queue the job's next attempt in place of ending it: its last attempt's
+        end is kept (`JobRecord.past_attempts`), its files are moved aside (its
+        log stays readable by attempt), and the GPU queue starts it again once
+        `retry_at` comes. Committed first, then the files moved with no wait in
+        between, so nothing looks at the job half way; a runner that dies there
+        moves them on restart (`_readopt`)."""
+        if outcome.unsupervised:
+            await self._end_leftovers(record)
+        self._unwatch(record.id)
+        delay = retry_delay(record.attempt, self.retry_backoff_s)
+        now = time.time()
+        ended = AttemptInfo(
+            attempt=record.attempt,
+            state=outcome.state,
+            exit_code=outcome.exit_code,
+            signal=outcome.signal,
+            started_at=record.started_at,
+            finished_at=outcome.finished_at or now,
+            reason=outcome.reason,
+        )
+        log.info("job %d: %s", record.id, retry_reason(record.attempt, outcome, delay))
+        await self._commit(
+            record,
+            state=JobState.QUEUED,
+            attempt=record.attempt + 1,
+            retry_at=now + delay,
+            past_attempts=[*record.past_attempts, ended.model_dump(mode="json")],
+            reason=retry_reason(record.attempt, outcome, delay),
+            shim_pid=None,
+            shim_start=None,
+            job_pid=None,
+            started_at=None,
+            gpus=[],
+        )
+        crash_point("retry.recorded")
+        self.files(record.id).archive_attempt(record.attempt - 1)
+        self._notify(record)
 
     async def _apply(
         self, record: JobRecord, transition: Transition, cancel_key: Optional[str] = None
@@ -572,12 +724,20 @@ class JobManager:
             setattr(record, name, value)
 
     async def _readopt(self, record: JobRecord) -> None:
+        if record.state is JobState.QUEUED and record.attempt > 1:
+            # A retry whose files the last runner had no time to move aside.
+            self.files(record.id).archive_attempt(record.attempt - 1)
         await self._check(record)
-        if record.id in self._active and record.state is JobState.RUNNING:
+        if record.id in self._active and record.state in (JobState.RUNNING, JobState.PAUSED):
             self._watch(record)
             log.info("re-adopted job %d (shim pid %s)", record.id, record.shim_pid)
+            # The record decides: a runner that died between committing a pause
+            # (or a resume) and signalling the group sends the signal now.
+            paused = record.state is JobState.PAUSED
+            self._signal_group(record, signal.SIGSTOP if paused else signal.SIGCONT)
             if record.cancel_requested:  # the runner died before the shim was told
                 self._signal_shim(record)
+                self._signal_group(record, signal.SIGCONT)
 
     def _notify(self, record: JobRecord) -> None:
         for listener in self.on_change:

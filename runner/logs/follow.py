@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from pathlib import Path
 from typing import Optional
 
 from protocol.errors import ErrorCode
@@ -58,9 +59,14 @@ class _LogReader:
 async def follow_log(
     jobs: JobManager, watcher: Optional[FileWatcher], request: FollowLog, send: Send
 ) -> None:
-    """Send every byte from `request.offset` until the job has ended, then `log_end`."""
-    await jobs.get(request.job_id)  # NO_SUCH_JOB before anything is streamed
-    path = jobs.files(request.job_id).log_path
+    """Send every byte from `request.offset` until the job has ended (or, for a
+    job run with ``--retry``, the followed attempt has), then `log_end`; its job
+    says which attempt runs now."""
+    # NO_SUCH_JOB (or no such attempt) before anything is streamed. The follow
+    # keeps to one attempt (`--retry`): the latest when none is named, followed
+    # while it runs; an earlier one's log never grows and is read to its end.
+    pinned = request.attempt or await jobs.attempt_now(request.job_id)
+    path = await jobs.log_path(request.job_id, pinned)
     reader = _LogReader(str(path))
     woken = asyncio.Event()
 
@@ -79,9 +85,14 @@ async def follow_log(
                 ErrorCode.BAD_REQUEST,
             )
         while True:
+            attempt = jobs.active_attempt(request.job_id)
+            if reader.fd is None and attempt is not None and attempt > pinned:
+                # Moved aside before it was ever opened: read it where it went.
+                reader.path = str(jobs.files(request.job_id).log_path_of(pinned, attempt))
             if not watching and watcher is not None and reader.fd is not None:
+                path = Path(reader.path)
                 watching = watcher.watch(path, woken)
-            active = jobs.is_active(request.job_id) and not request.until_eof
+            active = attempt == pinned and not request.until_eof
             woken.clear()
             data, size = reader.read(offset)
             if data:

@@ -174,6 +174,8 @@ class Connection:
     async def close(self) -> None:
         await self._requests.close()
         await self._answers.finish()
+        if self._protocol.greeted:
+            log.debug("connection closed; wire: %s", self._protocol.wire_stats())
         self._writer.close()
         try:
             await self._writer.wait_closed()

@@ -8,10 +8,11 @@ import os
 import signal
 import socket
 import time
-from typing import Callable, Optional, Set
+from typing import Callable, Optional, Set, Tuple
 
 from runner.gpu.queue import DEFAULT_STARVE_AFTER_S
 from runner.gpu.scheduler import GpuScheduler
+from runner.jobs.lifecycle import RETRY_BACKOFF_S
 from runner.jobs.table import JobManager
 from runner.lock import RunnerLock
 from runner.logs.file_watch import FileWatcher
@@ -37,6 +38,7 @@ class Runner:
             cancel_grace_s=_env_float("TETHER_CANCEL_GRACE", 10.0),
             health=self.health,
             snapshot_keep_days=keep_days_from_env(),
+            retry_backoff_s=_env_floats("TETHER_RETRY_BACKOFF", RETRY_BACKOFF_S),
         )
         self.stats = Sampler.from_env(paths.state_dir, self.jobs)
         # The sampler is the one reader of the GPUs; the queue reads its samples.
@@ -123,6 +125,16 @@ def _bind(paths: RunnerPaths) -> socket.socket:
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def _env_floats(name: str, default: Tuple[float, ...]) -> Tuple[float, ...]:
+    """A comma-separated list of seconds (``10,30,90``), each 0 or more;
+    `default` when unset or not such a list."""
+    try:
+        values = tuple(float(word) for word in os.environ[name].split(","))
+    except (KeyError, ValueError):
+        return default
+    return values if values and all(v >= 0 for v in values) else default
 
 
 def _env_float(name: str, default: float) -> float:

@@ -186,7 +186,7 @@ class Sampler:
         running = [
             RunningJob(r.id, r.job_pid)
             for r in self._jobs.active_records()
-            if r.state is JobState.RUNNING and r.job_pid
+            if r.state in (JobState.RUNNING, JobState.PAUSED) and r.job_pid
         ]
         ended, self._ended = self._ended, []
         loop = asyncio.get_running_loop()

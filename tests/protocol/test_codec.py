@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 
 from protocol.codec import FrameDecoder, encode
 from protocol.errors import ErrorCode, FrameError, MessageError
-from protocol.jobs import JobInfo, JobSpec, JobState, SnapshotInfo
+from protocol.jobs import AttemptInfo, JobInfo, JobSpec, JobState, SnapshotInfo
 from protocol.limits import MAX_FRAME_BYTES, MAX_LOG_CHUNK_BYTES
 from protocol.messages import (
     Cancel,
+    CancelGroup,
     Error,
     FollowLog,
     GetJob,
@@ -29,6 +30,8 @@ from protocol.messages import (
     LogOffset,
     Message,
     Ok,
+    PauseJob,
+    PauseQueue,
     Ping,
     Pong,
     ReadLog,
@@ -168,6 +171,29 @@ EXAMPLES = [
     GetJob(id=4, job_id=7),
     Cancel(id=5, job_id=7),
     SetPriority(id=5, job_id=7, priority=-3),
+    PauseJob(id=5, job_id=7),
+    PauseJob(id=5, job_id=7, paused=False),
+    PauseQueue(id=5, paused=True),
+    CancelGroup(id=5, group="sweep-3", key="k1"),
+    ListJobs(id=3, group="sweep-3"),
+    ReadLog(id=7, job_id=7, offset=0, attempt=2),
+    Submit(
+        id=2,
+        spec=JobSpec(argv=["true"], retry=2, retry_on="exit", group="sweep", labels={"lr": "0.1"}),
+    ),
+    JobReply(
+        id=2,
+        job=JOB.model_copy(
+            update={
+                "state": JobState.PAUSED,
+                "attempt": 2,
+                "attempts": 3,
+                "group": "sweep",
+                "labels": {"lr": "0.1"},
+                "past_attempts": [AttemptInfo(attempt=1, state=JobState.FAILED, exit_code=1)],
+            }
+        ),
+    ),
     Submit(
         id=2,
         spec=JobSpec(argv=["true"], after=[4, 3, 4], after_any=True, priority=5),
@@ -193,6 +219,7 @@ EXAMPLES = [
         socket_path="/s/r.sock",
         job_counts={"running": 1},
         clients=2,
+        queue_paused=True,
     ),
     LogChunk(id=9, job_id=7, offset=0, data=b"\xff\xfe\x00\r\x1b[31m", size=7),
     LogOffset(id=8, job_id=7, offset=5, size=9),

@@ -95,7 +95,7 @@ def test_client_says_hello_first_and_refuses_to_request_before() -> None:
     with pytest.raises(LocalProtocolError, match="hello"):
         client.request(GET_JOB, lambda i: GetJob(id=i, job_id=1))
     (hello,) = decode_all(client.hello())
-    assert hello == Hello(protocol=PROTOCOL_VERSION, client_version="1.0")
+    assert hello == Hello(protocol=PROTOCOL_VERSION, client_version="1.0", compression=["zlib"])
 
 
 def test_a_refused_handshake_is_reported_then_the_connection_fails() -> None:
@@ -343,7 +343,7 @@ def test_a_client_and_a_server_agree_over_a_whole_exchange() -> None:
     server = ServerConnection(WELCOME, 0.0)
     server.receive_data(client.hello(), 0.0)
     client.receive_data(server.data_to_send(), 0.0)
-    assert client_events(client) == [Welcomed(WELCOME)]
+    assert client_events(client) == [Welcomed(WELCOME.model_copy(update={"compression": "zlib"}))]
 
     stream_id, data = client.request(FOLLOW_LOG, lambda i: FollowLog(id=i, job_id=3, offset=0))
     request_id, more = client.request(PING, lambda i: Ping(id=i))

@@ -246,3 +246,47 @@ def _ask(env: UserEnv, request: Submit | Cancel) -> object:
 def test_every_crash_point_is_tested() -> None:
     source = Path(__file__).read_text()
     assert [p for p in POINTS if f'"{p}"' not in source] == []
+
+
+# -- pause and retries -----------------------------------------------------------------
+
+
+def _proc_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        raw = f.read()
+    return raw[raw.rindex(b")") + 2 :].split()[0].decode()
+
+
+def test_a_runner_killed_between_recording_a_pause_and_stopping_the_job_stops_it_on_restart(
+    user_env: UserEnv,
+) -> None:
+    _start_runner(user_env, TETHER_CRASH_AT="pause.recorded")
+    first_runner = user_env.runner_pid()
+    job_id = user_env.tether("run", "--", "sleep", "300", check=True).stdout.decode().strip()
+    procs = wait_for(lambda: _job_processes(user_env))
+    result = user_env.tether("pause", job_id, timeout=90)
+    assert result.returncode == 0, result.stderr.decode()
+    assert _runner_died(user_env, first_runner)
+    assert [j["state"] for j in _jobs(user_env)] == ["paused"]
+    assert [_proc_state(p.pid) for p in procs] == ["T"]
+    assert user_env.tether("cancel", job_id, check=True).returncode == 0
+    assert [j["state"] for j in _ended(user_env)] == ["cancelled"]
+
+
+def test_a_runner_killed_as_it_records_a_retry_runs_the_next_attempt_once_after_restart(
+    user_env: UserEnv,
+) -> None:
+    _start_runner(user_env, TETHER_CRASH_AT="retry.recorded", TETHER_RETRY_BACKOFF="0.2")
+    first_runner = user_env.runner_pid()
+    job = (
+        'echo started >> "$HOME/starts"; echo "attempt $TETHER_ATTEMPT"; [ "$TETHER_ATTEMPT" = 2 ]'
+    )
+    result = user_env.tether("run", "--retry", "1", "--", "sh", "-c", job, check=True)
+    assert result.stdout.decode() == "1\n"
+    wait_for(lambda: _runner_died(user_env, first_runner), timeout=15)
+    jobs = _ended(user_env)  # `ls` starts a runner: it moves attempt 1 aside and runs 2
+    assert [(j["state"], j["attempt"], j["exit_code"]) for j in jobs] == [("succeeded", 2, 0)]
+    assert _starts(user_env) == 2
+    for attempt in ("1", "2"):
+        log = user_env.tether("logs", "1", "--attempt", attempt, check=True).stdout
+        assert log == f"attempt {attempt}\n".encode()

@@ -60,3 +60,55 @@ def test_an_older_database_gains_the_queue_columns_and_keeps_its_jobs(tmp_path: 
         assert (again.after, again.after_any, again.priority) == ([1], True, -4)
     finally:
         reopened.close()
+
+
+def test_an_older_database_gains_retries_groups_and_settings(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(OLDER_SCHEMA)
+    store = JobStore(path)
+    try:
+        old = store.get(1)
+        assert old is not None
+        assert (old.attempt, old.retry, old.retry_on, old.retry_at) == (1, 0, "any", None)
+        assert (old.past_attempts, old.job_group, old.labels) == ([], None, {})
+        assert store.setting("queue_paused") is None
+        store.set_setting("queue_paused", "1")
+        store.set_setting("queue_paused", "0")
+        store.set_setting("queue_paused", "1")
+        grouped = store.insert(
+            JobRecord(
+                id=0,
+                name="g",
+                state=JobState.PAUSED,
+                argv=["true"],
+                cwd="/",
+                env={},
+                created_at=2.0,
+                retry=2,
+                retry_on="exit",
+                attempt=2,
+                past_attempts=[{"attempt": 1, "state": "failed", "exit_code": 1}],
+                job_group="sweep",
+                labels={"lr": "0.1"},
+                cancel_key="k1:2",
+            )
+        )
+    finally:
+        store.close()
+    reopened = JobStore(path)
+    try:
+        again = reopened.get(grouped.id)
+        assert again is not None
+        assert (again.attempt, again.retry, again.retry_on) == (2, 2, "exit")
+        assert again.past_attempts == [{"attempt": 1, "state": "failed", "exit_code": 1}]
+        assert (again.job_group, again.labels) == ("sweep", {"lr": "0.1"})
+        assert reopened.setting("queue_paused") == "1"
+        # A paused job is active: a restarted runner re-adopts it.
+        assert [r.id for r in reopened.active()] == [1, grouped.id]
+        assert [r.id for r in reopened.listing(False, 10, "sweep")] == [grouped.id]
+        assert [r.id for r in reopened.listing(True, 10, "other")] == []
+        assert reopened.cancelled_with("k1") == [grouped.id]
+        assert reopened.cancelled_with("k") == []
+    finally:
+        reopened.close()

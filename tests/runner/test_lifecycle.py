@@ -17,6 +17,10 @@ from runner.jobs.lifecycle import (
     Transition,
     decide,
     readiness,
+    refusal,
+    retry_delay,
+    retry_reason,
+    should_retry,
 )
 
 NOW = 1_700_000_000.0
@@ -240,3 +244,90 @@ def test_a_queued_job_whose_after_failed_ends_cancelled_with_the_reason() -> Non
     assert decide(Event.AFTER_FAILED, replace(facts, shim_pid=77)) is None
     assert decide(Event.AFTER_FAILED, replace(facts, launching=True)) is None
     assert decide(Event.AFTER_FAILED, replace(facts, state=JobState.CANCELLED)) is None
+
+
+# -- pause and resume ---------------------------------------------------------------------
+
+PAUSED = replace(RUNNING, state=JobState.PAUSED)
+
+
+def test_pausing_a_running_job_pauses_it_and_asking_again_keeps_it_paused() -> None:
+    assert decide(Event.PAUSE, RUNNING) == Transition(JobState.PAUSED)
+    assert decide(Event.PAUSE, PAUSED) == Transition(JobState.PAUSED)
+
+
+def test_resuming_a_paused_job_runs_it_again() -> None:
+    assert decide(Event.RESUME, PAUSED) == Transition(JobState.RUNNING)
+
+
+@pytest.mark.parametrize(
+    ("event", "facts", "said"),
+    [
+        (Event.PAUSE, QUEUED, "job 3 is queued, not started: only a running job can be paused"),
+        (Event.RESUME, QUEUED, "job 3 is queued, not started: only a paused job can be resumed"),
+        (Event.RESUME, RUNNING, "job 3 is running, not paused: only a paused job can be resumed"),
+        (
+            Event.PAUSE,
+            replace(RUNNING, shim_alive=False),
+            "job 3 is running but its supervisor is gone: it cannot be paused",
+        ),
+        (
+            Event.PAUSE,
+            replace(RUNNING, state=JobState.SUCCEEDED),
+            "job 3 has ended (succeeded): only a running job can be paused",
+        ),
+    ],
+)
+def test_what_cannot_be_paused_or_resumed_is_refused_saying_why(
+    event: Event, facts: JobFacts, said: str
+) -> None:
+    assert decide(event, facts) is None
+    assert refusal(event, 3, facts.state) == said
+
+
+def test_a_paused_job_stays_paused_while_its_shim_runs_and_ends_as_a_running_one() -> None:
+    assert decide(Event.LOOKED, PAUSED) is None
+    ended = decide(Event.LOOKED, replace(PAUSED, exit=_exit(None, "SIGTERM"), shim_alive=False))
+    assert ended == Transition(JobState.FAILED, NOW - 5, None, "SIGTERM")
+    lost = decide(Event.LOOKED, replace(PAUSED, shim_alive=False))
+    assert lost is not None and lost.state is JobState.LOST
+    # A cancel of a paused job goes to its shim, like a running one's.
+    assert decide(Event.CANCEL, PAUSED) is None
+
+
+# -- retries ------------------------------------------------------------------------------
+
+FAILED_EXIT = Transition(JobState.FAILED, NOW, exit_code=3)
+LOST_JOB = Transition(JobState.LOST, NOW, reason="its supervisor (pid 1) died")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "retry_on", "attempt", "retries", "cancelled", "again"),
+    [
+        (FAILED_EXIT, "any", 1, 2, False, True),
+        (FAILED_EXIT, "any", 2, 2, False, True),
+        (FAILED_EXIT, "any", 3, 2, False, False),  # the last of three attempts
+        (FAILED_EXIT, "exit", 1, 1, False, True),
+        (FAILED_EXIT, "lost", 1, 1, False, False),
+        (LOST_JOB, "lost", 1, 1, False, True),
+        (LOST_JOB, "exit", 1, 1, False, False),
+        (LOST_JOB, "any", 1, 1, False, True),
+        (FAILED_EXIT, "any", 1, 0, False, False),  # no --retry
+        (FAILED_EXIT, "any", 1, 2, True, False),  # cancel stops retrying
+        (Transition(JobState.SUCCEEDED, NOW, exit_code=0), "any", 1, 2, False, False),
+        (Transition(JobState.CANCELLED, NOW), "any", 1, 2, False, False),
+    ],
+)
+def test_which_ended_attempts_run_again(
+    outcome: Transition, retry_on: str, attempt: int, retries: int, cancelled: bool, again: bool
+) -> None:
+    assert should_retry(outcome, retry_on, attempt, retries, cancelled) is again
+
+
+def test_retries_back_off_10_30_then_90_seconds() -> None:
+    assert [retry_delay(a) for a in (1, 2, 3, 4, 9)] == [10.0, 30.0, 90.0, 90.0, 90.0]
+    assert [retry_delay(a, (0.5,)) for a in (1, 2)] == [0.5, 0.5]
+    assert retry_reason(1, FAILED_EXIT, 10.0) == (
+        "attempt 1 failed (exit 3); attempt 2 starts after 10 s"
+    )
+    assert retry_reason(2, LOST_JOB, 30.0).startswith("attempt 2 was lost (its supervisor")

@@ -64,6 +64,10 @@ def _add_alias(client: SshClient, alias: str, port: int) -> None:
         f"  IdentityFile {world.client_key}\n  IdentitiesOnly yes\n"
     )
     ssh_config.write_text(block + ssh_config.read_text())
+    # The runner the world installed, as for its own aliases: a first contact must
+    # not install one in the shared remote home (other tests look for it there).
+    config = client.tether_config
+    config.write_text(f'[hosts."{alias}"]\nrunner = "{world.runner}"\n\n' + config.read_text())
 
 
 def test_hosts_asks_every_host_at_once_and_a_dead_one_costs_only_its_line(

@@ -3,6 +3,9 @@ was given, kept current as it runs and ends; Enter opens its log, Esc goes back.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from tests.conftest import UserEnv
 from tests.tui.pilot_helpers import make_app, screen_text, shows, until, until_connected
 from tui.app.screens.describe import DescribeScreen
@@ -12,7 +15,7 @@ from tui.app.screens.log_screen import LogScreen
 async def test_describe_shows_the_job_as_given_and_follows_it_to_its_end(
     app_env: UserEnv,
 ) -> None:
-    work = app_env.home / "work dir"
+    work = Path(tempfile.mkdtemp(prefix="d-", dir="/tmp")) / "work dir"  # short: one line
     work.mkdir()
     flag = app_env.home / "go"
     wait_then_fail = f"until [ -e '{flag}' ]; do sleep 0.1; done; exit 3"

@@ -188,7 +188,7 @@ async def test_the_hosts_screen_shows_twenty_hosts_at_80x24_with_gpus_jobs_and_l
             await until(pilot, lambda: isinstance(app.screen, HostPickerScreen))
             text = await shows(pilot, app, "1 run 0 wait")
             local = next(line for line in text.splitlines() if "● local" in line)
-            assert re.search(r"\d+x [█░]{6}\s*\d+% [█░]{6} \d+\.\d/\d+\.\d", local), local
+            assert re.search(r"\d+x [█░]{4}\s*\d+% [█░]{4} \d+/\d+G", local), local
             assert "cannot reach" in text  # the others, each with its link
             # Twenty rows scroll: the last one is reached, and Enter opens it.
             await pilot.press("end", "enter")

@@ -80,3 +80,27 @@ def test_a_job_that_waits_for_others_says_for_which_and_how() -> None:
     either = dict(job_rows(_job(after=[3], after_any=True), host="h", now=0.0))
     assert either["after"] == "job 3 ended, however"
     assert "priority" not in either
+
+
+def test_a_retried_job_in_a_group_says_its_attempts_group_and_labels() -> None:
+    job = _job(
+        state=JobState.QUEUED,
+        group="sweep",
+        labels={"lr": "3e-4", "arch": "vit"},
+        attempt=3,
+        attempts=4,
+        retry_on="exit",
+        retry_at=1_700_000_100.0,
+        past_attempts=[
+            {"attempt": 1, "state": "failed", "exit_code": 2},
+            {"attempt": 2, "state": "lost"},
+        ],
+    )
+    rows = job_rows(job, host="gpu1", now=1_700_000_090.0)
+    values = dict(rows)
+    assert values["group"] == "sweep"
+    assert values["labels"] == "arch=vit"
+    assert values["attempt"] == "3 of 4, retried on exit; the next starts in 10s"
+    text = rows_text(rows)
+    assert "lr=3e-4" in text
+    assert "attempt 1: failed (exit 2)" in text and "attempt 2: lost (-)" in text

@@ -11,18 +11,19 @@ from typing import Optional
 from rich.text import Text
 
 from protocol.jobs import JobState
-from protocol.units import gib
 from tui.app.gpu_panel import bar
 from tui.app.host_monitor import HostMonitor
 from tui.app.link_text import link_badge
 
 #: Cells of each bar.
-BAR = 6
-#: Cells for the host's name and link, so the numbers line up.
-LABEL = 30
+BAR = 4
+#: Cells for the host's name and link, so the numbers line up (a row fits the
+#: 72 columns of the dialog at 80).
+LABEL = 26
 
 
-def fleet_row(monitor: HostMonitor, now: float) -> Text:
+def fleet_row(monitor: HostMonitor, now: float, width: int = 70) -> Text:
+    """The row, cut to `width` cells: one line a host, however long a reason."""
     row = link_badge(monitor.label, monitor.link, now)
     row.truncate(LABEL, overflow="ellipsis", pad=True)
     row.append_text(_gpus(monitor))
@@ -33,14 +34,21 @@ def fleet_row(monitor: HostMonitor, now: float) -> Text:
     alerts = _alerts(monitor, now)
     if alerts:
         row.append(f"  {alerts}", style="bold yellow")
+    row.truncate(width, overflow="ellipsis")
     return row
 
 
 def _gpus(monitor: HostMonitor) -> Text:
     sample = monitor.latest
+    if sample is None and not monitor.connected and monitor.link.reason:
+        # Nothing known yet: why not is the news (the host bar says the rest).
+        reason = monitor.link.reason
+        if reason.startswith(f"{monitor.label}: "):
+            reason = reason[len(monitor.label) + 2 :]  # its name is on the row already
+        return Text(f" {reason}", style="dim")
     if sample is None or not sample.gpus:
         reason = "no GPUs" if monitor.gpu is not None and not monitor.gpu.devices else "GPUs -"
-        return Text(f" {reason}".ljust(2 * BAR + 21), style="dim")
+        return Text(f" {reason}".ljust(2 * BAR + 17), style="dim")
     utils = [g.util_pct for g in sample.gpus if g.util_pct is not None]
     util: Optional[float] = sum(utils) / len(utils) if utils else None
     used = sum(g.mem_used_bytes or 0 for g in sample.gpus)
@@ -50,7 +58,7 @@ def _gpus(monitor: HostMonitor) -> Text:
     text.append_text(bar(util, BAR, "green"))
     text.append(f"{util or 0:3.0f}% ")
     text.append_text(bar(mem_pct, BAR, "magenta"))
-    text.append(f" {gib(used)}/{gib(total)}G")
+    text.append(f" {used / 2**30:.0f}/{total / 2**30:.0f}G")
     return text
 
 

@@ -304,18 +304,18 @@ class HostView(Vertical):
         """Enter: back to the table with the filter kept (shown in its title)."""
         event.stop()
         event.input.display = False
-        self.table.focus()
+        self.screen.set_focus(self.table)  # now: a key typed next is the table's
 
     def on_key(self, event: events.Key) -> None:
         """Esc in the filter field clears the filter and closes the field."""
         field = self.query_one("#job-filter", Input)
-        if event.key == "escape" and field.has_focus:
+        if event.key == "escape" and self.app.focused is field:
             event.stop()
             field.value = ""
             field.display = False
             self.table.text_filter = ""
             self._title_table()
-            self.table.focus()
+            self.screen.set_focus(self.table)
 
     def action_save_log(self) -> None:
         self.query_one(LogPanel).action_save_log()

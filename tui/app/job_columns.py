@@ -33,6 +33,7 @@ STATE_STYLES = {
     JobState.FAILED: "bold red",
     JobState.CANCELLED: "magenta",
     JobState.LOST: "red",
+    JobState.PAUSED: "bold yellow",
 }
 _STATE_RANK = {state: rank for rank, state in enumerate(JobState)}
 

@@ -50,9 +50,11 @@ def passes(job: JobInfo, state_filter: Optional[str]) -> bool:
 
 
 def matches(job: JobInfo, text: str) -> bool:
-    """`/`'s filter: every word of `text` is in the job's id, name, command or state
-    (any case), so ``train run`` finds the running training jobs."""
-    haystack = " ".join((str(job.id), job.name, command_line(job), job.state.value)).casefold()
+    """`/`'s filter: every word of `text` is in the job's id, name, command, state,
+    group or labels (any case), so ``train run`` finds the running training jobs."""
+    labels = " ".join(f"{key}={value}" for key, value in job.labels.items())
+    words = (str(job.id), job.name, command_line(job), job.state.value, job.group or "", labels)
+    haystack = " ".join(words).casefold()
     return all(word in haystack for word in text.casefold().split())
 
 

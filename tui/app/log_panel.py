@@ -104,6 +104,8 @@ class LogPanel(Vertical):
         self._flush_pending = False
         self._loading = False
         self._generation = monitor.generation
+        #: The attempt whose log is shown (a retried job's; None: the latest).
+        self.attempt: Optional[int] = None
 
     def compose(self) -> ComposeResult:
         yield LogLines(self.window, id="log-lines")
@@ -140,6 +142,10 @@ class LogPanel(Vertical):
         self.detached = False
         self.problem = ""
         self.note = ""
+        job = self.monitor.job(self.job_id) if self.job_id is not None else None
+        # Pinned: a retried job's next attempt writes a new log from byte 0, and a
+        # follow resumed by offset must not carry on in it (`_on_host_change`).
+        self.attempt = job.attempt if job is not None else None
         if self.children:
             self.lines.reset()
             self.lines.set_search(self.lines.search)
@@ -148,6 +154,9 @@ class LogPanel(Vertical):
         self._show_status()
 
     def _on_host_change(self, change: HostChange) -> None:
+        if change is HostChange.JOBS:
+            self._next_attempt()
+            return
         if change is not HostChange.LINK or self.monitor.generation == self._generation:
             return
         self._generation = self.monitor.generation
@@ -158,6 +167,13 @@ class LogPanel(Vertical):
                 self.reopen()
             elif not self.detached:
                 self._follow(self.job_id, at_tail=False)
+
+    def _next_attempt(self) -> None:
+        """A retried job started its next attempt (``--retry``): show that one's log."""
+        job = self.monitor.job(self.job_id) if self.job_id is not None else None
+        if job is not None and self.attempt is not None and job.attempt > self.attempt:
+            self.reopen()
+            self.note = f"attempt {job.attempt} of {job.attempts}"
 
     def _session(self) -> HostSession:
         session = self.monitor.session
@@ -172,10 +188,11 @@ class LogPanel(Vertical):
         try:
             session = self._session()
             if at_tail:
-                tail = await session.tail_offset(job_id, OPEN_TAIL_LINES)
+                tail = await session.tail_offset(job_id, OPEN_TAIL_LINES, self.attempt)
                 self.window.reset(tail.offset)
                 self.log_size = tail.size
-            async for message in session.follow_log(job_id, self.window.end):
+            follow = session.follow_log(job_id, self.window.end, attempt=self.attempt)
+            async for message in follow:
                 if isinstance(message, LogChunk):
                     self._take(message)
                     if self.detached:
@@ -252,7 +269,7 @@ class LogPanel(Vertical):
         """Read one step of output before the window; returns the lines added."""
         start = self.window.start
         begin = max(0, start - STEP_BYTES)
-        chunk = await self._session().read_log(job_id, begin, start - begin)
+        chunk = await self._session().read_log(job_id, begin, start - begin, self.attempt)
         if self.job_id != job_id or self.window.start != start:
             return 0
         added = self.window.prepend(chunk.data[: start - begin], begin)
@@ -267,7 +284,7 @@ class LogPanel(Vertical):
     async def _load_later(self, job_id: int) -> None:
         try:
             end = self.window.end
-            chunk = await self._session().read_log(job_id, end, STEP_BYTES)
+            chunk = await self._session().read_log(job_id, end, STEP_BYTES, self.attempt)
             if self.job_id != job_id or self.window.end != end:
                 return
             self.log_size = max(self.log_size, chunk.size)
@@ -333,7 +350,7 @@ class LogPanel(Vertical):
         search = self.query_one("#log-search", Input)
         if search.display:
             search.display = False
-            self.lines.focus()
+            self.screen.set_focus(self.lines)
         elif self.lines.search is not None:
             self.lines.set_search(None)
             self.note = ""
@@ -343,7 +360,7 @@ class LogPanel(Vertical):
     def _search_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         event.input.display = False
-        self.lines.focus()
+        self.screen.set_focus(self.lines)  # now: keys typed next are the log's
         if not event.value:
             self.lines.set_search(None)
             return

@@ -36,6 +36,24 @@ def job_json(job: JobInfo) -> Dict[str, Any]:
         "after_any": job.after_any,
         "waiting_for": job.waiting_for,
         "priority": job.priority,
+        "attempt": job.attempt,
+        "attempts": job.attempts,
+        "retry_on": job.retry_on,
+        "retry_at": iso_time(job.retry_at),
+        "past_attempts": [
+            {
+                "attempt": a.attempt,
+                "state": a.state.value,
+                "exit_code": a.exit_code,
+                "signal": a.signal,
+                "started_at": iso_time(a.started_at),
+                "finished_at": iso_time(a.finished_at),
+                "reason": a.reason,
+            }
+            for a in job.past_attempts
+        ],
+        "group": job.group,
+        "labels": job.labels,
     }
 
 

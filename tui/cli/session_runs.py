@@ -16,9 +16,18 @@ import argparse
 import asyncio
 import time
 from pathlib import Path
-from typing import Awaitable, Callable, List, Optional
+from typing import Awaitable, Callable, Dict, List, Optional
 
-from protocol.limits import MAX_PRIORITY, MIN_PRIORITY
+from protocol.jobs import RETRY_ON_CHOICES, RetryOn, check_name_word
+from protocol.limits import (
+    MAX_GROUP_CHARS,
+    MAX_LABEL_KEY_CHARS,
+    MAX_LABEL_VALUE_CHARS,
+    MAX_LABELS,
+    MAX_PRIORITY,
+    MAX_RETRIES,
+    MIN_PRIORITY,
+)
 from protocol.manifest import ManifestError, check_relative_path
 from tui.cli import transfer, verbs
 from tui.cli.metrics import metrics as job_metrics
@@ -126,8 +135,9 @@ def _run(args: argparse.Namespace, host: str) -> SessionCall:
     sync = _sync_request(args)
     local = is_local(host)
     order = _queue_order(args)
+    tags = verbs.JobTags(_group(args.group), _labels(args.labels))
     return lambda s: verbs.run(
-        s, words, args.name, args.cwd, args.env, args.gpus, local, sync, args.ports, order
+        s, words, args.name, args.cwd, args.env, args.gpus, local, sync, args.ports, order, tags
     )
 
 
@@ -137,7 +147,13 @@ def _queue_order(args: argparse.Namespace) -> verbs.QueueOrder:
         raise UsageError("give --after or --after-any, not both")
     flag = "--after" if args.after else "--after-any"
     after = sorted({job for text in args.after or args.after_any for job in _job_ids(flag, text)})
-    return verbs.QueueOrder(after, bool(args.after_any), _priority(args.priority))
+    return verbs.QueueOrder(
+        after,
+        bool(args.after_any),
+        _priority(args.priority),
+        _retry(args.retry),
+        _retry_on(args.retry_on),
+    )
 
 
 # Values are checked here rather than by argparse: a bad one is then said in one
@@ -168,6 +184,64 @@ def _priority(text: str) -> int:
     return value
 
 
+def _retry(text: str) -> int:
+    if not text.strip().isdigit() or int(text) > MAX_RETRIES:
+        raise UsageError(
+            f"--retry takes how many more attempts a failed job gets, 0 to {MAX_RETRIES}, "
+            f"not {text!r}"
+        )
+    return int(text)
+
+
+#: What ``--retry-on`` takes, each as the spec's type has it.
+_RETRY_ON: Dict[str, RetryOn] = {"exit": "exit", "lost": "lost", "any": "any"}
+
+
+def _retry_on(text: str) -> RetryOn:
+    if text not in _RETRY_ON:
+        raise UsageError(f"--retry-on takes {', '.join(RETRY_ON_CHOICES)}, not {text!r}")
+    return _RETRY_ON[text]
+
+
+def _group(text: Optional[str]) -> Optional[str]:
+    if text is None:
+        return None
+    try:
+        return check_name_word("--group", text, MAX_GROUP_CHARS)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _labels(pairs: List[str]) -> Dict[str, str]:
+    """``--label KEY=VALUE``, each checked as the runner will (`JobSpec.labels`)."""
+    if len(pairs) > MAX_LABELS:
+        raise UsageError(f"at most {MAX_LABELS} --label")
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise UsageError(f"--label takes KEY=VALUE, not {pair!r}")
+        try:
+            check_name_word("--label key", key, MAX_LABEL_KEY_CHARS)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if len(value) > MAX_LABEL_VALUE_CHARS or not value.isprintable():
+            raise UsageError(
+                f"--label {key}'s value must be printable text of up to "
+                f"{MAX_LABEL_VALUE_CHARS} characters"
+            )
+        labels[key] = value
+    return labels
+
+
+def _attempt(text: Optional[str]) -> Optional[int]:
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError(f"--attempt takes an attempt's number, 1 or more, not {text!r}")
+    return int(text)
+
+
 def _sync_request(args: argparse.Namespace) -> Optional[transfer.SyncRequest]:
     if args.sync is None:
         if args.sync_max is not None or args.sync_max_files is not None:
@@ -194,17 +268,43 @@ def _sync_request(args: argparse.Namespace) -> Optional[transfer.SyncRequest]:
 
 
 def _ls(args: argparse.Namespace, host: str) -> SessionCall:
-    return lambda s: verbs.ls(s, args.all, args.json)
+    group = _group(args.group)
+    return lambda s: verbs.ls(s, args.all, args.json, group)
 
 
 def _logs(args: argparse.Namespace, host: str) -> SessionCall:
     if args.tail is not None and args.tail < 0:
         raise TetherError("--tail takes a number of lines, 0 or more")
-    return lambda s: verbs.logs(s, args.job, args.follow, args.tail, args.raw)
+    attempt = _attempt(args.attempt)
+    return lambda s: verbs.logs(s, args.job, args.follow, args.tail, args.raw, attempt)
 
 
 def _cancel(args: argparse.Namespace, host: str) -> SessionCall:
-    return lambda s: verbs.cancel(s, args.job)
+    if (args.job is None) == (args.group is None):
+        raise UsageError("give a job to cancel or --group NAME, one of the two")
+    if args.group is not None:
+        group = _group(args.group)
+        assert group is not None
+        return lambda s: verbs.cancel_group(s, group)
+    job = _job_id(args.job)
+    return lambda s: verbs.cancel(s, job)
+
+
+def _pause(args: argparse.Namespace, host: str) -> SessionCall:
+    job = _job_id(args.job)
+    return lambda s: verbs.pause(s, job, True)
+
+
+def _resume(args: argparse.Namespace, host: str) -> SessionCall:
+    job = _job_id(args.job)
+    return lambda s: verbs.pause(s, job, False)
+
+
+def _queue(args: argparse.Namespace, host: str) -> SessionCall:
+    if args.action not in ("pause", "resume"):
+        raise UsageError(f"takes pause or resume, not {args.action!r}")
+    paused = args.action == "pause"
+    return lambda s: verbs.pause_queue(s, paused)
 
 
 def _set(args: argparse.Namespace, host: str) -> SessionCall:
@@ -278,6 +378,9 @@ ls = on_session(_ls)
 logs = on_session(_logs, _following)
 cancel = on_session(_cancel, changes=True)
 set_job = on_session(_set, changes=True)
+pause = on_session(_pause, changes=True)
+resume = on_session(_resume, changes=True)
+queue = on_session(_queue, changes=True)
 wait = on_session(_wait, _always)
 rerun = on_session(_rerun, changes=True)
 pull = on_session(_pull, _always, kept=False)

@@ -59,6 +59,29 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
         help="among jobs waiting for GPUs, higher starts first (default 0)",
     )
     run.add_argument(
+        "--retry",
+        default="0",
+        metavar="N",
+        help="run a failed attempt again, up to N more times (after 10 s, 30 s, then 90 s); "
+        "the job reads which attempt it is in TETHER_ATTEMPT",
+    )
+    run.add_argument(
+        "--retry-on",
+        default="any",
+        metavar="exit|lost|any",
+        help="what a retry answers: a non-zero exit or a signal, a lost job, or either "
+        "(default any)",
+    )
+    run.add_argument("--group", metavar="NAME", help="a group to list and cancel jobs by")
+    run.add_argument(
+        "--label",
+        dest="labels",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label of your own, shown in --json (repeatable)",
+    )
+    run.add_argument(
         "--sync",
         nargs="?",
         const=".",
@@ -84,6 +107,7 @@ def _ls_arguments(ls: argparse.ArgumentParser) -> None:
     add_host(ls)
     ls.add_argument("--all", action="store_true", help="every job ever run")
     ls.add_argument("--json", action="store_true", help="a JSON array")
+    ls.add_argument("--group", metavar="NAME", help="only the jobs of this group")
 
 
 def _logs_arguments(logs: argparse.ArgumentParser) -> None:
@@ -97,6 +121,11 @@ def _logs_arguments(logs: argparse.ArgumentParser) -> None:
     )
     logs.add_argument("--tail", type=int, metavar="N", help="start at the last N lines")
     logs.add_argument(
+        "--attempt",
+        metavar="K",
+        help="an earlier attempt's log, of a job run with --retry (default: the latest)",
+    )
+    logs.add_argument(
         "--raw",
         action="store_true",
         help="the exact bytes, escape sequences and all, even to a terminal "
@@ -106,7 +135,24 @@ def _logs_arguments(logs: argparse.ArgumentParser) -> None:
 
 def _cancel_arguments(cancel: argparse.ArgumentParser) -> None:
     add_host(cancel)
-    cancel.add_argument("job", type=int, metavar="JOB")
+    cancel.add_argument("job", nargs="?", metavar="JOB")
+    cancel.add_argument(
+        "--group", metavar="NAME", help="every job of this group that has not ended, instead"
+    )
+
+
+def _pause_arguments(pause: argparse.ArgumentParser) -> None:
+    add_host(pause)
+    pause.add_argument("job", metavar="JOB")
+
+
+def _queue_arguments(queue: argparse.ArgumentParser) -> None:
+    add_host(queue)
+    queue.add_argument(
+        "action",
+        metavar="pause|resume",
+        help="stop starting queued jobs (running ones go on), or start them again",
+    )
 
 
 def _set_arguments(set_: argparse.ArgumentParser) -> None:
@@ -224,6 +270,24 @@ VERBS: Tuple[Verb, ...] = (
         "stop a job (SIGTERM, then SIGKILL)",
         _cancel_arguments,
         "tui.cli.session_runs:cancel",
+    ),
+    Verb(
+        "pause",
+        "stop a running job's processes (SIGSTOP); its GPUs stay held",
+        _pause_arguments,
+        "tui.cli.session_runs:pause",
+    ),
+    Verb(
+        "resume",
+        "continue a paused job (SIGCONT)",
+        _pause_arguments,
+        "tui.cli.session_runs:resume",
+    ),
+    Verb(
+        "queue",
+        "pause or resume starting the host's queued jobs",
+        _queue_arguments,
+        "tui.cli.session_runs:queue",
     ),
     Verb(
         "set",

@@ -8,10 +8,10 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from protocol.errors import ErrorCode
-from protocol.jobs import JobInfo, JobSpec, JobState
+from protocol.jobs import JobInfo, JobSpec, JobState, RetryOn
 from protocol.messages import LogChunk
 from protocol.units import duration, iso_time
 from tui.cli.format import job_json, jobs_table, shell_exit_code
@@ -50,11 +50,22 @@ def parse_env(pairs: List[str]) -> dict[str, str]:
 @dataclass(frozen=True)
 class QueueOrder:
     """Where a job stands among others: the jobs it runs after (all of them
-    succeeded, or with `after_any` however they ended), and its priority."""
+    succeeded, or with `after_any` however they ended), its priority, and how
+    often a failed attempt goes back to the queue (`retry`, on `retry_on`)."""
 
     after: List[int] = field(default_factory=list)
     after_any: bool = False
     priority: int = 0
+    retry: int = 0
+    retry_on: RetryOn = "any"
+
+
+@dataclass(frozen=True)
+class JobTags:
+    """What a person files a job under: a group, and labels of their own."""
+
+    group: Optional[str] = None
+    labels: Dict[str, str] = field(default_factory=dict)
 
 
 async def run(
@@ -68,6 +79,7 @@ async def run(
     sync: Optional[SyncRequest] = None,
     ports: Sequence[int] = (),
     order: Optional[QueueOrder] = None,
+    tags: Optional[JobTags] = None,
 ) -> int:
     """Submit the command; with `sync`, in a snapshot of that folder sent first
     (``cwd`` is then a folder inside the snapshot). An ``--after`` naming a job
@@ -79,6 +91,7 @@ async def run(
     if local and sync is None:
         cwd = local_cwd(cwd)
     order = order or QueueOrder()
+    tags = tags or JobTags()
     try:
         spec = JobSpec(
             argv=argv_from_words(words),
@@ -90,6 +103,10 @@ async def run(
             after=order.after,
             after_any=order.after_any,
             priority=order.priority,
+            retry=order.retry,
+            retry_on=order.retry_on,
+            group=tags.group,
+            labels=tags.labels,
         )
     except ValueError as exc:
         raise TetherError(_first_validation_error(exc)) from exc
@@ -121,13 +138,17 @@ def _first_validation_error(exc: ValueError) -> str:
     return str(exc)
 
 
-async def ls(session: HostSession, include_all: bool, as_json: bool) -> int:
-    jobs = await session.list_jobs(include_finished=include_all)
+async def ls(
+    session: HostSession, include_all: bool, as_json: bool, group: Optional[str] = None
+) -> int:
+    jobs = await session.list_jobs(include_finished=include_all, group=group)
     if as_json:
         print(json.dumps([job_json(j) for j in jobs], indent=2))
     elif not jobs:
+        where = "" if group is None else f" in group {group}"
         print(
-            "no jobs" + ("" if include_all else " (finished more than a day ago: tether ls --all)")
+            f"no jobs{where}"
+            + ("" if include_all else " (finished more than a day ago: tether ls --all)")
         )
     else:
         print(jobs_table(jobs, shutil.get_terminal_size((120, 24)).columns))
@@ -135,19 +156,30 @@ async def ls(session: HostSession, include_all: bool, as_json: bool) -> int:
 
 
 async def logs(
-    session: HostSession, job_id: int, follow: bool, tail: Optional[int], raw: bool = False
+    session: HostSession,
+    job_id: int,
+    follow: bool,
+    tail: Optional[int],
+    raw: bool = False,
+    attempt: Optional[int] = None,
 ) -> int:
     """Print a job's output: exact bytes to a pipe or with `raw`, else made safe for
-    the terminal (`LogOutput`); with `follow`, until the job ends (its exit code)."""
-    await session.get_job(job_id)  # an unknown job fails here, before any output
+    the terminal (`LogOutput`); with `follow`, until the job ends (its exit code).
+    `attempt` prints an earlier attempt's log (``--retry``), which has ended."""
+    job = await session.get_job(job_id)  # an unknown job fails here, before any output
+    if attempt is not None and attempt > job.attempt:
+        have = "1 attempt" if job.attempt == 1 else f"{job.attempt} attempts"
+        raise UsageError(f"job {job_id} has had {have}, not {attempt}")
+    if attempt is not None and attempt >= job.attempt:
+        attempt = None  # the latest: the log that may still grow
     offset = 0
     if tail is not None:
-        offset = (await session.tail_offset(job_id, tail)).offset
+        offset = (await session.tail_offset(job_id, tail, attempt)).offset
     out = LogOutput(raw)
     try:
-        if follow:
-            return await _follow(session, job_id, offset, out)
-        async for message in session.follow_log(job_id, offset, until_eof=True):
+        if follow and attempt is None:
+            return await _follow(session, job_id, offset, out, job.attempt)
+        async for message in session.follow_log(job_id, offset, True, attempt):
             if isinstance(message, LogChunk):
                 out.write(message.data)
         return 0
@@ -155,13 +187,30 @@ async def logs(
         out.close()
 
 
-async def _follow(session: HostSession, job_id: int, offset: int, out: LogOutput) -> int:
-    async for message in session.follow_log(job_id, offset):
-        if isinstance(message, LogChunk):
-            out.write(message.data)
+async def _follow(
+    session: HostSession, job_id: int, offset: int, out: LogOutput, attempt: int
+) -> int:
+    """Follow the job's log until it ends: attempt by attempt for a job run with
+    ``--retry`` (each follow names its attempt, so a reconnect resumes in the
+    same log), saying on stderr where the next begins."""
+    while True:
+        async for message in session.follow_log(job_id, offset, attempt=attempt):
+            if isinstance(message, LogChunk):
+                out.write(message.data)
+                continue
+            job = message.job
+            if not job.state.is_active or job.attempt <= attempt:
+                return shell_exit_code(job)
+            attempt, offset = attempt + 1, 0
+            print(
+                f"tether: job {job.id}: attempt {attempt - 1} ended; "
+                f"following attempt {attempt} of {job.attempts}",
+                file=sys.stderr,
+                flush=True,
+            )
+            break
         else:
-            return shell_exit_code(message.job)
-    return 1
+            return 1
 
 
 #: Seconds a cancel may take before the CLI says what it is waiting for.
@@ -197,11 +246,42 @@ async def cancel(session: HostSession, job_id: int) -> int:
     return 0
 
 
+async def cancel_group(session: HostSession, group: str) -> int:
+    """Cancel every job of `group` that has not ended; says how many it stopped."""
+    jobs = await session.cancel_group(group)
+    for job in jobs:
+        print(f"cancelled job {job.id} ({visible(job.name)})")
+    print(f"cancelled {len(jobs)} job{'' if len(jobs) == 1 else 's'} of group {group}")
+    return 0
+
+
+async def pause(session: HostSession, job_id: int, paused: bool) -> int:
+    """Pause or resume a job; says what became of it (and that its GPUs stay held)."""
+    job = await session.pause_job(job_id, paused)
+    if job.state is JobState.PAUSED:
+        held = f"; its GPUs ({','.join(map(str, job.gpus))}) stay held" if job.gpus else ""
+        print(f"paused job {job.id} ({visible(job.name)}){held}: tether resume {job.id}")
+    else:
+        print(f"resumed job {job.id} ({visible(job.name)}): {job.state.value}")
+    return 0
+
+
+async def pause_queue(session: HostSession, paused: bool) -> int:
+    await session.pause_queue(paused)
+    if paused:
+        print("queue paused: no queued job starts until tether queue resume; running ones go on")
+    else:
+        print("queue resumed: queued jobs start as their turn comes")
+    return 0
+
+
 async def status(session: HostSession, as_json: bool) -> int:
     reply = await session.status()
     if as_json:
         fields = reply.model_dump(exclude={"id", "type"})
         fields["started_at"] = iso_time(reply.started_at)  # times in JSON: ISO 8601, UTC
+        # This connection's codec and bytes before/after it (`protocol.compression`).
+        fields["wire"] = (await session.connection()).wire_stats()
         print(json.dumps(fields, indent=2))
         return 0
     counts = ", ".join(f"{n} {visible(state)}" for state, n in reply.job_counts.items() if n)
@@ -214,6 +294,8 @@ async def status(session: HostSession, as_json: bool) -> int:
     for problem in reply.problems:
         print(f"  degraded: {visible(problem)}")
     print(f"jobs: {counts or 'none'}")
+    if reply.queue_paused:
+        print("queue: paused (no queued job starts until tether queue resume)")
     print(
         f"clients: {reply.clients}; state: {visible(reply.state_dir)}; "
         f"socket: {visible(reply.socket_path)}"

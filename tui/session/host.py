@@ -21,6 +21,8 @@ from protocol.exchanges import (
     LIST_JOBS,
     LIST_OUTPUTS,
     MAKE_SNAPSHOT,
+    PAUSE_JOB,
+    PAUSE_QUEUE,
     PUT_BLOBS,
     READ_LOG,
     READ_METRICS,
@@ -28,6 +30,7 @@ from protocol.exchanges import (
     RERUN,
     SET_PRIORITY,
     SHUTDOWN,
+    STOP_GROUP,
     SUBMIT,
     SUBSCRIBE_STATS,
     TAIL_OFFSET,
@@ -39,12 +42,15 @@ from protocol.jobs import JobInfo, JobSpec, SnapshotInfo
 from protocol.limits import MAX_HISTORY_S
 from protocol.messages import (
     Cancel,
+    CancelGroup,
     FollowLog,
     GetJob,
     GetStatus,
     ListJobs,
     LogChunk,
     LogOffset,
+    PauseJob,
+    PauseQueue,
     ReadLog,
     SetPriority,
     Shutdown,
@@ -242,10 +248,13 @@ class HostSession:
         reply = await self._call(SUBMIT, lambda i: Submit(id=i, spec=spec, key=key))
         return reply.job
 
-    async def list_jobs(self, include_finished: bool = False) -> List[JobInfo]:
-        """The active and recent jobs (all of them with `include_finished`)."""
+    async def list_jobs(
+        self, include_finished: bool = False, group: Optional[str] = None
+    ) -> List[JobInfo]:
+        """The active and recent jobs (all of them with `include_finished`); only
+        those of `group` when it is given."""
         reply = await self._call(
-            LIST_JOBS, lambda i: ListJobs(id=i, include_finished=include_finished)
+            LIST_JOBS, lambda i: ListJobs(id=i, include_finished=include_finished, group=group)
         )
         return reply.jobs
 
@@ -260,6 +269,29 @@ class HostSession:
         "already ended"."""
         key = new_request_key()
         return (await self._call(CANCEL, lambda i: Cancel(id=i, job_id=job_id, key=key))).job
+
+    async def cancel_group(self, group: str) -> List[JobInfo]:
+        """Cancel every job of `group` that has not ended (SIGTERM to all at
+        once, then SIGKILL after the grace period); returns the jobs it stopped,
+        as they ended. Retried after a lost link with the same idempotency key,
+        which answers with the jobs the first one stopped."""
+        key = new_request_key()
+        reply = await self._call(STOP_GROUP, lambda i: CancelGroup(id=i, group=group, key=key))
+        return reply.jobs
+
+    async def pause_job(self, job_id: int, paused: bool = True) -> JobInfo:
+        """Stop a running job's whole process group (SIGSTOP), or with `paused`
+        False continue it (SIGCONT); returns it. Its GPUs, and their memory,
+        stay held while it is paused. `RemoteError` (``job_not_active``) for a
+        job that is queued or ended (and for resuming one that runs). Safe to ask
+        again after a lost link: it leaves the job as asked."""
+        reply = await self._call(PAUSE_JOB, lambda i: PauseJob(id=i, job_id=job_id, paused=paused))
+        return reply.job
+
+    async def pause_queue(self, paused: bool = True) -> None:
+        """Stop (or with `paused` False restart) starting queued jobs on the
+        host; running jobs go on. The runner keeps it across its restarts."""
+        await self._call(PAUSE_QUEUE, lambda i: PauseQueue(id=i, paused=paused))
 
     async def set_priority(self, job_id: int, priority: int) -> JobInfo:
         """Change a queued job's priority among the jobs waiting for GPUs; returns
@@ -296,24 +328,40 @@ class HostSession:
 
     # -- logs ---------------------------------------------------------------------------
 
-    async def read_log(self, job_id: int, offset: int, max_bytes: Optional[int] = None) -> LogChunk:
+    async def read_log(
+        self,
+        job_id: int,
+        offset: int,
+        max_bytes: Optional[int] = None,
+        attempt: Optional[int] = None,
+    ) -> LogChunk:
         """Up to `max_bytes` (the runner's limit when None) of a job's log from
-        byte `offset`; the chunk's ``size`` is the log's size now."""
+        byte `offset`; the chunk's ``size`` is the log's size now. `attempt`
+        reads an earlier attempt's log (``--retry``); None, the latest."""
 
         def build(i: int) -> ReadLog:
             if max_bytes is None:
-                return ReadLog(id=i, job_id=job_id, offset=offset)
-            return ReadLog(id=i, job_id=job_id, offset=offset, max_bytes=max_bytes)
+                return ReadLog(id=i, job_id=job_id, offset=offset, attempt=attempt)
+            return ReadLog(id=i, job_id=job_id, offset=offset, max_bytes=max_bytes, attempt=attempt)
 
         return await self._call(READ_LOG, build)
 
-    async def tail_offset(self, job_id: int, lines: int) -> LogOffset:
-        """Where the last `lines` lines of a job's log start (to open a big log
-        at its tail), and the log's size."""
-        return await self._call(TAIL_OFFSET, lambda i: TailOffset(id=i, job_id=job_id, lines=lines))
+    async def tail_offset(
+        self, job_id: int, lines: int, attempt: Optional[int] = None
+    ) -> LogOffset:
+        """Where the last `lines` lines of a job's log (of `attempt`, None: the
+        latest) start (to open a big log at its tail), and the log's size."""
+        return await self._call(
+            TAIL_OFFSET,
+            lambda i: TailOffset(id=i, job_id=job_id, lines=lines, attempt=attempt),
+        )
 
     async def follow_log(
-        self, job_id: int, offset: int = 0, until_eof: bool = False
+        self,
+        job_id: int,
+        offset: int = 0,
+        until_eof: bool = False,
+        attempt: Optional[int] = None,
     ) -> AsyncIterator[LogEvent]:
         """Every byte of a job's log from `offset` as it is written, then the
         `LogEnd` with the job's final state (with `until_eof`: once the bytes
@@ -323,10 +371,12 @@ class HostSession:
         chunk's ``offset`` continues the previous one, nothing lost, nothing
         twice. Raises `RemoteError` (``no_such_job``) for an unknown job and
         `StreamGap` if the runner could only resume past what was yielded.
+        `attempt` follows an earlier attempt's log (``--retry``), which ends
+        where it ended; None, the latest.
         """
 
         def build(i: int, at: int) -> FollowLog:
-            return FollowLog(id=i, job_id=job_id, offset=at, until_eof=until_eof)
+            return FollowLog(id=i, job_id=job_id, offset=at, until_eof=until_eof, attempt=attempt)
 
         # Typed as the protocol: mypy would widen the union of items to `Reply`.
         cursor: Cursor[int, LogEvent] = LogCursor(self.name, job_id, offset)

@@ -157,7 +157,9 @@ class Link:
             raise
         except OSError as exc:
             raise ConnectError(f"{self.name}: cannot connect ({exc})") from exc
-        conn = RunnerConnection(reader, writer, self.name, self._heartbeat)
+        # The runner on this machine (`tui.hosts`) is offered no compression: it saves no time.
+        compression = () if self.name == "local" else None
+        conn = RunnerConnection(reader, writer, self.name, self._heartbeat, compression)
         try:
             await conn.open(HANDSHAKE_TIMEOUT_S)
         except asyncio.TimeoutError as exc:

@@ -28,6 +28,7 @@ async def get_status(services: Services, msg: GetStatus) -> StatusReply:
         job_counts=await services.jobs.counts(),
         clients=services.client_count(),
         problems=services.jobs.health.problems(),
+        queue_paused=services.gpus.paused,
     )
 
 

@@ -6,17 +6,23 @@ import asyncio
 from typing import Tuple
 
 from protocol import exchanges as ex
+from protocol.errors import ErrorCode
 from protocol.messages import (
     Cancel,
+    CancelGroup,
     GetJob,
     JobList,
     JobReply,
     ListJobs,
+    Ok,
+    PauseJob,
+    PauseQueue,
     SetPriority,
     Submit,
     WatchJobs,
 )
 from protocol.sync import Rerun
+from runner.errors import RunnerError
 from runner.server.routes import AnswersOnce, AnswersStream, stream, unary
 from runner.server.services import Services
 from runner.streams import Send
@@ -39,7 +45,7 @@ async def rerun(services: Services, msg: Rerun) -> JobReply:
 
 
 async def list_jobs(services: Services, msg: ListJobs) -> JobList:
-    return JobList(id=msg.id, jobs=await services.jobs.listing(msg.include_finished))
+    return JobList(id=msg.id, jobs=await services.jobs.listing(msg.include_finished, msg.group))
 
 
 async def get_job(services: Services, msg: GetJob) -> JobReply:
@@ -58,6 +64,41 @@ async def set_priority(services: Services, msg: SetPriority) -> JobReply:
     """A queued job's new priority; it moves in the GPU queue at once."""
     record = await services.gpus.set_priority(msg.job_id, msg.priority)
     return JobReply(id=msg.id, job=await services.jobs.get(record.id))
+
+
+async def pause_job(services: Services, msg: PauseJob) -> JobReply:
+    """Stop or continue a started job's process group; its GPUs stay its own."""
+    return JobReply(id=msg.id, job=await services.jobs.pause(msg.job_id, msg.paused))
+
+
+async def pause_queue(services: Services, msg: PauseQueue) -> Ok:
+    """Stop or restart starting queued jobs; running ones go on."""
+    await services.gpus.set_paused(msg.paused)
+    return Ok(id=msg.id)
+
+
+async def cancel_group(services: Services, msg: CancelGroup) -> JobList:
+    """Cancel every job of the group that has not ended, all at once (each gets
+    SIGTERM together, so the grace periods overlap); the reply lists them as
+    the cancels left them. A job that ends meanwhile is left out. Asked again
+    with the same key, the jobs that cancel stopped answer again."""
+    jobs = services.jobs
+    ids = await jobs.active_in_group(msg.group)
+    if not ids and msg.key is not None:
+        ids = await jobs.cancelled_with(msg.key)
+        return JobList(id=msg.id, jobs=[await jobs.get(i) for i in ids])
+    keys = [None if msg.key is None else f"{msg.key}:{i}" for i in ids]
+    results = await asyncio.gather(
+        *(jobs.cancel(i, key=k) for i, k in zip(ids, keys)), return_exceptions=True
+    )
+    cancelled = []
+    for result in results:
+        if isinstance(result, RunnerError) and result.code is ErrorCode.JOB_NOT_ACTIVE:
+            continue  # it ended on its own meanwhile
+        if isinstance(result, BaseException):
+            raise result
+        cancelled.append(result)
+    return JobList(id=msg.id, jobs=cancelled)
 
 
 async def watch_jobs(services: Services, msg: WatchJobs, send: Send) -> None:
@@ -87,5 +128,8 @@ UNARY: Tuple[AnswersOnce, ...] = (
     unary(ex.GET_JOB, get_job),
     unary(ex.CANCEL, cancel),
     unary(ex.SET_PRIORITY, set_priority),
+    unary(ex.PAUSE_JOB, pause_job),
+    unary(ex.PAUSE_QUEUE, pause_queue),
+    unary(ex.STOP_GROUP, cancel_group),
 )
 STREAMS: Tuple[AnswersStream, ...] = (stream(ex.WATCH_JOBS, watch_jobs),)

@@ -15,15 +15,13 @@ from runner.streams import Send
 
 
 async def read_log(services: Services, msg: ReadLog) -> LogChunk:
-    await services.jobs.get(msg.job_id)
-    path = services.jobs.files(msg.job_id).log_path
+    path = await services.jobs.log_path(msg.job_id, msg.attempt)
     data, size = read_slice(path, msg.offset, msg.max_bytes)
     return LogChunk(id=msg.id, job_id=msg.job_id, offset=msg.offset, data=data, size=size)
 
 
 async def tail(services: Services, msg: TailOffset) -> LogOffset:
-    await services.jobs.get(msg.job_id)
-    path = services.jobs.files(msg.job_id).log_path
+    path = await services.jobs.log_path(msg.job_id, msg.attempt)
     loop = asyncio.get_running_loop()
     offset, size = await loop.run_in_executor(None, tail_offset, path, msg.lines)
     return LogOffset(id=msg.id, job_id=msg.job_id, offset=offset, size=size)

@@ -63,8 +63,9 @@ class HostPickerScreen(ModalScreen[Optional[str]]):
     def _refresh(self) -> None:
         """The rows again: links, GPUs and jobs move while the screen is open."""
         hosts, now = self.query_one(OptionList), self._clock()
+        width = max(20, hosts.scrollable_content_region.width - 2)
         for index, monitor in enumerate(self._monitors):
-            hosts.replace_option_prompt_at_index(index, fleet_row(monitor, now))
+            hosts.replace_option_prompt_at_index(index, fleet_row(monitor, now, width))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         index = int(event.option.id or 0)
