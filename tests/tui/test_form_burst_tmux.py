@@ -72,3 +72,32 @@ def test_a_burst_after_slash_lands_in_the_filter_and_in_the_log_search(
         tmux.wait_for("  /needle  ", what="the search ran, named in the status line")
     finally:
         tmux.kill()
+
+
+def test_a_burst_in_the_columns_chooser_is_applied_in_order(
+    local_runner: UserEnv, tmp_path: Path
+) -> None:
+    """Space, arrows and Enter in one burst: every tick is taken before Enter
+    applies them (a priority Enter once applied before the ticks were read)."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (scripts/setup.sh installs it)")
+    local_runner.tether("run", "--name", "one", "--", "true", check=True)
+    tmux = Tmux(tmp_path, {**local_runner.env, "TERM": "xterm-256color"}, (80, 24))
+    try:
+        tmux.start(f"{sys.executable} -m tui.cli")
+        tmux.wait_for(" one ", what="the app, with its job")
+        tmux.keys("C")
+        tmux.wait_for("Columns of the jobs table", what="the chooser")
+        tmux.keys("Space", "Down", "Down", "Down", "Space", "Enter")  # AGE and CPU on
+
+        def header(screen: str) -> list[str]:
+            line = next((ln for ln in screen.splitlines() if ln.startswith(" ID")), "")
+            return line.split()
+
+        screen = tmux.wait_for(
+            lambda s: "Columns of the jobs table" not in s and "AGE" in header(s),
+            what="the chooser closed, its choice applied",
+        )
+        assert header(screen) == ["ID▼", "NAME", "STATE", "AGE", "RUNTIME", "GPUS", "CPU", "EXIT"]
+    finally:
+        tmux.kill()

@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sys
 import time
+from pathlib import Path
 from typing import Awaitable, Callable, List, Optional, Tuple, TypeVar
 
+from protocol.host_layout import state_dir
 from protocol.jobs import JobInfo
 from protocol.messages import StatusReply
 from protocol.units import duration, iso_time
@@ -30,8 +33,8 @@ T = TypeVar("T")
 
 
 def every_host() -> List[str]:
-    """The hosts tether knows: the app's, those reached with ``-H`` before, and
-    ``[fleet] hosts`` in the config."""
+    """The hosts tether knows: this machine once its runner has run here, the
+    app's, those reached with ``-H`` before, and ``[fleet] hosts`` in the config."""
     from tui.app.host_list import HostListError, load_hosts
     from tui.ssh.route_cache import routed_hosts
 
@@ -40,7 +43,8 @@ def every_host() -> List[str]:
     except HostListError as exc:
         print(f"tether: {exc} (its hosts are left out)", file=sys.stderr)
         remembered = []
-    return known_hosts(load_config().fleet, remembered, routed_hosts())
+    here = ["local"] if state_dir(Path.home(), os.environ).exists() else []  # used before
+    return known_hosts(here, load_config().fleet, remembered, routed_hosts())
 
 
 def _timeout(args: argparse.Namespace) -> float:

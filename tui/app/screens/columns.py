@@ -29,10 +29,30 @@ _HELP = {
 }
 
 
+class ColumnChoice(SelectionList[str], inherit_bindings=False):
+    """The list without Enter (which would tick, like space), so Enter reaches the
+    screen after the keys typed before it; and space ticks at once (the list's own
+    select ticks through a message, which an Enter typed in the same burst
+    overtakes: the screen then applied the choice before the ticks)."""
+
+    BINDINGS = [
+        Binding("space", "tick", "Tick", show=False),
+        Binding("up", "cursor_up", show=False),
+        Binding("down", "cursor_down", show=False),
+        Binding("home", "first", show=False),
+        Binding("end", "last", show=False),
+        Binding("pageup", "page_up", show=False),
+        Binding("pagedown", "page_down", show=False),
+    ]
+
+    def action_tick(self) -> None:
+        if self.highlighted is not None:
+            self.toggle(self.get_option_at_index(self.highlighted).value)
+
+
 class ColumnsScreen(ModalScreen[Optional[Tuple[str, ...]]]):
     CSS_PATH = "dialog.tcss"
-    # Enter is the list's too (it ticks): the screen takes it first.
-    BINDINGS = [Binding("escape,enter", "apply", "Apply", priority=True)]
+    BINDINGS = [Binding("escape,enter", "apply", "Apply")]
 
     def __init__(self, shown: Sequence[str]) -> None:
         super().__init__()
@@ -45,7 +65,7 @@ class ColumnsScreen(ModalScreen[Optional[Tuple[str, ...]]]):
                 "Space ticks or unticks; Enter applies. ID, NAME and STATE always show.",
                 classes="hint",
             )
-            yield SelectionList[str](
+            yield ColumnChoice(
                 *[
                     (
                         Text.assemble((c.label.ljust(8), "bold"), _HELP.get(c.key, "")),
@@ -59,10 +79,10 @@ class ColumnsScreen(ModalScreen[Optional[Tuple[str, ...]]]):
             )
 
     def on_mount(self) -> None:
-        choice: SelectionList[str] = self.query_one(SelectionList)
+        choice = self.query_one(ColumnChoice)
         choice.highlighted = 0
         self.screen.set_focus(choice)
 
     def action_apply(self) -> None:
-        chosen: SelectionList[str] = self.query_one(SelectionList)
+        chosen = self.query_one(ColumnChoice)
         self.dismiss(in_table_order(set(chosen.selected)))
