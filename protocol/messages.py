@@ -92,6 +92,8 @@ class ListJobs(Request):
     include_finished: bool = False
     #: Only the jobs of this group (`JobSpec.group`).
     group: Optional[str] = Field(default=None, min_length=1, max_length=MAX_GROUP_CHARS)
+    #: Only jobs older than this id: the next page after a `JobList` with `more`.
+    before: Optional[int] = Field(default=None, ge=1)
 
 
 class GetJob(Request):
@@ -223,8 +225,12 @@ class JobReply(Reply):
 
 
 class JobList(Reply):
+    """Newest first, at most `MAX_LIST_JOBS`; `more` when older ones match too
+    (ask again with ``before`` = the last id: a listing is paged, never cut)."""
+
     type: Literal["job_list"] = "job_list"
     jobs: List[JobInfo]
+    more: bool = False
 
 
 class StatusReply(Reply):

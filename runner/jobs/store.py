@@ -283,11 +283,20 @@ class JobStore:
         return [_from_row(r) for r in rows]
 
     def listing(
-        self, include_finished: bool, limit: int, group: Optional[str] = None
+        self,
+        include_finished: bool,
+        limit: int,
+        group: Optional[str] = None,
+        before: Optional[int] = None,
     ) -> List[JobRecord]:
         """Newest first: active jobs and recent finished ones, or everything;
-        only `group`'s when it is given."""
-        where, args = ("job_group = ?", [group]) if group is not None else ("1", [])
+        only `group`'s when it is given, only ids below `before` when it is."""
+        args: List[object] = []
+        where = "1"
+        if group is not None:
+            where, args = "job_group = ?", [group]
+        if before is not None:
+            where, args = f"{where} AND id < ?", [*args, before]
         if include_finished:
             rows = self._db.execute(
                 f"SELECT * FROM jobs WHERE {where} ORDER BY id DESC LIMIT ?",  # noqa: S608

@@ -21,7 +21,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from protocol.errors import ErrorCode
 from protocol.job_env import launch_env
@@ -190,10 +190,15 @@ class JobManager:
                 ErrorCode.NO_SUCH_JOB,
             )
 
-    async def listing(self, include_finished: bool, group: Optional[str] = None) -> List[JobInfo]:
-        def query(store: JobStore) -> List[JobInfo]:
-            records = store.listing(include_finished, MAX_LIST_JOBS, group)
-            return [self.to_info(r) for r in records]
+    async def listing(
+        self, include_finished: bool, group: Optional[str] = None, before: Optional[int] = None
+    ) -> Tuple[List[JobInfo], bool]:
+        """One page, newest first, and whether older jobs match too."""
+
+        def query(store: JobStore) -> Tuple[List[JobInfo], bool]:
+            records = store.listing(include_finished, MAX_LIST_JOBS + 1, group, before)
+            more = len(records) > MAX_LIST_JOBS
+            return [self.to_info(r) for r in records[:MAX_LIST_JOBS]], more
 
         return await self._db(query)
 

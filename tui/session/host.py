@@ -252,11 +252,22 @@ class HostSession:
         self, include_finished: bool = False, group: Optional[str] = None
     ) -> List[JobInfo]:
         """The active and recent jobs (all of them with `include_finished`); only
-        those of `group` when it is given."""
-        reply = await self._call(
-            LIST_JOBS, lambda i: ListJobs(id=i, include_finished=include_finished, group=group)
-        )
-        return reply.jobs
+        those of `group` when it is given. Every one: the runner answers a page at
+        a time (`JobList.more`), and the pages are asked for until the last."""
+        jobs: List[JobInfo] = []
+        before: Optional[int] = None
+
+        def page(older_than: Optional[int]) -> Callable[[int], ListJobs]:
+            return lambda i: ListJobs(
+                id=i, include_finished=include_finished, group=group, before=older_than
+            )
+
+        while True:
+            reply = await self._call(LIST_JOBS, page(before))
+            jobs += reply.jobs
+            if not reply.more or not reply.jobs:
+                return jobs
+            before = reply.jobs[-1].id
 
     async def get_job(self, job_id: int) -> JobInfo:
         """One job; `RemoteError` (``no_such_job``) when there is none."""

@@ -45,7 +45,8 @@ async def rerun(services: Services, msg: Rerun) -> JobReply:
 
 
 async def list_jobs(services: Services, msg: ListJobs) -> JobList:
-    return JobList(id=msg.id, jobs=await services.jobs.listing(msg.include_finished, msg.group))
+    jobs, more = await services.jobs.listing(msg.include_finished, msg.group, msg.before)
+    return JobList(id=msg.id, jobs=jobs, more=more)
 
 
 async def get_job(services: Services, msg: GetJob) -> JobReply:
@@ -112,8 +113,8 @@ async def watch_jobs(services: Services, msg: WatchJobs, send: Send) -> None:
     try:
         while True:
             changed.clear()
-            jobs = await services.jobs.listing(msg.include_finished)
-            await send(JobList(id=msg.id, jobs=jobs))
+            jobs, more = await services.jobs.listing(msg.include_finished)
+            await send(JobList(id=msg.id, jobs=jobs, more=more))
             await changed.wait()
             await asyncio.sleep(WATCH_JOBS_COALESCE_S)
     finally:
