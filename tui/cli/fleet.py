@@ -23,6 +23,7 @@ from protocol.jobs import JobInfo
 from protocol.messages import StatusReply
 from protocol.units import duration, iso_time
 from tui.cli.format import job_json, jobs_table
+from tui.cli.verbs import status_counts, status_fields, status_health
 from tui.config import load_config
 from tui.errors import TetherError
 from tui.fleet import DEFAULT_TIMEOUT_S, HostReport, Seen, known_hosts, on_host, survey_all
@@ -150,19 +151,14 @@ async def status_many(names: List[str], as_json: bool, timeout_s: float) -> int:
     results = await _each(names, lambda s: s.status(), timeout_s)
     answered: List[Tuple[str, StatusReply]] = [(n, r) for n, r in results if r is not None]
     if as_json:
-        out = []
-        for name, reply in answered:
-            fields = reply.model_dump(exclude={"id", "type"})
-            fields["started_at"] = iso_time(reply.started_at)
-            out.append({"host": name, **fields})
+        out = [{"host": name, **status_fields(reply)} for name, reply in answered]
         print(json.dumps(out, indent=2))
     else:
         for name, reply in answered:
-            counts = ", ".join(f"{n} {state}" for state, n in reply.job_counts.items() if n)
-            health = "degraded" if reply.problems else "healthy"
             print(
                 f"{visible(name)}: runner {visible(reply.runner_version)}, "
-                f"up {duration(reply.uptime_s)}, {health}; jobs: {visible(counts) or 'none'}"
+                f"up {duration(reply.uptime_s)}, {status_health(reply)}; "
+                f"jobs: {status_counts(reply)}"
             )
     return 0 if len(answered) == len(results) else 1
 

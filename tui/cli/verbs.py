@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence
 
 from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec, JobState, RetryOn
-from protocol.messages import LogChunk
+from protocol.messages import LogChunk, StatusReply
 from protocol.units import duration, iso_time
 from tui.cli.format import job_json, jobs_table, shell_exit_code
 from tui.cli.output import LogOutput
@@ -275,25 +275,39 @@ async def pause_queue(session: HostSession, paused: bool) -> int:
     return 0
 
 
+def status_fields(reply: StatusReply) -> Dict[str, object]:
+    """A runner's status as ``status --json`` gives it (one host or several)."""
+    fields = reply.model_dump(exclude={"id", "type"})
+    fields["started_at"] = iso_time(reply.started_at)  # times in JSON: ISO 8601, UTC
+    return fields
+
+
+def status_counts(reply: StatusReply) -> str:
+    """``2 running, 1 queued`` (``none`` when there are no jobs)."""
+    counts = ", ".join(f"{n} {visible(state)}" for state, n in reply.job_counts.items() if n)
+    return counts or "none"
+
+
+def status_health(reply: StatusReply) -> str:
+    return "degraded" if reply.problems else "healthy"
+
+
 async def status(session: HostSession, as_json: bool) -> int:
     reply = await session.status()
     if as_json:
-        fields = reply.model_dump(exclude={"id", "type"})
-        fields["started_at"] = iso_time(reply.started_at)  # times in JSON: ISO 8601, UTC
+        fields = status_fields(reply)
         # This connection's codec and bytes before/after it (`protocol.compression`).
         fields["wire"] = (await session.connection()).wire_stats()
         print(json.dumps(fields, indent=2))
         return 0
-    counts = ", ".join(f"{n} {visible(state)}" for state, n in reply.job_counts.items() if n)
-    health = "degraded" if reply.problems else "healthy"
     print(
         f"tether runner {visible(reply.runner_version)} on {visible(reply.hostname)} "
         f"(pid {reply.pid}), "
-        f"up {duration(reply.uptime_s)}, {health}"
+        f"up {duration(reply.uptime_s)}, {status_health(reply)}"
     )
     for problem in reply.problems:
         print(f"  degraded: {visible(problem)}")
-    print(f"jobs: {counts or 'none'}")
+    print(f"jobs: {status_counts(reply)}")
     if reply.queue_paused:
         print("queue: paused (no queued job starts until tether queue resume)")
     print(
