@@ -11,10 +11,7 @@ unreachable host still says when it was last seen and what it had then.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Awaitable, Callable, Dict, Iterable, List, Optional, Sequence
 
 from protocol.messages import StatusReply
 from protocol.stats import StatsSnapshot
+from tui.cache_file import cache_home, replace_json
 from tui.errors import TetherError
 from tui.hosts import is_local, make_session
 from tui.session import HostSession
@@ -61,9 +59,7 @@ class HostReport:
 
 
 def fleet_path() -> Path:
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "tether" / "fleet.json"
+    return cache_home() / "fleet.json"
 
 
 def known_hosts(*sources: Iterable[str]) -> List[str]:
@@ -167,14 +163,5 @@ def _load(path: Path) -> Dict[str, Seen]:
 
 
 def _save(path: Path, memory: Dict[str, Seen]) -> None:
-    tmp: Optional[str] = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".fleet.")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({h: asdict(s) for h, s in memory.items()}, out, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except OSError:
-        if tmp is not None:  # memory only: a file that cannot be written costs "last seen"
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    # Memory only: a file that cannot be written costs "last seen", nothing else.
+    replace_json(path, {host: asdict(seen) for host, seen in memory.items()}, ".fleet.")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from protocol.units import duration
+from tui.cache_file import cache_home
 from tui.install.errors import InstallError
 from tui.install.tags import HostPlatform
 
@@ -77,9 +78,7 @@ class Wheelhouse:
 
 
 def cache_root() -> Path:
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "tether" / "wheels"
+    return cache_home() / "wheels"
 
 
 def cached_wheelhouse(platform: HostPlatform, root: Optional[Path] = None) -> Optional[Wheelhouse]:

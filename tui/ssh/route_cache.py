@@ -18,15 +18,13 @@ upgraded (`tui.install.contact`).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from protocol.version import __version__
+from tui.cache_file import cache_home, replace_json
 
 TRANSPORTS = ("streamlocal", "bridge")
 
@@ -41,9 +39,7 @@ class Route:
 
 
 def cache_path() -> Path:
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "tether" / "ssh-routes.json"
+    return cache_home() / "ssh-routes.json"
 
 
 def _read_all(path: Path) -> Dict[str, Dict[str, str]]:
@@ -77,15 +73,5 @@ def save_route(host: str, route: Route, path: Optional[Path] = None) -> None:
     if entries.get(host) == route.entry():
         return
     entries[host] = route.entry()
-    tmp: Optional[str] = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ssh-routes.")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(entries, out, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except OSError:
-        # A cache that cannot be written only costs the next contact a bootstrap.
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    # A cache that cannot be written only costs the next contact a bootstrap.
+    replace_json(path, entries, ".ssh-routes.")

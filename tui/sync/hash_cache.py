@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Tuple
 
 import msgpack
 
+from tui.cache_file import cache_home
 from tui.sync.progress import Meter, OnProgress
 from tui.sync.reading import open_unchanged
 from tui.sync.select import LocalFile
@@ -37,13 +38,6 @@ RACY_WINDOW_NS = 2 * 10**9
 CACHE_VERSION = 1
 
 Key = Tuple[int, int, int, int]
-
-
-def cache_home() -> Path:
-    """``$XDG_CACHE_HOME/tether``, else ``~/.cache/tether``."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "tether"
 
 
 def _key(f: LocalFile) -> Key:
