@@ -189,8 +189,9 @@ class JobsTable(DataTable[Text]):
         shown = [
             j for j in self.jobs if passes(j, self.state_filter) and matches(j, self.text_filter)
         ]
-        self._shown = self.order.apply(shown, self._facts())
-        rows = [self._cells(job) for job in self._shown]
+        facts = self._facts()  # once a rebuild, not once a row
+        self._shown = self.order.apply(shown, facts)
+        rows = [self._cells(job, facts) for job in self._shown]
         widths = self._widths(rows)
         self.clear()
         # Widths set here, not left to the table's measuring: that measures after the
@@ -208,8 +209,7 @@ class JobsTable(DataTable[Text]):
             self.move_cursor(row=row, animate=False)
         self._announce()
 
-    def _cells(self, job: JobInfo) -> List[Text]:
-        facts = self._facts()
+    def _cells(self, job: JobInfo, facts: Facts) -> List[Text]:
         return [BY_KEY[key].cell(job, facts) for key in self.shown_columns]
 
     def _widths(self, rows: List[List[Text]]) -> List[int]:
