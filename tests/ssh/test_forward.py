@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 
+import psutil
 import pytest
 
 from tests.conftest import wait_for
@@ -34,6 +36,13 @@ def _start_forward(client: SshClient, *args: str) -> tuple[subprocess.Popen[byte
     return proc, line
 
 
+def _open_to(port: int) -> bool:
+    return any(
+        c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+        for c in psutil.net_connections("tcp")
+    )
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> str:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
@@ -58,6 +67,27 @@ def test_a_jobs_port_is_reached_and_comes_back_after_a_cut(
         err = _stop(proc)
     assert proc.returncode in (0, 130), err
     assert "Traceback" not in err
+
+
+def test_stopping_with_a_connection_open_ends_quietly(
+    ssh_client: SshClient, served: tuple[int, int]
+) -> None:
+    """A browser's keep-alive connection is still open when the person presses
+    Ctrl-C: its relay is cancelled, which must not print a traceback."""
+    job, port = served
+    local = free_port()
+    proc, _ = _start_forward(ssh_client, str(job), "--local", str(local))
+    try:
+        wait_for(lambda: "marker-file.txt" in try_get(f"http://127.0.0.1:{local}/"), timeout=30)
+        with socket.create_connection(("127.0.0.1", local), timeout=10) as held:
+            held.sendall(b"GET / HTTP/1.1\r\n")  # half a request: the server waits
+            wait_for(lambda: _open_to(port), timeout=30)  # the channel reached the job
+            err = _stop(proc)
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
+    assert proc.returncode in (0, 130), err
+    assert "Traceback" not in err and "Exception in callback" not in err, err
 
 
 def test_a_busy_local_port_moves_to_the_next_and_says_so(

@@ -94,6 +94,11 @@ class PortForward:
                 writer.close()
                 return
             await relay((reader, writer), channel)
+        except asyncio.CancelledError:
+            # Our own close() cancels us. Before 3.12 asyncio's done-callback for
+            # a connection handler calls task.exception(), which raises (and logs
+            # a traceback) on a cancelled task, so the handler ends normally.
+            writer.close()
         finally:
             self._relays.discard(task)
 

@@ -133,6 +133,8 @@ class Keeper:
         self._clients.add(task)
         try:
             await self._serve_client(reader, writer)
+        except asyncio.CancelledError:
+            pass  # our own shutdown; see PortForward._accept for why not re-raised
         finally:
             self._clients.discard(task)
             self._idle_since = time.monotonic()
