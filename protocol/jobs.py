@@ -27,6 +27,7 @@ from protocol.limits import (
     MAX_PATH_CHARS,
     MAX_PRIORITY,
     MAX_RETRIES,
+    MAX_STALL_AFTER_S,
     MIN_PRIORITY,
 )
 
@@ -71,6 +72,18 @@ class JobState(str, enum.Enum):
     def is_active(self) -> bool:
         return self in ACTIVE_STATES
 
+
+class JobFlag(str, enum.Enum):
+    """What the runner noticed of a running job, shown beside its state."""
+
+    #: No output and no metric for its ``--stall-after``.
+    STALLED = "stalled"
+    #: It holds GPUs whose utilisation stayed under `IDLE_GPU_PCT` a while.
+    IDLE_GPUS = "idle GPUs"
+
+
+#: Under this utilisation (percent) a job's GPU counts as idle.
+IDLE_GPU_PCT = 5.0
 
 #: The states of a job that has not ended: it may still change.
 ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.PAUSED)
@@ -127,6 +140,9 @@ class JobSpec(BaseModel):
     #: A group to list and cancel jobs by, and labels of the person's own.
     group: Optional[str] = None
     labels: Dict[str, str] = Field(default_factory=dict)
+    #: Flag the job `stalled` once it has written no output and reported no
+    #: metric for this many seconds (None: the runner's default; 0: never).
+    stall_after: Optional[float] = Field(default=None, ge=0, le=MAX_STALL_AFTER_S)
 
     @field_validator("group")
     @classmethod
@@ -261,3 +277,9 @@ class JobInfo(BaseModel):
     past_attempts: List[AttemptInfo] = Field(default_factory=list)
     group: Optional[str] = None
     labels: Dict[str, str] = Field(default_factory=dict)
+    #: What the runner has noticed of a running job besides its state
+    #: (`JobFlag` values): it went quiet, or its GPUs sit idle. Each clears when
+    #: the job speaks again, or its GPUs work.
+    flags: List[str] = Field(default_factory=list)
+    #: Its ``--stall-after`` in seconds, as the runner applies it (0: never).
+    stall_after: Optional[float] = None

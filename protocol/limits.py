@@ -34,6 +34,8 @@ MIN_PRIORITY = -1_000_000
 MAX_PRIORITY = 1_000_000
 #: `--retry N`: how many more attempts a failed job may have.
 MAX_RETRIES = 100
+#: The longest ``--stall-after`` (a week): past that, 0 (never) says it better.
+MAX_STALL_AFTER_S = 7 * 24 * 3600.0
 #: `--group NAME` and `--label KEY=VALUE`: names (group, label key) are letters,
 #: digits and ``._-`` (starting with a letter or digit), so they read the same in
 #: a table, a shell and JSON; values are printable text.

@@ -20,6 +20,7 @@ Standard library only and Python 3.9, like all of `protocol`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Optional
 
 _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
@@ -61,6 +62,23 @@ def duration(seconds: float) -> str:
     if hours < 48:
         return f"{hours}h{minutes:02d}m"
     return f"{hours // 24}d{hours % 24:02d}h"
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from what a person types: ``90`` (seconds), ``90s``, ``30m``,
+    ``1h30m``, ``2d``; the way `duration` writes them reads back. Raises
+    ValueError saying what a duration looks like."""
+    word = text.strip().lower()
+    if re.fullmatch(r"\d+(?:\.\d+)?", word):
+        return float(word)
+    parts = _DURATION_PART.findall(word)
+    if not parts or "".join(n + u for n, u in parts) != word:
+        raise ValueError(f"a duration is like 90s, 30m, 1h30m or 2d, not {text!r}")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
 def iso_time(ts: Optional[float]) -> Optional[str]:

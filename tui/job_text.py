@@ -50,8 +50,8 @@ def snapshot_text(job: JobInfo) -> Optional[str]:
 def queue_state(job: JobInfo, now: Optional[float] = None) -> str:
     """The STATE cell: ``queued #2``, ``waiting for job 3``, ``queued #1 (priority 5)``,
     ``running 2/3`` (the second of three attempts, ``--retry 2``), ``queued 2/3
-    (retry in 8s)``, ``paused (GPUs 0,1 held)``: a paused job's GPUs, and their
-    memory, are still its own."""
+    (retry in 8s)``, ``paused (GPUs 0,1 held)`` (a paused job's GPUs, and their
+    memory, are still its own), ``running (stalled)``, ``failed (GPU leak)``."""
     state = _order_state(job)
     if job.attempts > 1:
         state += f" {job.attempt}/{job.attempts}"
@@ -60,6 +60,10 @@ def queue_state(job: JobInfo, now: Optional[float] = None) -> str:
         state += f" (retry in {duration(wait)})"
     if job.state is JobState.PAUSED and job.gpus:
         state += f" (GPUs {','.join(map(str, job.gpus))} held)"
+    if job.flags:  # the runner's watchdog: "running (stalled)", "running (idle GPUs)"
+        state += f" ({', '.join(job.flags)})"
+    if job.leaked_gpu_pids:
+        state += " (GPU leak)"
     return state
 
 

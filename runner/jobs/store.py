@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     retry_at REAL,
     past_attempts TEXT NOT NULL DEFAULT '[]',
     job_group TEXT,
-    labels TEXT NOT NULL DEFAULT '{}'
+    labels TEXT NOT NULL DEFAULT '{}',
+    stall_after REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS settings (
@@ -83,6 +84,7 @@ _ADDED_COLUMNS = {
     "past_attempts": "TEXT NOT NULL DEFAULT '[]'",
     "job_group": "TEXT",
     "labels": "TEXT NOT NULL DEFAULT '{}'",
+    "stall_after": "REAL",
 }
 
 _INDEXES = """
@@ -143,6 +145,8 @@ class JobRecord:
     #: `JobSpec.group` and `JobSpec.labels`.
     job_group: Optional[str] = None
     labels: Dict[str, str] = field(default_factory=dict)
+    #: `JobSpec.stall_after` (None: the runner's default).
+    stall_after: Optional[float] = None
 
     @property
     def tree_cwd(self) -> Optional[str]:

@@ -21,11 +21,22 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+)
 
 from protocol.errors import ErrorCode
 from protocol.job_env import launch_env
-from protocol.jobs import AttemptInfo, JobInfo, JobSpec, JobState, printable
+from protocol.jobs import AttemptInfo, JobFlag, JobInfo, JobSpec, JobState, printable
 from protocol.limits import MAX_LIST_JOBS, SNAPSHOT_KEEP_DAYS
 from runner.disk_space import full_error
 from runner.errors import RunnerError
@@ -57,6 +68,9 @@ T = TypeVar("T")
 DEFAULT_CANCEL_GRACE_S = 10.0
 #: A safety net under the pidfd watch (and the only watch where pidfds are missing).
 SWEEP_INTERVAL_S = 1.0
+#: A job that has written nothing and reported no metric this long is `stalled`
+#: (a job's ``--stall-after`` overrides it).
+DEFAULT_STALL_AFTER_S = 30 * 60.0
 SWEEP = "the job sweep"
 
 
@@ -84,8 +98,11 @@ class JobManager:
         health: Optional[Health] = None,
         snapshot_keep_days: float = SNAPSHOT_KEEP_DAYS,
         retry_backoff_s: Sequence[float] = RETRY_BACKOFF_S,
+        stall_after_s: float = DEFAULT_STALL_AFTER_S,
     ) -> None:
         self.paths = paths
+        #: A job's ``--stall-after`` when it gave none (``TETHER_STALL_AFTER``; 0: never).
+        self.stall_after_s = stall_after_s
         #: The waits before a failed attempt's retry (``TETHER_RETRY_BACKOFF``).
         self.retry_backoff_s = tuple(retry_backoff_s)
         #: The snapshot store: synced jobs run in private copies of its snapshots.
@@ -112,6 +129,8 @@ class JobManager:
         self.queue_positions: Dict[int, int] = {}
         #: Queued job id -> the jobs it still waits for (``--after``), set by the queue.
         self.waiting_for: Dict[int, List[int]] = {}
+        #: Running job id -> what the watchdog noticed (`runner.jobs.watchdog`).
+        self.flags: Dict[int, FrozenSet[JobFlag]] = {}
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -151,7 +170,8 @@ class JobManager:
 
     async def spec_of(self, job_id: int) -> JobSpec:
         """What job `job_id` was submitted with, to run it again: the same command,
-        name, environment, GPUs and ports, in a fresh copy of the same snapshot (from
+        name, environment, GPUs, ports, queue order (``--after`` too) and flags, in
+        a fresh copy of the same snapshot (from
         the same folder of it) or in the same directory."""
         record = await self.record(job_id)
         return JobSpec(
@@ -167,6 +187,9 @@ class JobManager:
             retry_on=record.retry_on,
             group=record.job_group,
             labels=record.labels,
+            after=record.after,
+            after_any=record.after_any,
+            stall_after=record.stall_after,
         )
 
     async def states_of(self, job_ids: Iterable[int]) -> Dict[int, JobState]:
@@ -277,6 +300,19 @@ class JobManager:
             return False
         return True
 
+    def stall_after_of(self, record: JobRecord) -> float:
+        return self.stall_after_s if record.stall_after is None else record.stall_after
+
+    def set_flags(self, record: JobRecord, flags: FrozenSet[JobFlag]) -> None:
+        """What the watchdog noticed of a running job now; watchers hear of a change."""
+        if self.flags.get(record.id, frozenset()) == flags or record.id not in self._active:
+            return
+        if flags:
+            self.flags[record.id] = flags
+        else:
+            self.flags.pop(record.id, None)
+        self._notify(record)
+
     def to_info(self, record: JobRecord) -> JobInfo:
         return JobInfo(
             id=record.id,
@@ -313,6 +349,8 @@ class JobManager:
             past_attempts=[AttemptInfo.model_validate(a) for a in record.past_attempts],
             group=record.job_group,
             labels=record.labels,
+            flags=sorted(flag.value for flag in self.flags.get(record.id, ())),
+            stall_after=self.stall_after_of(record),
         )
 
     async def _snapshot_usage(self, since: float) -> Usage:
@@ -381,6 +419,7 @@ class JobManager:
             retry_on=spec.retry_on,
             job_group=spec.group,
             labels=dict(spec.labels),
+            stall_after=spec.stall_after,
         )
 
     async def _insert(self, record: JobRecord) -> Submitted:
@@ -699,6 +738,7 @@ class JobManager:
             cancel_key=cancel_key or record.cancel_key,
         )
         self._unwatch(record.id)
+        self.flags.pop(record.id, None)
         if transition.unsupervised:
             await self._end_leftovers(record)
         self._active.pop(record.id, None)

@@ -10,13 +10,16 @@ import socket
 import time
 from typing import Callable, Optional, Set, Tuple
 
+from protocol.units import parse_duration
 from runner.gpu.queue import DEFAULT_STARVE_AFTER_S
 from runner.gpu.scheduler import GpuScheduler
+from runner.jobs.hooks import DEFAULT_HOOK_TIMEOUT_S, Hooks, hook_command
 from runner.jobs.lifecycle import RETRY_BACKOFF_S
-from runner.jobs.table import JobManager
+from runner.jobs.table import DEFAULT_STALL_AFTER_S, JobManager
+from runner.jobs.watchdog import DEFAULT_IDLE_GPU_AFTER_S, Watchdog
 from runner.lock import RunnerLock
 from runner.logs.file_watch import FileWatcher
-from runner.paths import RunnerPaths
+from runner.paths import RunnerPaths, home_dir
 from runner.server.connection import Connection
 from runner.server.services import Services
 from runner.stats.sampler import Sampler
@@ -39,6 +42,13 @@ class Runner:
             health=self.health,
             snapshot_keep_days=keep_days_from_env(),
             retry_backoff_s=_env_floats("TETHER_RETRY_BACKOFF", RETRY_BACKOFF_S),
+            stall_after_s=_env_duration("TETHER_STALL_AFTER", DEFAULT_STALL_AFTER_S),
+        )
+        # Listening before the table starts: a job that ended while no runner ran
+        # is told when the table finds out, at its start.
+        self.hooks = Hooks(
+            hook_command(os.environ, home_dir()),
+            _env_duration("TETHER_HOOK_TIMEOUT", DEFAULT_HOOK_TIMEOUT_S),
         )
         self.stats = Sampler.from_env(paths.state_dir, self.jobs)
         # The sampler is the one reader of the GPUs; the queue reads its samples.
@@ -46,6 +56,12 @@ class Runner:
             self.jobs,
             readings=self.stats,
             starve_after_s=_env_float("TETHER_STARVE_AFTER", DEFAULT_STARVE_AFTER_S),
+        )
+        self.watchdog = Watchdog(
+            self.jobs,
+            self.stats.newest,
+            self.hooks,
+            idle_after_s=_env_duration("TETHER_IDLE_GPU_AFTER", DEFAULT_IDLE_GPU_AFTER_S),
         )
         self._connections: Set[Connection] = set()
         self._stop = asyncio.Event()
@@ -72,6 +88,7 @@ class Runner:
         await self.jobs.start()
         await self.stats.start()  # opens the GPU source: the queue's inventory
         await self.gpus.start()
+        await self.watchdog.start(self.health)
         self._server = await asyncio.start_unix_server(self._on_client, sock=_bind(self.paths))
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -97,6 +114,8 @@ class Runner:
             await connection.close()
         if self._server is not None:
             await self._server.wait_closed()
+        await self.watchdog.close()
+        await self.hooks.close()
         await self.stats.close()
         await self.gpus.close()
         await self.jobs.close()
@@ -140,6 +159,14 @@ def _env_floats(name: str, default: Tuple[float, ...]) -> Tuple[float, ...]:
 def _env_float(name: str, default: float) -> float:
     try:
         return float(os.environ[name])
+    except (KeyError, ValueError):
+        return default
+
+
+def _env_duration(name: str, default: float) -> float:
+    """Seconds, or a duration such as ``30m``; `default` when unset or not one."""
+    try:
+        return max(0.0, parse_duration(os.environ[name]))
     except (KeyError, ValueError):
         return default
 

@@ -236,6 +236,10 @@ class Sampler:
         """The last `seconds` of history after `after_seq`, in frame-sized batches."""
         return self._history.batches(seconds, after_seq)
 
+    def newest(self) -> Optional[StatsSample]:
+        """The newest sample without waiting: None before the first."""
+        return self._latest
+
     async def latest(self, timeout: Optional[float] = None) -> StatsSample:
         """The newest sample, waiting for the first one after a start."""
         if self._latest is None:

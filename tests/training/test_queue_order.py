@@ -141,6 +141,22 @@ def test_a_failed_job_cancels_what_runs_after_it_and_after_any_still_runs(
     assert env.tether("wait", str(second)).returncode == 1
 
 
+def test_rerun_keeps_the_queue_order_and_the_stall_setting(user_env: UserEnv) -> None:
+    env = user_env
+    first = _submit(env)
+    second = _submit(env, "--after", str(first), "--priority", "3", "--stall-after", "5m")
+    again = int(env.tether("rerun", str(second), check=True).stdout.split()[-1])
+    jobs = _jobs(env)
+    kept = ("after", "after_any", "priority", "stall_after_s")
+    assert [jobs[again][k] for k in kept] == [[first], False, 3, 300.0]
+    assert jobs[again]["waiting_for"] == [first]
+    _release(env, first)
+    _state(env, again, "running")
+    for job in (second, again):
+        _release(env, job)
+        _state(env, job, "succeeded")
+
+
 def test_a_gpu_job_after_a_cpu_job_waits_then_queues_for_its_gpu(gpu_env: UserEnv) -> None:
     env = gpu_env
     cpu = _submit(env)

@@ -72,3 +72,31 @@ async def test_a_job_that_ends_while_the_app_watches_is_told(
         assert app.told == [f"\x1b]9;tether: local: job {job} (trainer) failed (exit 3)\x1b\\"]
         assert f"job {job} (trainer) failed (exit 3)" in notices(app)
         await app.action_quit()
+
+
+async def test_a_job_that_stalls_while_the_app_watches_is_told_once(
+    app_env: UserEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERM_PROGRAM", "WezTerm")
+    monkeypatch.delenv("TMUX", raising=False)
+    flag = tmp_path / "quiet"
+    script = f"until [ -e '{flag}' ]; do echo tick; sleep 0.2; done; sleep 1000"
+    run = app_env.tether(
+        "run", "--name", "loader", "--stall-after", "1s", "--", "bash", "-c", script, check=True
+    )
+    job = int(run.stdout)
+    app = Recording([""], watch_stats=False, remember_hosts=False, readonly=True)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until_connected(pilot, app)
+            await until(pilot, lambda: app.current_monitor.job(job).state is JobState.RUNNING)
+            assert app.told == []
+            flag.touch()  # from now on it says nothing
+            await until(pilot, lambda: app.told, what="the terminal told")
+            body = f"job {job} (loader) stalled: no output or metric for 1s"
+            assert app.told == [f"\x1b]9;tether: local: {body}\x1b\\"]
+            assert body in notices(app)
+            assert app.current_monitor.job(job).flags == ["stalled"]
+            await app.action_quit()
+    finally:
+        app_env.tether("cancel", str(job), check=True)

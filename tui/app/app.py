@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer
 
 from protocol.jobs import JobInfo, JobSpec, JobState
-from protocol.units import plural, size
+from protocol.units import duration, plural, size
 from tui.app.commands import Command, palette_commands
 from tui.app.desktop_notice import terminal_notice
 from tui.app.host_bar import HostBar
@@ -183,6 +183,7 @@ class TetherApp(App[int]):
         )
         monitor.ask_host_key = self._ask_host_key
         monitor.on_job_ended = lambda job: self._job_ended(monitor, job)
+        monitor.on_job_stalled = lambda job: self._job_stalled(monitor, job)
         monitor.on_notice = lambda text: self.notify(
             visible_lines(text), title=monitor.label, severity="warning", timeout=6, markup=False
         )
@@ -407,6 +408,15 @@ class TetherApp(App[int]):
         self.notify(visible(body), title=visible(label), severity=severity, markup=False)
         sequence = terminal_notice(f"tether: {label}", body, os.environ, self._notify_mode)
         self.tell_terminal(sequence)
+
+    def _job_stalled(self, monitor: HostMonitor, job: JobInfo) -> None:
+        """A running job went quiet (no output, no metric for its ``--stall-after``):
+        told like an end, since a hung job holds its GPUs for nothing."""
+        quiet = duration(job.stall_after or 0)
+        body = f"job {job.id} ({job.name}) stalled: no output or metric for {quiet}"
+        label = monitor.label
+        self.notify(visible(body), title=visible(label), severity="warning", markup=False)
+        self.tell_terminal(terminal_notice(f"tether: {label}", body, os.environ, self._notify_mode))
 
     def tell_terminal(self, sequence: str) -> None:
         """Write `sequence` to the terminal, as `App.bell` writes its bell (nothing

@@ -38,9 +38,10 @@ from typing import (
     Dict,
     List,
     Optional,
+    Set,
 )
 
-from protocol.jobs import JobInfo, JobState
+from protocol.jobs import JobFlag, JobInfo, JobState
 from protocol.stats import GpuInventory, StatsHistory, StatsInfo, StatsSample, StatsUpdate
 from tui.errors import ConnectError, TetherError
 from tui.hosts import is_local, make_app_session
@@ -119,6 +120,8 @@ class HostMonitor:
         self.on_notice: Optional[NoticeSink] = None
         #: Told of each job that ended since the last job table (`_tell_ended`).
         self.on_job_ended: Optional[Callable[[JobInfo], None]] = None
+        #: Told of each job the runner newly flagged stalled (`_tell_stalled`).
+        self.on_job_stalled: Optional[Callable[[JobInfo], None]] = None
         self._forwards: Optional[JobForwards] = None
         self._forwarding: Optional[asyncio.Task[None]] = None
         self._forwards_stale = False
@@ -327,9 +330,13 @@ class HostMonitor:
     async def _watch_jobs(self, session: HostSession) -> None:
         async for jobs in session.watch_jobs(self.include_finished):
             before = {job.id: job.state for job in self.jobs} if self.jobs_known else {}
+            stalled_before = {job.id for job in self.jobs if JobFlag.STALLED.value in job.flags}
+            first = not self.jobs_known
             self.jobs = sorted(jobs, key=lambda j: j.id, reverse=True)
             self.jobs_known = True
             self._tell_ended(before)
+            if not first:  # a job stalled before the app opened is shown, not announced
+                self._tell_stalled(stalled_before)
             self._flowing(HostChange.JOBS)
             self._notify(HostChange.JOBS)
             self._forward_ports()
@@ -344,6 +351,15 @@ class HostMonitor:
             was = before.get(job.id)
             if was is not None and was.is_active and not job.state.is_active:
                 self.on_job_ended(job)
+
+    def _tell_stalled(self, before: Set[int]) -> None:
+        """Tell `on_job_stalled` of each job flagged stalled that was not in the
+        last table: once per episode, as the runner's hook is."""
+        if self.on_job_stalled is None:
+            return
+        for job in self.jobs:
+            if JobFlag.STALLED.value in job.flags and job.id not in before:
+                self.on_job_stalled(job)
 
     def _forward_ports(self) -> None:
         """Bring the forwards in line with the job table, one update at a time; a

@@ -62,10 +62,10 @@ class JobColumn:
 
 def state_text(job: JobInfo) -> Text:
     """As ``tether ls`` says it (``queued #2``, ``waiting for job 3``), coloured."""
-    label = queue_state(job)
-    if job.leaked_gpu_pids:
-        label += " (GPU leak)"
-    return Text(label, style=STATE_STYLES.get(job.state, ""))
+    style = STATE_STYLES.get(job.state, "")
+    if job.flags and job.state is JobState.RUNNING:
+        style = "bold yellow"  # running, but not working as it should
+    return Text(queue_state(job), style=style)
 
 
 def _id(job: JobInfo, facts: Facts) -> Text:

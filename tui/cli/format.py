@@ -54,6 +54,8 @@ def job_json(job: JobInfo) -> Dict[str, Any]:
         ],
         "group": job.group,
         "labels": job.labels,
+        "flags": job.flags,
+        "stall_after_s": job.stall_after,
     }
 
 
@@ -83,8 +85,6 @@ def jobs_table(jobs: List[JobInfo], width: int = 100) -> str:
     rows = [header]
     for job in jobs:
         state = queue_state(job)
-        if job.leaked_gpu_pids:
-            state += " (GPU leak)"
         rows.append(
             (
                 str(job.id),

@@ -26,9 +26,11 @@ from protocol.limits import (
     MAX_LABELS,
     MAX_PRIORITY,
     MAX_RETRIES,
+    MAX_STALL_AFTER_S,
     MIN_PRIORITY,
 )
 from protocol.manifest import ManifestError, check_relative_path
+from protocol.units import duration, parse_duration
 from tui.cli import transfer, verbs
 from tui.cli.metrics import metrics as job_metrics
 from tui.cli.top import top as top_verb
@@ -153,6 +155,7 @@ def _queue_order(args: argparse.Namespace) -> verbs.QueueOrder:
         _priority(args.priority),
         _retry(args.retry),
         _retry_on(args.retry_on),
+        _stall_after(args.stall_after),
     )
 
 
@@ -201,6 +204,22 @@ def _retry_on(text: str) -> RetryOn:
     if text not in _RETRY_ON:
         raise UsageError(f"--retry-on takes {', '.join(RETRY_ON_CHOICES)}, not {text!r}")
     return _RETRY_ON[text]
+
+
+def _stall_after(text: Optional[str]) -> Optional[float]:
+    if text is None:
+        return None
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise UsageError(
+            f"--stall-after takes a duration like 20m, 90s or 2h (0: never), not {text!r}"
+        ) from None
+    if seconds > MAX_STALL_AFTER_S:
+        raise UsageError(
+            f"--stall-after is at most {duration(MAX_STALL_AFTER_S)}; 0 never flags the job"
+        )
+    return seconds
 
 
 def _group(text: Optional[str]) -> Optional[str]:

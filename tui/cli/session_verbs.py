@@ -72,6 +72,13 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
         help="what a retry answers: a non-zero exit or a signal, a lost job, or either "
         "(default any)",
     )
+    run.add_argument(
+        "--stall-after",
+        metavar="DURATION",
+        help="flag the job stalled (tether ls, the app, the runner's hook) once it has "
+        "written no output and reported no metric for this long, e.g. 20m (default 30m; "
+        "0: never)",
+    )
     run.add_argument("--group", metavar="NAME", help="a group to list and cancel jobs by")
     run.add_argument(
         "--label",

@@ -58,6 +58,8 @@ class QueueOrder:
     priority: int = 0
     retry: int = 0
     retry_on: RetryOn = "any"
+    #: ``--stall-after`` in seconds (None: the runner's default; 0: never).
+    stall_after: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ async def run(
             priority=order.priority,
             retry=order.retry,
             retry_on=order.retry_on,
+            stall_after=order.stall_after,
             group=tags.group,
             labels=tags.labels,
         )
