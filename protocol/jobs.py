@@ -27,6 +27,8 @@ from protocol.limits import (
     MAX_PATH_CHARS,
     MAX_PRIORITY,
     MAX_RETRIES,
+    MAX_SBATCH_ARGS,
+    MAX_SLURM_NODES,
     MAX_STALL_AFTER_S,
     MIN_PRIORITY,
 )
@@ -109,6 +111,33 @@ class SnapshotInfo(BaseModel):
     bytes: int = Field(ge=0)
 
 
+#: Where a job runs: started by the runner on its own host, or given to Slurm
+#: (the runner on a cluster's login node submits it with ``sbatch``).
+Executor = Literal["local", "slurm"]
+EXECUTORS = ("local", "slurm")
+
+
+class SlurmRequest(BaseModel):
+    """What a job asks Slurm for (``tether run --slurm``); None leaves each to the
+    cluster's defaults. The runner checks the words (`runner.slurm.script`), and
+    Slurm itself the rest at ``sbatch``."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    partition: Optional[str] = Field(default=None, max_length=MAX_NAME_CHARS)
+    #: Slurm's time format: ``30`` (minutes), ``4:00:00``, ``1-00:00:00``.
+    time: Optional[str] = Field(default=None, max_length=32)
+    #: Run the command once on each of this many nodes (None: one node, plainly).
+    nodes: Optional[int] = Field(default=None, ge=1, le=MAX_SLURM_NODES)
+    #: GPUs on each node, CPUs for the command on each node, memory on each node.
+    gpus: Optional[int] = Field(default=None, ge=1, le=1024)
+    cpus: Optional[int] = Field(default=None, ge=1, le=1_000_000)
+    mem: Optional[str] = Field(default=None, max_length=32)
+    account: Optional[str] = Field(default=None, max_length=MAX_NAME_CHARS)
+    qos: Optional[str] = Field(default=None, max_length=MAX_NAME_CHARS)
+    sbatch_args: List[str] = Field(default_factory=list, max_length=MAX_SBATCH_ARGS)
+
+
 class JobSpec(BaseModel):
     """What the person asked to run. Commands are argv lists, never shell strings:
     a line typed as one string travels explicitly as ``["bash", "-lc", LINE]``."""
@@ -143,6 +172,10 @@ class JobSpec(BaseModel):
     #: Flag the job `stalled` once it has written no output and reported no
     #: metric for this many seconds (None: the runner's default; 0: never).
     stall_after: Optional[float] = Field(default=None, ge=0, le=MAX_STALL_AFTER_S)
+    #: Where it runs (None: as the host is set up, ``TETHER_EXECUTOR``), and for
+    #: Slurm what it asks for.
+    executor: Optional[Executor] = None
+    slurm: Optional[SlurmRequest] = None
 
     @field_validator("group")
     @classmethod
@@ -283,3 +316,9 @@ class JobInfo(BaseModel):
     flags: List[str] = Field(default_factory=list)
     #: Its ``--stall-after`` in seconds, as the runner applies it (0: never).
     stall_after: Optional[float] = None
+    #: Where it runs; for a Slurm job, its Slurm job id once submitted, the nodes
+    #: it was given, and what it asked for.
+    executor: Executor = "local"
+    slurm_id: Optional[int] = None
+    nodes: Optional[str] = None
+    slurm: Optional[SlurmRequest] = None

@@ -22,6 +22,9 @@ MAX_ARGV_BYTES = 256 * 1024
 MAX_ENV_ITEMS = 512
 #: Ports one job may declare it serves (`tether run --port`).
 MAX_JOB_PORTS = 16
+#: Slurm: the most nodes one job may ask for, and extra ``sbatch`` arguments.
+MAX_SLURM_NODES = 1024
+MAX_SBATCH_ARGS = 32
 MAX_ENV_VALUE_CHARS = 32 * 1024
 #: Longest path (cwd) accepted, in characters (Linux PATH_MAX).
 MAX_PATH_CHARS = 4096

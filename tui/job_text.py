@@ -60,6 +60,11 @@ def queue_state(job: JobInfo, now: Optional[float] = None) -> str:
         state += f" (retry in {duration(wait)})"
     if job.state is JobState.PAUSED and job.gpus:
         state += f" (GPUs {','.join(map(str, job.gpus))} held)"
+    if job.executor == "slurm" and job.state.is_active:
+        if job.state is JobState.QUEUED and job.slurm_id is not None and job.reason:
+            state += f" ({job.reason})"  # Slurm's pending reason: "waiting for resources"
+        elif job.nodes and job.state is JobState.RUNNING:
+            state += f" on {job.nodes}"
     if job.flags:  # the runner's watchdog: "running (stalled)", "running (idle GPUs)"
         state += f" ({', '.join(job.flags)})"
     if job.leaked_gpu_pids:

@@ -274,7 +274,7 @@ def _launched(facts: JobFacts) -> Transition:
 
 def _looked(facts: JobFacts) -> Optional[Transition]:
     if facts.exit is not None:
-        return _ended(facts.exit, facts.cancel_requested)
+        return ended_by_exit(facts.exit, facts.cancel_requested)
     if facts.shim_pid is None:
         if facts.claim_age_s is not None and facts.claim_age_s > STARTUP_DEADLINE_S:
             return _lost(facts, REASON_NEVER_REPORTED)
@@ -287,7 +287,7 @@ def _looked(facts: JobFacts) -> Optional[Transition]:
     return _lost(facts, reason_shim_died(facts.shim_pid))
 
 
-def _ended(exit: ExitRecord, cancel_requested: bool) -> Transition:
+def ended_by_exit(exit: ExitRecord, cancel_requested: bool) -> Transition:
     """The shim's exit status decides: a requested cancel wins over the code,
     since a job that catches SIGTERM and exits 0 was still cancelled."""
     if exit.cancelled or cancel_requested:

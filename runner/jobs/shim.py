@@ -73,6 +73,9 @@ def login_environment() -> tuple[Dict[str, str], Optional[str]]:
     """The environment the person's login shell sets up (PATH, conda, venvs...),
     and a warning when it could not be read and a plain one is used instead."""
     base = {k: os.environ[k] for k in _KEPT_VARS if k in os.environ}
+    # Inside a Slurm allocation the job needs Slurm's word on it (SLURM_JOB_ID,
+    # SLURM_NODEID, the node list): srun and torchrun read them.
+    base.update({k: v for k, v in os.environ.items() if k.startswith("SLURM_")})
     base["PATH"] = _BASE_PATH
     script = "printf '%s\\0' " + _ENV_MARKER.decode() + "; exec env -0"
     try:
@@ -293,9 +296,24 @@ def _detach_stdio() -> None:
     os.close(devnull)
 
 
+def _in_allocation(files: JobFiles) -> int:
+    """The shim in the foreground: inside a Slurm allocation the batch script is
+    the shim, so Slurm's signals (cancel, time limit) reach it, and the job ends
+    when it does. No launcher waits for it: the runner learns from Slurm and the
+    files."""
+    spec = files.read_spec()
+    if not files.claim():
+        print(f"job {spec.job_id} was already launched", file=sys.stderr)
+        return 3
+    ready = os.open(os.devnull, os.O_WRONLY)
+    return _run_shim(files, spec, ready)
+
+
 def main(argv: List[str]) -> int:
+    if len(argv) == 3 and argv[1] == "--in-allocation":
+        return _in_allocation(JobFiles(Path(argv[2])))
     if len(argv) != 2:
-        print("usage: python -m runner.jobs.shim JOB_DIR", file=sys.stderr)
+        print("usage: python -m runner.jobs.shim [--in-allocation] JOB_DIR", file=sys.stderr)
         return 2
     files = JobFiles(Path(argv[1]))
     spec = files.read_spec()

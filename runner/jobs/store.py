@@ -58,7 +58,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     past_attempts TEXT NOT NULL DEFAULT '[]',
     job_group TEXT,
     labels TEXT NOT NULL DEFAULT '{}',
-    stall_after REAL
+    stall_after REAL,
+    executor TEXT NOT NULL DEFAULT 'local',
+    slurm TEXT,
+    slurm_id INTEGER,
+    nodes TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS settings (
@@ -85,6 +89,10 @@ _ADDED_COLUMNS = {
     "job_group": "TEXT",
     "labels": "TEXT NOT NULL DEFAULT '{}'",
     "stall_after": "REAL",
+    "executor": "TEXT NOT NULL DEFAULT 'local'",
+    "slurm": "TEXT",
+    "slurm_id": "INTEGER",
+    "nodes": "TEXT",
 }
 
 _INDEXES = """
@@ -147,6 +155,16 @@ class JobRecord:
     labels: Dict[str, str] = field(default_factory=dict)
     #: `JobSpec.stall_after` (None: the runner's default).
     stall_after: Optional[float] = None
+    #: Where it runs (`JobSpec.executor`, resolved); for Slurm, what it asked for
+    #: (a dict of `SlurmRequest`), its Slurm job id once submitted, its nodes.
+    executor: str = "local"
+    slurm: Optional[Dict[str, Any]] = None
+    slurm_id: Optional[int] = None
+    nodes: Optional[str] = None
+
+    @property
+    def on_slurm(self) -> bool:
+        return self.executor == "slurm"
 
     @property
     def tree_cwd(self) -> Optional[str]:
@@ -166,6 +184,7 @@ _JSON_COLUMNS = (
     "after",
     "past_attempts",
     "labels",
+    "slurm",
 )
 _ACTIVE = tuple(state.value for state in ACTIVE_STATES)
 _ACTIVE_MARKS = ", ".join("?" for _ in _ACTIVE)
@@ -192,7 +211,7 @@ def _to_row(record: JobRecord) -> Dict[str, Any]:
 def _from_row(row: sqlite3.Row) -> JobRecord:
     values: Dict[str, Any] = dict(row)
     for name in _JSON_COLUMNS:
-        values[name] = json.loads(values[name])
+        values[name] = None if values[name] is None else json.loads(values[name])
     values["state"] = JobState(values["state"])
     for name in _BOOL_COLUMNS:
         values[name] = bool(values[name])

@@ -36,7 +36,15 @@ from typing import (
 
 from protocol.errors import ErrorCode
 from protocol.job_env import launch_env
-from protocol.jobs import AttemptInfo, JobFlag, JobInfo, JobSpec, JobState, printable
+from protocol.jobs import (
+    AttemptInfo,
+    JobFlag,
+    JobInfo,
+    JobSpec,
+    JobState,
+    SlurmRequest,
+    printable,
+)
 from protocol.limits import MAX_LIST_JOBS, SNAPSHOT_KEEP_DAYS
 from runner.disk_space import full_error
 from runner.errors import RunnerError
@@ -48,6 +56,7 @@ from runner.jobs.lifecycle import (
     JobFacts,
     Transition,
     decide,
+    reason_could_not_start,
     refusal,
     retry_delay,
     retry_reason,
@@ -55,8 +64,11 @@ from runner.jobs.lifecycle import (
 )
 from runner.jobs.observe import observe, record_shim, shim_alive
 from runner.jobs.proc import boot_id, job_leftovers, kill_all, pidfd_open
+from runner.jobs.slurm_jobs import SlurmJobs
+from runner.jobs.slurm_lifecycle import decide_slurm
 from runner.jobs.store import JobRecord, JobStore
 from runner.paths import CODE_ROOT, RunnerPaths, home_dir
+from runner.slurm.script import per_node_argv
 from runner.sync.collect import Usage
 from runner.sync.store import COLLECT_EVERY_S, SyncStore
 from runner.tasks import Health, TaskSet
@@ -99,10 +111,14 @@ class JobManager:
         snapshot_keep_days: float = SNAPSHOT_KEEP_DAYS,
         retry_backoff_s: Sequence[float] = RETRY_BACKOFF_S,
         stall_after_s: float = DEFAULT_STALL_AFTER_S,
+        executor: str = "local",
     ) -> None:
         self.paths = paths
         #: A job's ``--stall-after`` when it gave none (``TETHER_STALL_AFTER``; 0: never).
         self.stall_after_s = stall_after_s
+        #: Where a job runs when it does not say (``TETHER_EXECUTOR``), and the way to Slurm.
+        self.executor = executor
+        self.slurm = SlurmJobs()
         #: The waits before a failed attempt's retry (``TETHER_RETRY_BACKOFF``).
         self.retry_backoff_s = tuple(retry_backoff_s)
         #: The snapshot store: synced jobs run in private copies of its snapshots.
@@ -256,6 +272,7 @@ class JobManager:
         return (
             record.state is JobState.QUEUED
             and record.shim_pid is None
+            and record.slurm_id is None
             and record.id not in self._launching
             and not self.files(record.id).claim_path.exists()
         )
@@ -351,6 +368,10 @@ class JobManager:
             labels=record.labels,
             flags=sorted(flag.value for flag in self.flags.get(record.id, ())),
             stall_after=self.stall_after_of(record),
+            executor="slurm" if record.on_slurm else "local",
+            slurm_id=record.slurm_id,
+            nodes=record.nodes,
+            slurm=SlurmRequest.model_validate(record.slurm) if record.slurm is not None else None,
         )
 
     async def _snapshot_usage(self, since: float) -> Usage:
@@ -382,7 +403,10 @@ class JobManager:
                 "the command is empty: give a program to run", ErrorCode.EMPTY_COMMAND
             )
         if spec.snapshot is None:
-            submitted = await self._insert(self._new_record(spec, self._resolve_cwd(spec.cwd), key))
+            record = self._new_record(spec, self._resolve_cwd(spec.cwd), key)
+            if record.on_slurm:
+                await self._check_slurm(spec, record)
+            submitted = await self._insert(record)
         else:
             async with self.snapshots.materialized(spec.snapshot, spec.cwd, job_umask()) as tree:
                 record = self._new_record(spec, str(tree.cwd), key)
@@ -420,6 +444,8 @@ class JobManager:
             job_group=spec.group,
             labels=dict(spec.labels),
             stall_after=spec.stall_after,
+            executor=spec.executor or self.executor,
+            slurm=spec.slurm.model_dump() if spec.slurm is not None else None,
         )
 
     async def _insert(self, record: JobRecord) -> Submitted:
@@ -462,7 +488,10 @@ class JobManager:
         """Start the job's shim and wait until the job is running (or failed to)."""
         self._launching.add(record.id)
         try:
-            await self._launch(record, extra_env or {})
+            if record.on_slurm:
+                await self._launch_slurm(record, extra_env or {})
+            else:
+                await self._launch(record, extra_env or {})
         except OSError as exc:  # no shim started (no spec file, no process): it failed
             reason = full_error(exc, self.paths.state_dir) or exc
             facts = JobFacts(record.state, time.time(), launch_error=str(reason))
@@ -476,12 +505,45 @@ class JobManager:
         finally:
             self._launching.discard(record.id)
 
-    async def _launch(self, record: JobRecord, extra_env: Dict[str, str]) -> None:
+    def _launch_spec(
+        self, record: JobRecord, extra_env: Dict[str, str], argv: List[str]
+    ) -> LaunchSpec:
         files = self.files(record.id)
         env = launch_env(record.id, record.env, extra_env)
         env["TETHER_METRICS"] = str(files.metrics_path)
         env["TETHER_ATTEMPT"] = str(record.attempt)  # 1 first: resume from a checkpoint after
-        spec = LaunchSpec(record.id, record.argv, record.cwd, env, self.cancel_grace_s)
+        return LaunchSpec(record.id, argv, record.cwd, env, self.cancel_grace_s)
+
+    async def _check_slurm(self, spec: JobSpec, record: JobRecord) -> None:
+        if spec.gpus is not None:
+            raise RunnerError(
+                "a Slurm job asks Slurm for its GPUs (SlurmRequest.gpus, per node), "
+                "not the runner's GPU queue",
+                ErrorCode.BAD_REQUEST,
+            )
+        await self.slurm.check(record)
+
+    async def _launch_slurm(self, record: JobRecord, extra_env: Dict[str, str]) -> None:
+        """Hand the job to Slurm: it stays queued, with Slurm's reason, until
+        Slurm starts its shim. A refusal (the cluster changed since the submit was
+        checked) ends it failed, in Slurm's words."""
+        files = self.files(record.id)
+        nodes = (record.slurm or {}).get("nodes")
+        argv = per_node_argv(record.argv) if nodes is not None else list(record.argv)
+        await self._db_call(files.write_spec, self._launch_spec(record, extra_env, argv))
+        try:
+            slurm_id = await self.slurm.submit(record, files)
+        except RunnerError as exc:
+            reason = reason_could_not_start(str(exc))
+            await self._apply(record, Transition(JobState.FAILED, time.time(), reason=reason))
+            raise
+        await self._commit(record, slurm_id=slurm_id, reason=None)
+        log.info("job %d: Slurm job %d", record.id, slurm_id)
+        self._notify(record)
+
+    async def _launch(self, record: JobRecord, extra_env: Dict[str, str]) -> None:
+        files = self.files(record.id)
+        spec = self._launch_spec(record, extra_env, list(record.argv))
         await self._db_call(files.write_spec, spec)
         crash_point("launch.spec_written")
         launcher_env = dict(os.environ)
@@ -557,17 +619,33 @@ class JobManager:
             shim_pid=record.shim_pid,
             launching=record.id in self._launching,
         )
-        transition = decide(Event.CANCEL, facts)
+        # A job handed to Slurm is Slurm's to stop, pending or not.
+        submitted = record.on_slurm and record.slurm_id is not None
+        transition = None if submitted else decide(Event.CANCEL, facts)
         if transition is not None:
             await self._apply(record, transition, cancel_key=key)
             return await self.get(job_id)
         await self._commit(record, cancel_requested=True, cancel_key=key or record.cancel_key)
         crash_point("cancel.recorded")
+        if record.on_slurm:
+            return await self._cancel_slurm(record)
         self._signal_shim(record)
         if record.state is JobState.PAUSED:  # stopped, it could not even die: continue it
             self._signal_group(record, signal.SIGCONT)
         await self.wait_finished(job_id, self.cancel_grace_s + 5.0)
         return await self.get(job_id)
+
+    async def _cancel_slurm(self, record: JobRecord) -> JobInfo:
+        """``scancel`` the whole job (its steps with it), then wait for the end:
+        Slurm's signals reach the shim, which records it."""
+        if record.slurm_id is not None:
+            await self.slurm.cancel(record.slurm_id)
+        deadline = time.monotonic() + self.cancel_grace_s + 30.0
+        while record.id in self._active and time.monotonic() < deadline:
+            await self._check(record)
+            if record.id in self._active:
+                await asyncio.sleep(0.2)
+        return await self.get(record.id)
 
     async def after_failed(self, record: JobRecord, reason: str) -> None:
         """End a queued job that can never start because a job it runs after
@@ -589,6 +667,13 @@ class JobManager:
         otherwise. The state is committed first and the signal follows, so a
         runner that dies in between sends it when it re-adopts the job."""
         record = await self.record(job_id)
+        if record.on_slurm and record.state.is_active:
+            raise RunnerError(
+                f"job {job_id} runs in Slurm, which tether cannot pause: "
+                f"scontrol {'suspend' if paused else 'resume'} {record.slurm_id} does, "
+                "where the cluster allows it",
+                ErrorCode.JOB_NOT_ACTIVE,
+            )
         event = Event.PAUSE if paused else Event.RESUME
         facts = JobFacts(record.state, time.time(), shim_pid=record.shim_pid)
         if record.id in self._active:
@@ -625,7 +710,7 @@ class JobManager:
     # -- watching and finalizing -------------------------------------------------
 
     def _watch(self, record: JobRecord) -> None:
-        if record.shim_pid is None or record.id in self._watched:
+        if record.shim_pid is None or record.id in self._watched or record.on_slurm:
             return
         fd = pidfd_open(record.shim_pid)
         if fd is None:  # already gone, or no pidfds here: look now, the sweep covers the rest
@@ -650,10 +735,14 @@ class JobManager:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             fail_point("sweep")
+            await self.slurm.refresh(self._active.values())
             for record in list(self._active.values()):
                 if record.id in self._launching:
                     continue
-                if record.state is JobState.RUNNING or self.files(record.id).claim_path.exists():
+                if record.on_slurm:
+                    if record.slurm_id is not None:
+                        await self._check(record)
+                elif record.state is JobState.RUNNING or self.files(record.id).claim_path.exists():
                     await self._check(record)
             self.health.ok(SWEEP)
 
@@ -668,16 +757,45 @@ class JobManager:
             self._deciding.discard(record.id)
 
     async def _decide(self, record: JobRecord) -> None:
-        facts = self._observe(record)
-        transition = decide(Event.LOOKED, facts)
+        if record.on_slurm:
+            transition = await self._look_at_slurm(record)
+        else:
+            transition = decide(Event.LOOKED, self._observe(record))
         if transition is None:
             return
         if transition.ended and should_retry(
-            transition, record.retry_on, record.attempt, record.retry, facts.cancel_requested
+            transition, record.retry_on, record.attempt, record.retry, record.cancel_requested
         ):
             await self._retry(record, transition)
         else:
             await self._apply(record, transition)
+
+    async def _look_at_slurm(self, record: JobRecord) -> Optional[Transition]:
+        """What Slurm and the shim's files say of a submitted Slurm job (Slurm
+        asked first: see `runner.jobs.slurm_lifecycle`); its pending reason and
+        nodes are kept on the record as they change."""
+        if record.slurm_id is None:
+            return None
+        try:
+            answer = await self.slurm.answer(record.slurm_id)
+        except RunnerError as exc:  # the controller is down: look again later
+            log.warning("job %d: Slurm did not answer: %s", record.id, exc)
+            return None
+        files = self.files(record.id)
+        exit_record = files.read_exit()
+        if record.shim_pid is None and files.read_shim() is not None:
+            record_shim(record, files)
+        look = decide_slurm(record.state, answer, exit_record, record.cancel_requested, time.time())
+        if look.transition is None and (look.reason, look.nodes) != (record.reason, record.nodes):
+            await self._commit(record, reason=look.reason, nodes=look.nodes)
+            self._notify(record)
+        elif look.transition is not None and look.nodes != record.nodes:
+            await self._commit(record, nodes=look.nodes)
+        moved = look.transition
+        if moved is not None and moved.state is JobState.RUNNING and record.started_at is None:
+            started = answer.start if answer is not None and answer.start else time.time()
+            await self._commit(record, started_at=float(started), reason=None)
+        return look.transition
 
     async def _retry(self, record: JobRecord, outcome: Transition) -> None:
         """Queue the job's next attempt in place of ending it: its last attempt's
@@ -713,6 +831,8 @@ class JobManager:
             job_pid=None,
             started_at=None,
             gpus=[],
+            slurm_id=None,
+            nodes=None,
         )
         crash_point("retry.recorded")
         self.files(record.id).archive_attempt(record.attempt - 1)

@@ -122,6 +122,16 @@ async def submit(script_path: str, resources: SlurmResources) -> int:
     return int(answer)
 
 
+async def check_submit(script_path: str, resources: SlurmResources) -> None:
+    """Ask Slurm whether it would take the job (``sbatch --test-only``: nothing is
+    submitted), so an unknown partition or a time over its limit is refused while
+    the person waits, before tether records the job."""
+    argv = sbatch_argv(script_path, resources)
+    finished = await _run([argv[0], "--test-only", *argv[1:]])
+    if finished.returncode != 0:
+        raise SlurmError(f"Slurm refused the job: {slurm_sentence('sbatch', finished.stderr)}")
+
+
 async def query(
     slurm_ids: Iterable[int], *, accounting: bool = True
 ) -> Dict[int, Optional[SlurmJob]]:

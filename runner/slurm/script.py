@@ -119,25 +119,28 @@ def batch_script(
         lines.append(f"#SBATCH --chdir={_directive_value('working directory', workdir)}")
     lines += [f"#SBATCH {option}" for option in resources.directives()]
     command = " ".join(shlex.quote(arg) for arg in argv)
-    body = _one_node_body(command) if resources.nodes == 1 else _per_node_body(command)
-    return "\n".join([*lines, "", *body, ""])
+    return "\n".join([*lines, "", f"exec {command}", ""])
 
 
-def _one_node_body(command: str) -> list[str]:
-    return [f"exec {command}"]
+#: Run on each node by `per_node_argv`: the node's rank, then the command.
+ON_EACH_NODE = 'export NODE_RANK="$SLURM_NODEID"; exec "$@"'
+#: Run once, by the shim, in the allocation: what a distributed trainer reads,
+#: then one task per node, each line of output prefixed with its task (``0: ``).
+_ACROSS_NODES = (
+    'MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"; '
+    'MASTER_PORT="${MASTER_PORT:-$((20000 + SLURM_JOB_ID % 20000))}"; '
+    'NNODES="$SLURM_JOB_NUM_NODES"; export MASTER_ADDR MASTER_PORT NNODES; '
+    'exec srun --label --nodes="$NNODES" --ntasks-per-node=1 '
+    f'bash -c {shlex.quote(ON_EACH_NODE)} tether-node "$@"'
+)
 
 
-def _per_node_body(command: str) -> list[str]:
-    # One task per node; each learns its rank from Slurm inside its own step.
-    per_node = 'export NODE_RANK="$SLURM_NODEID"; exec "$@"'
-    return [
-        'MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
-        'MASTER_PORT="${MASTER_PORT:-$((20000 + SLURM_JOB_ID % 20000))}"',
-        'NNODES="$SLURM_JOB_NUM_NODES"',
-        "export MASTER_ADDR MASTER_PORT NNODES",
-        'exec srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 '
-        f"bash -c {shlex.quote(per_node)} tether-node {command}",
-    ]
+def per_node_argv(argv: Sequence[str]) -> list[str]:
+    """`argv` run once on every node of the allocation (``--nodes N``), with
+    MASTER_ADDR (the first node), MASTER_PORT, NNODES and NODE_RANK set, so
+    ``torchrun --nnodes=$NNODES --node_rank=$NODE_RANK ...`` needs nothing else.
+    The shim supervises the one ``srun``: one log, one exit status."""
+    return ["bash", "-c", _ACROSS_NODES, "tether-nodes", *argv]
 
 
 def sbatch_argv(script_path: str, resources: SlurmResources) -> list[str]:

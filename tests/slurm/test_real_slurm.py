@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,31 +18,17 @@ from typing import Optional
 import pytest
 
 from runner.slurm.cluster import ClusterInfo
-from runner.slurm.commands import SlurmError, cancel, probe, query, submit
+from runner.slurm.commands import SlurmError, cancel, query, submit
 from runner.slurm.script import SlurmResources, batch_script
 from runner.slurm.states import Outcome, SlurmJob, outcome
 from tests.conftest import wait_for
+from tests.slurm.conftest import node_cpus
+
+pytestmark = pytest.mark.xdist_group("slurm")
 
 #: Slurm's own pace: jobs start on its next scheduling pass, which events trigger.
 SETTLE = 30.0
 POLL = 0.5
-
-
-@pytest.fixture(scope="module")
-def cluster() -> ClusterInfo:
-    """The cluster scripts/slurm-up started, or a skip that says how to start it."""
-    if shutil.which("scontrol") is None:
-        pytest.skip("no Slurm here (scontrol not on PATH): run scripts/slurm-up as root")
-    try:
-        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15)
-    except subprocess.TimeoutExpired:
-        pytest.skip("scontrol ping did not answer in 15 s: run scripts/slurm-up as root")
-    if ping.returncode != 0 or "is UP" not in ping.stdout:
-        said = (ping.stdout.strip() or ping.stderr.strip() or "no answer").splitlines()[0]
-        pytest.skip(f"Slurm is not up ({said}): run scripts/slurm-up as root")
-    info = asyncio.run(probe())
-    assert info is not None, "scontrol ping answers but probe() finds no cluster"
-    return info
 
 
 @dataclass
@@ -82,14 +67,6 @@ def jobs(cluster: ClusterInfo, tmp_path: Path) -> Iterator[Jobs]:
     yield tracked
     if tracked.ids:
         subprocess.run(["scancel", *map(str, tracked.ids)], capture_output=True, timeout=30)
-
-
-def node_cpus() -> int:
-    return int(
-        subprocess.run(
-            ["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, check=True
-        ).stdout.split()[0]
-    )
 
 
 def test_probe_knows_the_cluster_and_its_default_partition(cluster: ClusterInfo) -> None:

@@ -6,7 +6,14 @@ import subprocess
 
 import pytest
 
-from runner.slurm.script import SlurmResourceError, SlurmResources, batch_script, sbatch_argv
+from runner.slurm.script import (
+    ON_EACH_NODE,
+    SlurmResourceError,
+    SlurmResources,
+    batch_script,
+    per_node_argv,
+    sbatch_argv,
+)
 
 
 def test_resources_become_sbatch_lines_and_the_command_is_quoted() -> None:
@@ -39,23 +46,28 @@ def test_no_output_path_sends_slurms_own_output_nowhere() -> None:
 
 
 def test_several_nodes_run_the_command_once_per_node_with_rendezvous_variables() -> None:
-    script = batch_script(["trainer", "--lr", "1e-3"], SlurmResources(nodes=4), job_name="j")
-    assert "#SBATCH --nodes=4" in script
-    assert "#SBATCH --ntasks-per-node=1" in script
-    assert 'scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1' in script
-    assert "export MASTER_ADDR MASTER_PORT NNODES" in script
-    assert "srun" in script and "trainer --lr 1e-3" in script
-    # bash itself checks that the script parses.
-    subprocess.run(["bash", "-n"], input=script.encode(), check=True)
+    script = batch_script(["shim"], SlurmResources(nodes=4), job_name="j")
+    assert "#SBATCH --nodes=4" in script and "#SBATCH --ntasks-per-node=1" in script
+    assert script.endswith("exec shim\n")  # one shim: one log, one exit status
+    wrapped = per_node_argv(["trainer", "--lr", "1e-3"])
+    assert wrapped[:2] == ["bash", "-c"] and wrapped[3:] == [
+        "tether-nodes",
+        "trainer",
+        "--lr",
+        "1e-3",
+    ]
+    across = wrapped[2]
+    assert 'scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1' in across
+    assert "export MASTER_ADDR MASTER_PORT NNODES" in across
+    assert "srun --label" in across
+    subprocess.run(["bash", "-n", "-c", across], check=True)  # bash itself checks it parses
 
 
 def test_the_per_node_wrapper_sets_node_rank_and_runs_argv_exactly() -> None:
     argv = ["bash", "-c", 'printf "%s|%s|%s" "$NODE_RANK" "$1" "$2"', "-", "a b", "$HOME"]
-    srun_line = batch_script(argv, SlurmResources(nodes=2), job_name="j").splitlines()[-1]
     # What srun runs on each node, run here as node 1 would run it.
-    on_node = srun_line.split("--ntasks-per-node=1 ", 1)[1]
     done = subprocess.run(
-        ["bash", "-c", on_node],
+        ["bash", "-c", ON_EACH_NODE, "tether-node", *argv],
         env={"PATH": "/usr/bin:/bin", "SLURM_NODEID": "1"},
         capture_output=True,
         text=True,

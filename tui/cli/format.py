@@ -56,6 +56,10 @@ def job_json(job: JobInfo) -> Dict[str, Any]:
         "labels": job.labels,
         "flags": job.flags,
         "stall_after_s": job.stall_after,
+        "executor": job.executor,
+        "slurm_id": job.slurm_id,
+        "nodes": job.nodes,
+        "slurm": job.slurm.model_dump() if job.slurm is not None else None,
     }
 
 

@@ -16,9 +16,9 @@ import argparse
 import asyncio
 import time
 from pathlib import Path
-from typing import Awaitable, Callable, Dict, List, Optional
+from typing import Awaitable, Callable, Dict, List, Optional, Tuple
 
-from protocol.jobs import RETRY_ON_CHOICES, RetryOn, check_name_word
+from protocol.jobs import RETRY_ON_CHOICES, Executor, RetryOn, SlurmRequest, check_name_word
 from protocol.limits import (
     MAX_GROUP_CHARS,
     MAX_LABEL_KEY_CHARS,
@@ -138,9 +138,54 @@ def _run(args: argparse.Namespace, host: str) -> SessionCall:
     local = is_local(host)
     order = _queue_order(args)
     tags = verbs.JobTags(_group(args.group), _labels(args.labels))
+    executor, slurm = _placement(args)
+    gpus = None if slurm is not None else args.gpus
     return lambda s: verbs.run(
-        s, words, args.name, args.cwd, args.env, args.gpus, local, sync, args.ports, order, tags
+        s,
+        words,
+        args.name,
+        args.cwd,
+        args.env,
+        gpus,
+        local,
+        sync,
+        args.ports,
+        order,
+        tags,
+        executor,
+        slurm,
     )
+
+
+_SLURM_WORDS = ("partition", "time", "mem", "account", "qos")
+_SLURM_COUNTS = ("nodes", "cpus")
+
+
+def _placement(args: argparse.Namespace) -> Tuple[Optional[Executor], Optional[SlurmRequest]]:
+    """Where the job runs (None: the host's default) and, for Slurm, what it asks
+    for; Slurm's flags without --slurm on a host whose default is Slurm go with it."""
+    executor: Optional[Executor] = args.executor
+    asked = {name: getattr(args, name) for name in _SLURM_WORDS if getattr(args, name)}
+    for name in _SLURM_COUNTS:
+        text = getattr(args, name)
+        if text is not None:
+            if not text.strip().isdigit() or int(text) < 1:
+                raise UsageError(f"--{name} takes a whole number from 1 up, not {text!r}")
+            asked[name] = int(text)
+    if args.sbatch_args:
+        asked["sbatch_args"] = list(args.sbatch_args)
+    if executor == "local" and asked:
+        raise UsageError(f"--{next(iter(asked)).replace('_', '-')} is for Slurm: drop --here")
+    if executor != "slurm" and not asked:
+        return executor, None
+    if args.gpus is not None:
+        if not args.gpus.strip().isdigit() or int(args.gpus) < 1:
+            raise UsageError(f"with Slurm, --gpus is GPUs per node, 1 or more, not {args.gpus!r}")
+        asked["gpus"] = int(args.gpus)
+    try:
+        return "slurm", SlurmRequest(**asked)
+    except ValueError as exc:
+        raise UsageError(verbs.first_validation_error(exc)) from None
 
 
 def _queue_order(args: argparse.Namespace) -> verbs.QueueOrder:

@@ -72,6 +72,40 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
         help="what a retry answers: a non-zero exit or a signal, a lost job, or either "
         "(default any)",
     )
+    where = run.add_mutually_exclusive_group()
+    where.add_argument(
+        "--slurm",
+        dest="executor",
+        action="store_const",
+        const="slurm",
+        help="give the job to the host's Slurm (sbatch), whatever the host's default",
+    )
+    where.add_argument(
+        "--here",
+        dest="executor",
+        action="store_const",
+        const="local",
+        help="run it on the host itself, even where its default is Slurm",
+    )
+    for flag, what in (
+        ("--partition", "P: the Slurm partition"),
+        ("--time", "LIMIT: Slurm's time limit, e.g. 4:00:00 or 1-00:00:00"),
+        ("--nodes", "N: run the command once on each of N nodes (MASTER_ADDR, NODE_RANK...)"),
+        ("--cpus", "N: CPUs for the command on each node"),
+        ("--mem", "SIZE: memory on each node, e.g. 64G"),
+        ("--account", "A: the Slurm account to charge"),
+        ("--qos", "Q: the Slurm QOS"),
+    ):
+        metavar, _, text = what.partition(": ")
+        run.add_argument(flag, metavar=metavar, help=f"with Slurm: {text}")
+    run.add_argument(
+        "--sbatch-arg",
+        dest="sbatch_args",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="with Slurm: one more sbatch argument, e.g. --sbatch-arg=--constraint=a100",
+    )
     run.add_argument(
         "--stall-after",
         metavar="DURATION",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from protocol.errors import ErrorCode
-from protocol.jobs import JobInfo, JobSpec, JobState, RetryOn
+from protocol.jobs import Executor, JobInfo, JobSpec, JobState, RetryOn, SlurmRequest
 from protocol.messages import LogChunk, StatusReply
 from protocol.units import duration, iso_time
 from tui.cli.format import job_json, jobs_table, shell_exit_code
@@ -82,6 +82,8 @@ async def run(
     ports: Sequence[int] = (),
     order: Optional[QueueOrder] = None,
     tags: Optional[JobTags] = None,
+    executor: Optional[Executor] = None,
+    slurm: Optional[SlurmRequest] = None,
 ) -> int:
     """Submit the command; with `sync`, in a snapshot of that folder sent first
     (``cwd`` is then a folder inside the snapshot). An ``--after`` naming a job
@@ -108,11 +110,13 @@ async def run(
             retry=order.retry,
             retry_on=order.retry_on,
             stall_after=order.stall_after,
+            executor=executor,
+            slurm=slurm,
             group=tags.group,
             labels=tags.labels,
         )
     except ValueError as exc:
-        raise TetherError(_first_validation_error(exc)) from exc
+        raise TetherError(first_validation_error(exc)) from exc
     if sync is not None:
         spec = spec.model_copy(update={"snapshot": await upload(session, sync)})
     try:
@@ -133,7 +137,7 @@ async def set_priority(session: HostSession, job_id: int, priority: int) -> int:
     return 0
 
 
-def _first_validation_error(exc: ValueError) -> str:
+def first_validation_error(exc: ValueError) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
         first = errors()[0]

@@ -1,0 +1,132 @@
+"""The runner hands jobs to a real Slurm (scripts/slurm-up's one-node cluster), end
+to end through the CLI: byte-exact logs and exit codes from the shim inside the
+allocation, Slurm's pending reason while the node is full, cancel pending and
+running, a runner SIGKILLed while its Slurm job runs, ``scancel`` behind tether's
+back, Slurm's refusal at submit (nothing queued), and ``--nodes``' per-node
+environment (one node here: the cluster has one)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from runner.slurm.cluster import ClusterInfo
+from tests.conftest import UserEnv, wait_for
+from tests.slurm.conftest import node_cpus
+from tests.training.test_queue_order import _error, _jobs, _kill_runner, _release, _state
+
+pytestmark = pytest.mark.xdist_group("slurm")
+
+#: Holds until the test writes release-<id> into HOME, then exits with what it says.
+HOLD = (
+    'echo "job=$TETHER_JOB_ID slurm=$SLURM_JOB_ID"; '
+    'while [ ! -e "$HOME/release-$TETHER_JOB_ID" ]; do sleep 0.1; done; '
+    'exit "$(cat "$HOME/release-$TETHER_JOB_ID")"'
+)
+
+
+@pytest.fixture
+def slurm_env(user_env: UserEnv, cluster: ClusterInfo) -> Iterator[UserEnv]:
+    yield user_env
+    for job in _jobs(user_env).values():
+        if job["slurm_id"] is not None and job["state"] in ("queued", "running"):
+            subprocess.run(["scancel", str(job["slurm_id"])], capture_output=True, timeout=30)
+
+
+def _run(env: UserEnv, *args: str) -> int:
+    return int(env.tether("run", "--slurm", *args, check=True).stdout)
+
+
+def test_a_slurm_job_runs_its_log_is_byte_exact_and_its_exit_code_comes_back(
+    slurm_env: UserEnv,
+) -> None:
+    env = slurm_env
+    script = 'printf "a\\x00b\\r\\n"; printf "no newline"; echo >&2 "slurm=$SLURM_JOB_ID"; exit 3'
+    job = _run(env, "--", "bash", "-c", script)
+    listed = _state(env, job, "failed", timeout=60)
+    assert (listed["exit_code"], listed["executor"]) == (3, "slurm")
+    slurm_id = listed["slurm_id"]
+    assert isinstance(slurm_id, int)
+    log = env.tether("logs", "--raw", str(job), check=True).stdout
+    assert log.startswith(b"a\x00b\r\nno newline")
+    assert f"slurm={slurm_id}".encode() in log
+    done = _state(env, _run(env, "--", "true"), "succeeded", timeout=60)
+    assert done["exit_code"] == 0
+
+
+def test_pending_with_slurms_reason_then_cancel_pending_and_running(slurm_env: UserEnv) -> None:
+    env = slurm_env
+    big = _run(env, "--cpus", str(node_cpus()), "--", "bash", "-c", HOLD)
+    _state(env, big, "running", timeout=60)
+    small = _run(env, "--", "true")
+
+    def waiting() -> dict | None:
+        job = _jobs(env)[small]
+        said = ("waiting for resources", "waiting: priority")  # after Slurm's next pass
+        return job if job["state"] == "queued" and job["reason"] in said else None
+
+    pending = wait_for(waiting, timeout=60, interval=0.5)
+    row = next(
+        r
+        for r in env.tether("ls", check=True).stdout.decode().splitlines()
+        if r.startswith(f"{small} ")
+    )
+    assert pending["reason"] in row
+
+    out = env.tether("cancel", str(small), check=True).stdout.decode()
+    assert "cancelled" in out
+    assert _jobs(env)[small]["reason"] == "cancelled while pending in Slurm"
+    env.tether("cancel", str(big), check=True)
+    assert _state(env, big, "cancelled")["state"] == "cancelled"
+
+
+def test_a_runner_killed_while_its_slurm_job_runs_finds_the_right_exit_code(
+    slurm_env: UserEnv,
+) -> None:
+    env = slurm_env
+    job = _run(env, "--", "bash", "-c", HOLD)
+    _state(env, job, "running", timeout=60)
+    _kill_runner(env)
+    _release(env, job, 7)
+    ended = _state(env, job, "failed", timeout=60)  # the next verb starts a runner
+    assert ended["exit_code"] == 7
+
+
+def test_scancel_behind_tethers_back_reads_as_cancelled(slurm_env: UserEnv) -> None:
+    env = slurm_env
+    job = _run(env, "--", "bash", "-c", HOLD)
+    slurm_id = _state(env, job, "running", timeout=60)["slurm_id"]
+    subprocess.run(["scancel", str(slurm_id)], check=True, timeout=30)
+    assert _state(env, job, "cancelled", timeout=60)["state"] == "cancelled"
+
+
+def test_slurms_refusal_is_said_in_its_words_and_nothing_is_queued(slurm_env: UserEnv) -> None:
+    env = slurm_env
+    code, err = _error(env.tether("run", "--slurm", "--partition", "nope", "--", "true"))
+    assert code == 1 and "Slurm refused the job: invalid partition specified: nope" in err
+    code, err = _error(env.tether("run", "--slurm", "--time", "soon", "--", "true"))
+    assert code == 1 and "--time 'soon' is not a Slurm time" in err
+    code, err = _error(env.tether("run", "--here", "--partition", "debug", "--", "true"))
+    assert code == 2 and "--partition is for Slurm" in err
+    code, err = _error(env.tether("run", "--slurm", "--nodes", "0", "--", "true"))
+    assert code == 2 and "--nodes" in err
+    assert _jobs(env) == {}
+
+
+def test_nodes_sets_what_a_distributed_trainer_reads_and_labels_each_line(
+    slurm_env: UserEnv,
+) -> None:
+    env = slurm_env
+    script = 'echo "addr=$MASTER_ADDR port=$MASTER_PORT nnodes=$NNODES rank=$NODE_RANK"'
+    job = _run(env, "--nodes", "1", "--", "bash", "-c", script)
+    _state(env, job, "succeeded", timeout=60)
+    log = env.tether("logs", str(job), check=True).stdout.decode()
+    line = log.strip().splitlines()[-1]
+    host = subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
+    assert line.startswith("0: addr=") and "nnodes=1 rank=0" in line, log
+    assert f"addr={host} " in line and "port=" in line and "port= " not in line
+    info = json.loads(env.tether("ls", "--json", check=True).stdout)[0]
+    assert info["slurm"]["nodes"] == 1
