@@ -231,6 +231,9 @@ class JobList(Reply):
     type: Literal["job_list"] = "job_list"
     jobs: List[JobInfo]
     more: bool = False
+    #: How many jobs the answer is about, where it lists only the first of them
+    #: (`CancelGroup` of thousands: the count matters, the list would not fit).
+    total: Optional[int] = None
 
 
 class StatusReply(Reply):

@@ -134,6 +134,10 @@ class JobManager:
         self._watched: Dict[int, int] = {}  # job id -> pidfd
         self._tasks = TaskSet("jobs")
         self._launching: set[int] = set()
+        #: Jobs a shim may have claimed: launched by this runner, or found claimed
+        #: at its start. Only these are looked for a claim at each sweep, not
+        #: every queued job (ten thousand stats a second, for nothing).
+        self._launched: set[int] = set()
         #: Jobs a look (`_check`) is deciding now: a second look at the same job
         #: (the pidfd and the sweep at once) leaves it to the first, so an ended
         #: attempt is never retried twice.
@@ -156,6 +160,8 @@ class JobManager:
             self._active[record.id] = record
             self._finished[record.id] = asyncio.Event()
         for record in list(self._active.values()):
+            if self.files(record.id).claim_path.exists():
+                self._launched.add(record.id)
             await self._readopt(record)
         self._tasks.supervise(SWEEP, self._sweep_forever, self.health)
         await self.snapshots.start(self._snapshot_usage, self.health, COLLECT_EVERY_S)
@@ -487,6 +493,7 @@ class JobManager:
     async def launch(self, record: JobRecord, extra_env: Optional[Dict[str, str]] = None) -> None:
         """Start the job's shim and wait until the job is running (or failed to)."""
         self._launching.add(record.id)
+        self._launched.add(record.id)
         try:
             if record.on_slurm:
                 await self._launch_slurm(record, extra_env or {})
@@ -742,7 +749,9 @@ class JobManager:
                 if record.on_slurm:
                     if record.slurm_id is not None:
                         await self._check(record)
-                elif record.state is JobState.RUNNING or self.files(record.id).claim_path.exists():
+                elif record.state is JobState.RUNNING or (
+                    record.id in self._launched and self.files(record.id).claim_path.exists()
+                ):
                     await self._check(record)
             self.health.ok(SWEEP)
 
@@ -862,6 +871,7 @@ class JobManager:
         if transition.unsupervised:
             await self._end_leftovers(record)
         self._active.pop(record.id, None)
+        self._launched.discard(record.id)
         event = self._finished.pop(record.id, None)
         if event is not None:
             event.set()

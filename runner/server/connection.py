@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Union
 from protocol.connection.events import Closed, RequestReceived, StreamCancelled
 from protocol.connection.server import ServerConnection
 from protocol.envelope import Reply, Request
-from protocol.errors import ErrorCode
+from protocol.errors import ErrorCode, FrameError
 from protocol.messages import Error, Welcome
 from protocol.version import PROTOCOL_VERSION, __version__
 from runner.disk_space import full_error
@@ -142,7 +142,15 @@ class Connection:
         except Exception as exc:
             reply = self._unexpected(request, exc)
         try:
-            await self._write(self._protocol.send(reply))
+            data = self._protocol.send(reply)
+        except FrameError as exc:  # an answer too large for a frame: a bug, said so
+            log.error("%s: %s", type(request).__name__, exc)
+            message = f"the runner's answer was too large to send ({exc}); this is a bug"
+            data = self._protocol.send(
+                Error(id=request.id, code=ErrorCode.INTERNAL, message=message)
+            )
+        try:
+            await self._write(data)
         except ConnectionError:
             pass  # the client went away; asked again (the same key), it gets the same answer
 

@@ -1,5 +1,6 @@
 """A listing longer than one reply (`MAX_LIST_JOBS`) is paged on the wire, never
-cut: 2,050 queued jobs against a real runner, all of them in ``ls --all``."""
+cut: 2,050 queued jobs against a real runner, all of them in ``ls --all``; and
+cancelling them as a group answers with a count, not a list past a frame."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def test_every_job_is_listed_past_one_page(
         await session.start()
         try:
             for index in range(MANY):  # queued behind `head`: no process each
-                await session.submit(JobSpec(argv=["true"], name=f"w{index}", after=[head]))
+                await session.submit(
+                    JobSpec(argv=["true"], name=f"w{index}", after=[head], group="many")
+                )
         finally:
             await session.close()
 
@@ -40,5 +43,13 @@ def test_every_job_is_listed_past_one_page(
         assert len(ids) == MANY + 1 > MAX_LIST_JOBS
         assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)  # no page twice
         assert ids[-1] == head
+        # Cancelling them all answers with the first 200 and the count, in one frame.
+        out = local_runner.tether("cancel", "--group", "many", check=True, timeout=300)
+        lines = out.stdout.decode().splitlines()
+        assert sum(line.startswith("cancelled job ") for line in lines) == 200
+        assert lines[-2:] == [
+            f"… and {MANY - 200:,} more",
+            f"cancelled {MANY:,} jobs of group many",
+        ]
     finally:
         local_runner.tether("cancel", str(head))  # and every job waiting for it

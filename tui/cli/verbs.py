@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 from protocol.errors import ErrorCode
 from protocol.jobs import Executor, JobInfo, JobSpec, JobState, RetryOn, SlurmRequest
 from protocol.messages import LogChunk, StatusReply
-from protocol.units import duration, iso_time
+from protocol.units import duration, iso_time, plural
 from tui.cli.format import job_json, jobs_table, shell_exit_code
 from tui.cli.output import LogOutput
 from tui.cli.transfer import SyncRequest, upload
@@ -255,10 +255,12 @@ async def cancel(session: HostSession, job_id: int) -> int:
 
 async def cancel_group(session: HostSession, group: str) -> int:
     """Cancel every job of `group` that has not ended; says how many it stopped."""
-    jobs = await session.cancel_group(group)
+    jobs, total = await session.cancel_group(group)
     for job in jobs:
         print(f"cancelled job {job.id} ({visible(job.name)})")
-    print(f"cancelled {len(jobs)} job{'' if len(jobs) == 1 else 's'} of group {group}")
+    if total > len(jobs):
+        print(f"… and {total - len(jobs):,} more")
+    print(f"cancelled {plural(total, 'job')} of group {group}")
     return 0
 
 

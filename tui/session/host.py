@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from typing import AsyncIterator, Callable, List, Optional, TypeVar
+from typing import AsyncIterator, Callable, List, Optional, Tuple, TypeVar
 
 from protocol.connection.events import DEFAULT_HEARTBEAT, Heartbeat
 from protocol.envelope import Reply, Request
@@ -281,14 +281,15 @@ class HostSession:
         key = new_request_key()
         return (await self._call(CANCEL, lambda i: Cancel(id=i, job_id=job_id, key=key))).job
 
-    async def cancel_group(self, group: str) -> List[JobInfo]:
+    async def cancel_group(self, group: str) -> Tuple[List[JobInfo], int]:
         """Cancel every job of `group` that has not ended (SIGTERM to all at
         once, then SIGKILL after the grace period); returns the jobs it stopped,
-        as they ended. Retried after a lost link with the same idempotency key,
-        which answers with the jobs the first one stopped."""
+        as they ended (the first 200 of thousands), and how many it stopped.
+        Retried after a lost link with the same idempotency key, which answers
+        with the jobs the first one stopped."""
         key = new_request_key()
         reply = await self._call(STOP_GROUP, lambda i: CancelGroup(id=i, group=group, key=key))
-        return reply.jobs
+        return reply.jobs, reply.total if reply.total is not None else len(reply.jobs)
 
     async def pause_job(self, job_id: int, paused: bool = True) -> JobInfo:
         """Stop a running job's whole process group (SIGSTOP), or with `paused`

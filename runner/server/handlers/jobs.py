@@ -78,6 +78,11 @@ async def pause_queue(services: Services, msg: PauseQueue) -> Ok:
     return Ok(id=msg.id)
 
 
+#: A group cancel answers with the first this many jobs it stopped, and the count:
+#: thousands of jobs would not fit one frame.
+MAX_GROUP_REPLY_JOBS = 200
+
+
 async def cancel_group(services: Services, msg: CancelGroup) -> JobList:
     """Cancel every job of the group that has not ended, all at once (each gets
     SIGTERM together, so the grace periods overlap); the reply lists them as
@@ -87,7 +92,8 @@ async def cancel_group(services: Services, msg: CancelGroup) -> JobList:
     ids = await jobs.active_in_group(msg.group)
     if not ids and msg.key is not None:
         ids = await jobs.cancelled_with(msg.key)
-        return JobList(id=msg.id, jobs=[await jobs.get(i) for i in ids])
+        listed = [await jobs.get(i) for i in ids[:MAX_GROUP_REPLY_JOBS]]
+        return JobList(id=msg.id, jobs=listed, more=len(ids) > len(listed), total=len(ids))
     keys = [None if msg.key is None else f"{msg.key}:{i}" for i in ids]
     results = await asyncio.gather(
         *(jobs.cancel(i, key=k) for i, k in zip(ids, keys)), return_exceptions=True
@@ -99,7 +105,12 @@ async def cancel_group(services: Services, msg: CancelGroup) -> JobList:
         if isinstance(result, BaseException):
             raise result
         cancelled.append(result)
-    return JobList(id=msg.id, jobs=cancelled)
+    return JobList(
+        id=msg.id,
+        jobs=cancelled[:MAX_GROUP_REPLY_JOBS],
+        more=len(cancelled) > MAX_GROUP_REPLY_JOBS,
+        total=len(cancelled),
+    )
 
 
 async def watch_jobs(services: Services, msg: WatchJobs, send: Send) -> None:
