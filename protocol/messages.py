@@ -236,6 +236,16 @@ class JobList(Reply):
     total: Optional[int] = None
 
 
+class SlurmCluster(WireModel):
+    """A Slurm cluster as ``tether status`` and ``doctor`` show it."""
+
+    name: str
+    partitions: List[str] = Field(default_factory=list, max_length=256)
+    default_partition: Optional[str] = None
+    #: ``sacct`` answers (accounting is on).
+    accounting: bool = False
+
+
 class StatusReply(Reply):
     type: Literal["status"] = "status"
     runner_version: str
@@ -253,6 +263,10 @@ class StatusReply(Reply):
     problems: List[str] = []
     #: Queued jobs are not being started (`PauseQueue`).
     queue_paused: bool = False
+    #: The Slurm cluster this runner can hand jobs to (None: no Slurm here), and
+    #: where a job goes when it does not say (``local`` or ``slurm``).
+    slurm: Optional[SlurmCluster] = None
+    executor: str = "local"
 
 
 class LogChunk(Reply):

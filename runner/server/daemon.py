@@ -43,6 +43,7 @@ class Runner:
             snapshot_keep_days=keep_days_from_env(),
             retry_backoff_s=_env_floats("TETHER_RETRY_BACKOFF", RETRY_BACKOFF_S),
             stall_after_s=_env_duration("TETHER_STALL_AFTER", DEFAULT_STALL_AFTER_S),
+            executor="slurm" if os.environ.get("TETHER_EXECUTOR") == "slurm" else "local",
         )
         # Listening before the table starts: a job that ended while no runner ran
         # is told when the table finds out, at its start.

@@ -80,7 +80,16 @@ def test_doctor_reports_python_runner_socket_state_gpus_logout_and_cron(
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     checks = {c["name"]: c for c in report["checks"]}
-    assert list(checks) == ["python", "runner", "socket", "state dir", "gpus", "logout", "cron"]
+    assert list(checks) == [
+        "python",
+        "runner",
+        "socket",
+        "state dir",
+        "gpus",
+        "logout",
+        "cron",
+        "slurm",
+    ]
     assert report["healthy"] is True
     assert checks["python"]["verdict"] == "ok"
     assert checks["python"]["summary"].startswith("/usr/bin/python3")

@@ -130,3 +130,23 @@ def test_nodes_sets_what_a_distributed_trainer_reads_and_labels_each_line(
     assert f"addr={host} " in line and "port=" in line and "port= " not in line
     info = json.loads(env.tether("ls", "--json", check=True).stdout)[0]
     assert info["slurm"]["nodes"] == 1
+
+
+def test_status_and_doctor_say_which_cluster_jobs_can_go_to(slurm_env: UserEnv) -> None:
+    env = slurm_env
+    out = env.tether("status", check=True).stdout.decode()
+    assert "slurm: cluster tether, partitions debug* short, accounting on; " in out
+    assert "jobs go to Slurm with --slurm" in out
+    reply = json.loads(env.tether("status", "--json", check=True).stdout)
+    assert reply["slurm"]["default_partition"] == "debug" and reply["executor"] == "local"
+    env.stop_runner()
+    env.env["TETHER_EXECUTOR"] = "slurm"  # the host's choice: no --slurm needed
+    assert "jobs go to Slurm by default" in env.tether("status", check=True).stdout.decode()
+    job = int(env.tether("run", "--", "true", check=True).stdout)
+    assert _state(env, job, "succeeded", timeout=60)["executor"] == "slurm"
+    here = int(env.tether("run", "--here", "--", "true", check=True).stdout)
+    assert _state(env, here, "succeeded")["executor"] == "local"
+    doctor = json.loads(env.tether("doctor", "--json").stdout)
+    slurm = next(c for c in doctor["checks"] if c["name"] == "slurm")
+    assert slurm["verdict"] == "ok"
+    assert "Slurm cluster tether (partitions debug* short)" in slurm["summary"]

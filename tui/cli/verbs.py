@@ -297,6 +297,23 @@ def status_counts(reply: StatusReply) -> str:
     return counts or "none"
 
 
+def slurm_line(reply: StatusReply) -> str:
+    """``cluster tether, partitions debug* short, accounting on; jobs go to Slurm
+    with --slurm`` (the default partition starred, as sinfo does)."""
+    cluster = reply.slurm
+    if cluster is None:
+        return "none"
+    parts = " ".join(
+        visible(p) + ("*" if p == cluster.default_partition else "") for p in cluster.partitions
+    )
+    where = "by default" if reply.executor == "slurm" else "with --slurm"
+    accounting = "on" if cluster.accounting else "off"
+    return (
+        f"cluster {visible(cluster.name)}, partitions {parts or '-'}, accounting {accounting}; "
+        f"jobs go to Slurm {where}"
+    )
+
+
 def status_health(reply: StatusReply) -> str:
     return "degraded" if reply.problems else "healthy"
 
@@ -319,6 +336,8 @@ async def status(session: HostSession, as_json: bool) -> int:
     print(f"jobs: {status_counts(reply)}")
     if reply.queue_paused:
         print("queue: paused (no queued job starts until tether queue resume)")
+    if reply.slurm is not None:
+        print(f"slurm: {slurm_line(reply)}")
     print(
         f"clients: {reply.clients}; state: {visible(reply.state_dir)}; "
         f"socket: {visible(reply.socket_path)}"

@@ -101,6 +101,7 @@ async def diagnose(
         gpu_check(host["nvml"]),
         logout_check(shell.name, host["logind"]),
         cron_check(host_flag, host["runner"]),
+        slurm_check(host.get("slurm") or {}),
     ]
     return Diagnosis(shell.name, checks, {"probe": _probe_json(facts), "host": host})
 
@@ -213,6 +214,25 @@ def gpu_check(nvml: Dict[str, Any]) -> Check:
         f"no NVML: {nvml.get('reason')}",
         "jobs run, but without GPU stats or --gpus scheduling; install the NVIDIA driver "
         "if this host has GPUs",
+    )
+
+
+def slurm_check(slurm: Dict[str, Any]) -> Check:
+    if not slurm.get("present"):
+        return Check("slurm", "ok", f"no Slurm here ({slurm.get('reason')}): jobs run on the host")
+    if not slurm.get("up"):
+        return Check(
+            "slurm",
+            "warn",
+            f"sbatch is here but Slurm's controller does not answer: {slurm.get('reason')}",
+            "tether run --slurm will fail until scontrol ping answers; ask the cluster's admins",
+        )
+    parts = " ".join(str(p) for p in slurm.get("partitions") or []) or "none"
+    return Check(
+        "slurm",
+        "ok",
+        f"Slurm cluster {slurm.get('cluster') or '?'} (partitions {parts}): "
+        "tether run --slurm hands jobs to it",
     )
 
 

@@ -139,6 +139,33 @@ def _loginctl(*argv: str) -> Optional[str]:
     return value if done.returncode == 0 and value else None
 
 
+def slurm_facts() -> Dict[str, Any]:
+    """Whether jobs can go to Slurm here: ``sbatch`` on PATH and a controller that
+    answers ``scontrol ping``; the cluster's name and partitions (``*``: default)."""
+    if shutil.which("sbatch") is None:
+        return {"present": False, "reason": "sbatch is not on PATH"}
+    try:
+        ping, config, sinfo = (
+            subprocess.run(argv, check=False, capture_output=True, text=True, timeout=_TIMEOUT_S)
+            for argv in (
+                ["scontrol", "ping"],
+                ["scontrol", "show", "config"],
+                ["sinfo", "--noheader", "--format=%P"],
+            )
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"present": True, "up": False, "reason": str(exc)}
+    if ping.returncode != 0 or "is UP" not in ping.stdout:
+        said = (ping.stdout.strip() or ping.stderr.strip() or "no answer").splitlines()[0]
+        return {"present": True, "up": False, "reason": said}
+    name = ""
+    for line in config.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "ClusterName":
+            name = value.strip()
+    return {"present": True, "up": True, "cluster": name, "partitions": sinfo.stdout.split()}
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="tether-host-facts")
     parser.add_argument("--runner", action="append", default=[], help="a runner to look for")
@@ -154,6 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "state": state_facts(),
         "nvml": nvml_facts(),
         "logind": logind_facts(pid if isinstance(pid, int) else None),
+        "slurm": slurm_facts(),
     }
     print(json.dumps(facts))
     return 0

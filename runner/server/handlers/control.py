@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Tuple
+from typing import Optional, Tuple
 
 from protocol import exchanges as ex
-from protocol.messages import GetStatus, Ok, Shutdown, StatusReply
+from protocol.messages import GetStatus, Ok, Shutdown, SlurmCluster, StatusReply
 from protocol.version import PROTOCOL_VERSION, __version__
+from runner.jobs.slurm_jobs import has_slurm
 from runner.server.routes import AnswersOnce, AnswersStream, unary
 from runner.server.services import Services
 
@@ -29,6 +30,23 @@ async def get_status(services: Services, msg: GetStatus) -> StatusReply:
         clients=services.client_count(),
         problems=services.jobs.health.problems(),
         queue_paused=services.gpus.paused,
+        slurm=await _slurm_cluster(services),
+        executor=services.jobs.executor,
+    )
+
+
+async def _slurm_cluster(services: Services) -> Optional[SlurmCluster]:
+    """The cluster, asked once (a few Slurm commands) where ``sbatch`` is on PATH."""
+    if not has_slurm():
+        return None
+    info = await services.jobs.slurm.probe()
+    if info is None:
+        return None
+    return SlurmCluster(
+        name=info.name,
+        partitions=[p.name for p in info.partitions],
+        default_partition=info.default_partition,
+        accounting=info.accounting,
     )
 
 
