@@ -52,7 +52,7 @@ def job_rows(
         rows.append(("noticed", ", ".join(job.flags)))
     if job.state.is_active and job.stall_after is not None:
         quiet = duration(job.stall_after) if job.stall_after else "never"
-        rows.append(("stalled after", f"{quiet} without output or a metric"))
+        rows.append(("stall after", f"{quiet} without output or a metric"))
     if job.after:
         how = "ended, however" if job.after_any else "succeeded"
         named = "job" if len(job.after) == 1 else "jobs"

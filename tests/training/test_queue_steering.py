@@ -247,7 +247,7 @@ def test_a_retry_outlives_a_runner_sigkill_and_retry_on_exit_ignores_success(
     user_env: UserEnv,
 ) -> None:
     env = user_env
-    env.env["TETHER_RETRY_BACKOFF"] = "2"
+    env.env["TETHER_RETRY_BACKOFF"] = "6"
     job = int(
         env.tether(
             "run",
@@ -265,7 +265,7 @@ def test_a_retry_outlives_a_runner_sigkill_and_retry_on_exit_ignores_success(
     waiting = wait_for(
         lambda: (j := _jobs(env)[job])["attempt"] == 2 and j["state"] == "queued" and j, timeout=30
     )
-    assert waiting["reason"].startswith("attempt 1 failed (exit 2); attempt 2 starts after 2 s")
+    assert waiting["reason"].startswith("attempt 1 failed (exit 2); attempt 2 starts after 6 s")
     assert "queued 2/2 (retry in" in env.tether("ls", check=True).stdout.decode()
     _kill_runner(env)
     _state(env, job, "failed")  # attempt 2 exits 1: no attempt is left

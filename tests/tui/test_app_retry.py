@@ -15,7 +15,11 @@ from tests.tui.pilot_helpers import log_lines, make_app, shows, until, until_con
 from tui.app.log_panel import LogPanel
 from tui.app.screens.describe import DescribeScreen
 
-FLAKY = 'echo "attempt $TETHER_ATTEMPT speaking"; sleep 1; [ "$TETHER_ATTEMPT" = 2 ] || exit 4'
+#: Attempt 1 speaks, then fails once the test has seen it (file `go`); attempt 2 succeeds.
+FLAKY = (
+    'echo "attempt $TETHER_ATTEMPT speaking"; [ "$TETHER_ATTEMPT" = 2 ] && exit 0; '
+    "while [ ! -e go ]; do sleep 0.05; done; exit 4"
+)
 
 
 @pytest.fixture
@@ -40,6 +44,7 @@ async def test_the_log_follows_a_retried_job_into_its_next_attempt(retry_env: Us
         panel = app.current_view.query_one(LogPanel)
         await until(pilot, lambda: panel.job_id == job, what="the job's log")
         await until(pilot, lambda: log_lines(panel) == ["attempt 1 speaking"], what="attempt 1")
+        (retry_env.home / "go").touch()
         await until(
             pilot,
             lambda: log_lines(panel) == ["attempt 2 speaking"],
