@@ -48,11 +48,13 @@ def job_rows(
     ]
     if job.reason:
         rows.append(("reason", visible(job.reason)))
+    if job.executor == "slurm":
+        rows.append(("slurm", _slurm_text(job)))
     if job.flags:
         rows.append(("noticed", ", ".join(job.flags)))
     if job.state.is_active and job.stall_after is not None:
-        quiet = duration(job.stall_after) if job.stall_after else "never"
-        rows.append(("stall after", f"{quiet} without output or a metric"))
+        quiet = f"{duration(job.stall_after)} without output or a metric"
+        rows.append(("stall after", quiet if job.stall_after else "never (--stall-after 0)"))
     if job.after:
         how = "ended, however" if job.after_any else "succeeded"
         named = "job" if len(job.after) == 1 else "jobs"
@@ -99,6 +101,19 @@ def job_rows(
         for index, port in enumerate(ports):
             rows.append(("ports" if index == 0 else "", visible(port)))
     return rows
+
+
+def _slurm_text(job: JobInfo) -> str:
+    """``job 42 on node[01-02]; partition gpu, time 4:00:00, nodes 2`` (what was
+    asked; the rest is the cluster's default)."""
+    said = f"job {job.slurm_id}" if job.slurm_id is not None else "not submitted yet"
+    if job.nodes:
+        said += f" on {visible(job.nodes)}"
+    asked = job.slurm.model_dump(exclude_none=True) if job.slurm is not None else {}
+    extra = asked.pop("sbatch_args", [])
+    words = [f"{name} {visible(str(value))}" for name, value in asked.items()]
+    words += [visible(arg) for arg in extra]
+    return f"{said}; {', '.join(words)}" if words else said
 
 
 def _attempts(job: JobInfo, now: float) -> str:

@@ -104,3 +104,16 @@ def test_a_retried_job_in_a_group_says_its_attempts_group_and_labels() -> None:
     text = rows_text(rows)
     assert "lr=3e-4" in text
     assert "attempt 1: failed (exit 2)" in text and "attempt 2: lost (-)" in text
+
+
+def test_a_slurm_job_says_its_slurm_id_nodes_and_what_it_asked_for() -> None:
+    slurm = {"partition": "gpu", "time": "4:00:00", "nodes": 2, "sbatch_args": ["--exclusive"]}
+    job = _job(state=JobState.RUNNING, executor="slurm", slurm_id=42, nodes="n[01-02]", slurm=slurm)
+    rows = dict(job_rows(job, host="cluster", now=1_700_000_065.0))
+    assert rows["slurm"] == "job 42 on n[01-02]; partition gpu, time 4:00:00, nodes 2, --exclusive"
+    pending = _job(executor="slurm", stall_after=0.0, flags=["stalled"])
+    rows = dict(job_rows(pending, host="cluster", now=1_700_000_065.0))
+    assert rows["slurm"] == "not submitted yet"
+    assert rows["stall after"] == "never (--stall-after 0)"
+    assert rows["noticed"] == "stalled"
+    assert "slurm" not in dict(job_rows(_job(), host="h", now=1_700_000_065.0))
