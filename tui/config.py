@@ -6,6 +6,9 @@ cannot say, per host, under the name typed after ``-H``::
     [hosts.gpu1]
     runner = "/opt/venv/bin/tether-runner"   # where the runner is on gpu1
 
+    [hosts.cluster]
+    executor = "slurm"   # jobs go to Slurm unless run with --here
+
     [app]
     notify = "desktop"   # when a job ends: "desktop" (the terminal's), "bell", "off"
 
@@ -33,7 +36,10 @@ else:  # pragma: no cover - the client runs on 3.11+ in CI
     import tomli as tomllib
 
 #: Settings a ``[hosts.NAME]`` table may hold, with what each one means.
-HOST_SETTINGS = {"runner": "the path of tether-runner on that host"}
+HOST_SETTINGS = {
+    "runner": "the path of tether-runner on that host",
+    "executor": 'where jobs run by default: "local" or "slurm"',
+}
 #: What ``[app] notify`` may be: how the app tells of a job that ended.
 NOTIFY_MODES = ("desktop", "bell", "off")
 
@@ -47,6 +53,9 @@ class HostConfig:
     """What tether's config says about one host; every field is optional."""
 
     runner: Optional[str] = None
+    #: Where ``tether run`` sends a job that says neither ``--slurm`` nor
+    #: ``--here`` (None: as the host's runner is set up).
+    executor: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -149,4 +158,9 @@ def _host(path: Path, name: str, table: Any) -> HostConfig:
             f"{path}: [hosts.{name}] runner must be an absolute path or start with ~/, "
             f"got {runner!r}"
         )
-    return HostConfig(runner=runner)
+    executor = settings.get("executor")
+    if executor is not None and executor not in ("local", "slurm"):
+        raise ConfigError(
+            f'{path}: [hosts.{name}] executor must be "local" or "slurm", not {executor!r}'
+        )
+    return HostConfig(runner=runner, executor=executor)

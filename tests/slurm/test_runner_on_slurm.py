@@ -150,3 +150,15 @@ def test_status_and_doctor_say_which_cluster_jobs_can_go_to(slurm_env: UserEnv) 
     slurm = next(c for c in doctor["checks"] if c["name"] == "slurm")
     assert slurm["verdict"] == "ok"
     assert "Slurm cluster tether (partitions debug* short)" in slurm["summary"]
+
+
+def test_the_config_can_make_slurm_a_hosts_default(slurm_env: UserEnv) -> None:
+    env = slurm_env
+    config = env.home / ".config" / "tether" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[hosts.local]\nexecutor = "slurm"\n')
+    env.env["XDG_CONFIG_HOME"] = str(config.parent.parent)
+    on_slurm = int(env.tether("run", "-H", "local", "--", "true", check=True).stdout)
+    here = int(env.tether("run", "-H", "local", "--here", "--", "true", check=True).stdout)
+    assert _state(env, on_slurm, "succeeded", timeout=60)["executor"] == "slurm"
+    assert _state(env, here, "succeeded")["executor"] == "local"

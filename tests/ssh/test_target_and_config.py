@@ -67,6 +67,12 @@ def test_config_gives_a_runner_per_host(tmp_path: Path) -> None:
     assert config.host("other").runner is None
 
 
+def test_a_hosts_executor_is_read_and_checked(tmp_path: Path) -> None:
+    config = parse_config('[hosts.cluster]\nexecutor = "slurm"\n', tmp_path / "c.toml")
+    assert config.host("cluster").executor == "slurm"
+    assert config.host("gpu1").executor is None
+
+
 def test_missing_config_is_empty(tmp_path: Path) -> None:
     assert load_config(tmp_path / "absent.toml").host("gpu1").runner is None
     assert load_config(tmp_path / "absent.toml").app.notify == "desktop"
@@ -85,6 +91,7 @@ def test_the_apps_notify_setting_and_the_fleet_are_read(tmp_path: Path) -> None:
         ("[host.gpu1]\nrunner = '/x'\n", "unknown section [host]"),
         ("[hosts.gpu1]\nrunnr = '/x'\n", "unknown setting 'runnr' in [hosts.gpu1]; known: runner"),
         ("[hosts.gpu1]\nrunner = 3\n", "runner must be a path"),
+        ("[hosts.c]\nexecutor = 'pbs'\n", '[hosts.c] executor must be "local" or "slurm"'),
         ("[hosts.gpu1]\nrunner = 'venv/bin/tether-runner'\n", "must be an absolute path"),
         ("hosts = 3\n", "must be a table"),
         ("[app]\nnotify = 'loud'\n", '[app] notify must be one of "desktop", "bell", "off"'),

@@ -36,6 +36,7 @@ from tui.cli.metrics import metrics as job_metrics
 from tui.cli.top import top as top_verb
 from tui.cli.verb import Run
 from tui.cli.wait import wait as wait_for_jobs
+from tui.config import load_config
 from tui.errors import ConnectError, TetherError, UsageError
 from tui.hosts import is_local, make_session
 from tui.session import HostSession, SessionState
@@ -138,7 +139,7 @@ def _run(args: argparse.Namespace, host: str) -> SessionCall:
     local = is_local(host)
     order = _queue_order(args)
     tags = verbs.JobTags(_group(args.group), _labels(args.labels))
-    executor, slurm = _placement(args)
+    executor, slurm = _placement(args, host)
     gpus = None if slurm is not None else args.gpus
     return lambda s: verbs.run(
         s,
@@ -161,9 +162,12 @@ _SLURM_WORDS = ("partition", "time", "mem", "account", "qos")
 _SLURM_COUNTS = ("nodes", "cpus")
 
 
-def _placement(args: argparse.Namespace) -> Tuple[Optional[Executor], Optional[SlurmRequest]]:
+def _placement(
+    args: argparse.Namespace, host: str
+) -> Tuple[Optional[Executor], Optional[SlurmRequest]]:
     """Where the job runs (None: the host's default) and, for Slurm, what it asks
-    for; Slurm's flags without --slurm on a host whose default is Slurm go with it."""
+    for. Slurm's flags mean Slurm; without them, --slurm or --here, ``[hosts.NAME]
+    executor`` in the config decides, else the host's runner."""
     executor: Optional[Executor] = args.executor
     asked = {name: getattr(args, name) for name in _SLURM_WORDS if getattr(args, name)}
     for name in _SLURM_COUNTS:
@@ -176,6 +180,9 @@ def _placement(args: argparse.Namespace) -> Tuple[Optional[Executor], Optional[S
         asked["sbatch_args"] = list(args.sbatch_args)
     if executor == "local" and asked:
         raise UsageError(f"--{next(iter(asked)).replace('_', '-')} is for Slurm: drop --here")
+    if executor is None and not asked:
+        configured = load_config().host(host).executor
+        executor = "slurm" if configured == "slurm" else "local" if configured else None
     if executor != "slurm" and not asked:
         return executor, None
     if args.gpus is not None:
