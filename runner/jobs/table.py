@@ -64,7 +64,7 @@ from runner.jobs.lifecycle import (
 )
 from runner.jobs.observe import observe, record_shim, shim_alive
 from runner.jobs.proc import boot_id, job_leftovers, kill_all, pidfd_open
-from runner.jobs.slurm_jobs import SlurmJobs
+from runner.jobs.slurm_jobs import LOOK_INTERVAL_S, SlurmJobs
 from runner.jobs.slurm_lifecycle import decide_slurm
 from runner.jobs.store import JobRecord, JobStore
 from runner.paths import CODE_ROOT, RunnerPaths, home_dir
@@ -410,12 +410,12 @@ class JobManager:
             )
         if spec.snapshot is None:
             record = self._new_record(spec, self._resolve_cwd(spec.cwd), key)
-            if record.on_slurm:
-                await self._check_slurm(spec, record)
+            await self._check_slurm(spec, record)
             submitted = await self._insert(record)
         else:
             async with self.snapshots.materialized(spec.snapshot, spec.cwd, job_umask()) as tree:
                 record = self._new_record(spec, str(tree.cwd), key)
+                await self._check_slurm(spec, record)
                 record.snapshot = tree.snapshot
                 record.tree = str(tree.root)
                 submitted = await self._insert(record)
@@ -522,6 +522,9 @@ class JobManager:
         return LaunchSpec(record.id, argv, record.cwd, env, self.cancel_grace_s)
 
     async def _check_slurm(self, spec: JobSpec, record: JobRecord) -> None:
+        """Refuse, before it is recorded, a Slurm job Slurm would refuse."""
+        if not record.on_slurm:
+            return
         if spec.gpus is not None:
             raise RunnerError(
                 "a Slurm job asks Slurm for its GPUs (SlurmRequest.gpus, per node), "
@@ -547,6 +550,8 @@ class JobManager:
         await self._commit(record, slurm_id=slurm_id, reason=None)
         log.info("job %d: Slurm job %d", record.id, slurm_id)
         self._notify(record)
+        if record.cancel_requested:  # cancelled while it was being submitted
+            await self.slurm.cancel(slurm_id)
 
     async def _launch(self, record: JobRecord, extra_env: Dict[str, str]) -> None:
         files = self.files(record.id)
@@ -634,25 +639,20 @@ class JobManager:
             return await self.get(job_id)
         await self._commit(record, cancel_requested=True, cancel_key=key or record.cancel_key)
         crash_point("cancel.recorded")
+        wait = self.cancel_grace_s + 5.0
         if record.on_slurm:
-            return await self._cancel_slurm(record)
-        self._signal_shim(record)
-        if record.state is JobState.PAUSED:  # stopped, it could not even die: continue it
-            self._signal_group(record, signal.SIGCONT)
-        await self.wait_finished(job_id, self.cancel_grace_s + 5.0)
+            # ``scancel`` the whole job, steps included (one still being submitted
+            # is cancelled once it has its id); Slurm's signals reach the shim, and
+            # the sweep's next look at Slurm records the end.
+            if record.slurm_id is not None:
+                await self.slurm.cancel(record.slurm_id)
+            wait += LOOK_INTERVAL_S + SWEEP_INTERVAL_S
+        else:
+            self._signal_shim(record)
+            if record.state is JobState.PAUSED:  # stopped, it could not even die: continue it
+                self._signal_group(record, signal.SIGCONT)
+        await self.wait_finished(job_id, wait)
         return await self.get(job_id)
-
-    async def _cancel_slurm(self, record: JobRecord) -> JobInfo:
-        """``scancel`` the whole job (its steps with it), then wait for the end:
-        Slurm's signals reach the shim, which records it."""
-        if record.slurm_id is not None:
-            await self.slurm.cancel(record.slurm_id)
-        deadline = time.monotonic() + self.cancel_grace_s + 30.0
-        while record.id in self._active and time.monotonic() < deadline:
-            await self._check(record)
-            if record.id in self._active:
-                await asyncio.sleep(0.2)
-        return await self.get(record.id)
 
     async def after_failed(self, record: JobRecord, reason: str) -> None:
         """End a queued job that can never start because a job it runs after
@@ -795,16 +795,20 @@ class JobManager:
         if record.shim_pid is None and files.read_shim() is not None:
             record_shim(record, files)
         look = decide_slurm(record.state, answer, exit_record, record.cancel_requested, time.time())
-        if look.transition is None and (look.reason, look.nodes) != (record.reason, record.nodes):
-            await self._commit(record, reason=look.reason, nodes=look.nodes)
-            self._notify(record)
-        elif look.transition is not None and look.nodes != record.nodes:
-            await self._commit(record, nodes=look.nodes)
         moved = look.transition
+        changes: Dict[str, Any] = {}
+        if look.nodes != record.nodes:
+            changes["nodes"] = look.nodes
+        if moved is None and look.reason != record.reason:
+            changes["reason"] = look.reason
         if moved is not None and moved.state is JobState.RUNNING and record.started_at is None:
             started = answer.start if answer is not None and answer.start else time.time()
-            await self._commit(record, started_at=float(started), reason=None)
-        return look.transition
+            changes.update(started_at=float(started), reason=None)
+        if changes:
+            await self._commit(record, **changes)
+            if moved is None:  # no transition to tell of it: the watchers hear it now
+                self._notify(record)
+        return moved
 
     async def _retry(self, record: JobRecord, outcome: Transition) -> None:
         """Queue the job's next attempt in place of ending it: its last attempt's

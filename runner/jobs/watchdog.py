@@ -15,7 +15,7 @@ import asyncio
 import os
 import time
 from pathlib import Path
-from typing import Callable, Dict, FrozenSet, List, Optional
+from typing import Callable, Dict, FrozenSet, Optional
 
 from protocol.jobs import JobFlag, JobState
 from protocol.stats import StatsSample
@@ -79,14 +79,12 @@ class Watchdog:
     def look(self, now: float) -> None:
         """Flag each running job as it is now; tell the hook what went up."""
         utils = self._gpu_utils()
-        running: List[JobRecord] = [
-            r for r in self.jobs.active_records() if r.state is JobState.RUNNING
-        ]
-        self._idle.keep_only(frozenset(r.id for r in running))
-        for record in self.jobs.active_records():
+        records = self.jobs.active_records()
+        self._idle.keep_only(frozenset(r.id for r in records if r.state is JobState.RUNNING))
+        for record in records:
             if record.state is not JobState.RUNNING:
                 self.jobs.set_flags(record, frozenset())  # paused on purpose: not stalled
-        for record in running:
+                continue
             flags = self._flags_of(record, utils, now)
             before: FrozenSet[JobFlag] = self.jobs.flags.get(record.id, frozenset())
             self.jobs.set_flags(record, flags)

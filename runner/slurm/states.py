@@ -159,6 +159,27 @@ def _fields(line: str, count: int, source: str) -> list[str]:
     return fields
 
 
+def _job(
+    job_id: str,
+    state: str,
+    reason: str,
+    start: str,
+    nodes: str,
+    partition: str,
+    exit_code: Optional[ExitCode] = None,
+) -> SlurmJob:
+    """A job from the fields ``squeue`` and ``sacct`` both print, as they print them."""
+    return SlurmJob(
+        slurm_id=int(job_id),
+        state=_state_word(state),
+        reason=_optional(reason),
+        start=_epoch(start),
+        nodes=_optional(nodes),
+        partition=_optional(partition),
+        exit_code=exit_code,
+    )
+
+
 def parse_squeue(text: str) -> Dict[int, SlurmJob]:
     """Jobs from ``squeue --noheader --format=SQUEUE_FORMAT``, by Slurm job id. Array
     and heterogeneous job ids (``12_3``, ``12+1``) are not tether's and are skipped."""
@@ -169,14 +190,7 @@ def parse_squeue(text: str) -> Dict[int, SlurmJob]:
         job_id, state, reason, start, nodes, partition = _fields(line, 6, "squeue")
         if not job_id.isdigit():
             continue
-        jobs[int(job_id)] = SlurmJob(
-            slurm_id=int(job_id),
-            state=_state_word(state),
-            reason=_optional(reason),
-            start=_epoch(start),
-            nodes=_optional(nodes),
-            partition=_optional(partition),
-        )
+        jobs[int(job_id)] = _job(job_id, state, reason, start, nodes, partition)
     return jobs
 
 
@@ -196,14 +210,8 @@ def parse_sacct(text: str) -> Dict[int, SlurmJob]:
         if step:
             steps.append((int(job_id), step, _state_word(state), ExitCode.parse(exit_code)))
             continue
-        jobs[int(job_id)] = SlurmJob(
-            slurm_id=int(job_id),
-            state=_state_word(state),
-            reason=_optional(reason),
-            start=_epoch(start),
-            nodes=_optional(nodes),
-            partition=_optional(partition),
-            exit_code=ExitCode.parse(exit_code),
+        jobs[int(job_id)] = _job(
+            job_id, state, reason, start, nodes, partition, ExitCode.parse(exit_code)
         )
     for owner, step, state, code in steps:
         job = jobs.get(owner)

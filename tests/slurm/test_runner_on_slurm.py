@@ -107,6 +107,12 @@ def test_slurms_refusal_is_said_in_its_words_and_nothing_is_queued(slurm_env: Us
     env = slurm_env
     code, err = _error(env.tether("run", "--slurm", "--partition", "nope", "--", "true"))
     assert code == 1 and "Slurm refused the job: invalid partition specified: nope" in err
+    tree = env.home / "proj"
+    tree.mkdir()
+    (tree / "train.py").write_text("print('hi')\n")
+    synced = env.tether("run", "--slurm", "--sync", str(tree), "--partition", "nope", "--", "true")
+    code, err = _error(synced)  # a job in a snapshot is checked the same way
+    assert code == 1 and "Slurm refused the job: invalid partition specified: nope" in err
     code, err = _error(env.tether("run", "--slurm", "--time", "soon", "--", "true"))
     assert code == 1 and "--time 'soon' is not a Slurm time" in err
     code, err = _error(env.tether("run", "--here", "--partition", "debug", "--", "true"))
