@@ -83,6 +83,19 @@ class ExitRecord:
     format: int = FORMAT
 
 
+#: A job's output, in its directory.
+LOG_NAME = "output.log"
+
+
+def log_size(job_dir: str) -> int:
+    """The bytes of the log in `job_dir` (0 before it has one). Takes a string:
+    a listing asks this of every job, and building paths cost more than the stat."""
+    try:
+        return os.stat(f"{job_dir}/{LOG_NAME}").st_size
+    except FileNotFoundError:
+        return 0
+
+
 def _fields(cls: Any, data: Dict[str, Any]) -> Dict[str, Any]:
     names = cls.__dataclass_fields__.keys()
     return {k: v for k, v in data.items() if k in names}
@@ -110,7 +123,7 @@ class JobFiles:
 
     @property
     def log_path(self) -> Path:
-        return self.dir / "output.log"
+        return self.dir / LOG_NAME
 
     @property
     def metrics_path(self) -> Path:
@@ -153,10 +166,7 @@ class JobFiles:
         os.rename(staging, target)
 
     def log_size(self) -> int:
-        try:
-            return os.stat(self.log_path).st_size
-        except FileNotFoundError:
-            return 0
+        return log_size(str(self.dir))
 
     def write_spec(self, spec: LaunchSpec) -> None:
         make_private_dirs(self.dir)

@@ -16,7 +16,18 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from protocol.jobs import ACTIVE_STATES, JobState, SnapshotInfo
 from protocol.socket_path import PRIVATE_FILE_MODE, open_private
@@ -208,10 +219,22 @@ def _to_row(record: JobRecord) -> Dict[str, Any]:
     return row
 
 
-def _from_row(row: sqlite3.Row) -> JobRecord:
+#: The JSON most rows hold in most of their JSON columns, read without the
+#: parser: a listing of 10,000 jobs reads nine such columns a row.
+_EMPTY_JSON: Dict[str, Callable[[], Any]] = {"[]": list, "{}": dict, "null": lambda: None}
+
+
+def _from_json(text: Optional[str]) -> Any:
+    if text is None:
+        return None
+    common = _EMPTY_JSON.get(text)
+    return common() if common is not None else json.loads(text)
+
+
+def _from_row(row: Mapping[str, Any]) -> JobRecord:
     values: Dict[str, Any] = dict(row)
     for name in _JSON_COLUMNS:
-        values[name] = None if values[name] is None else json.loads(values[name])
+        values[name] = _from_json(values[name])
     values["state"] = JobState(values["state"])
     for name in _BOOL_COLUMNS:
         values[name] = bool(values[name])
@@ -298,12 +321,21 @@ class JobStore:
         row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else _from_row(row)
 
+    def _records(self, sql: str, args: Sequence[object]) -> List[JobRecord]:
+        """The jobs a ``SELECT *`` finds. Rows come as tuples, zipped with the
+        column names once: `sqlite3.Row` costs more to make a dict of than the
+        rest of reading a job."""
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql, args)
+        names = [column[0] for column in cursor.description]
+        return [_from_row(dict(zip(names, row))) for row in cursor]
+
     def active(self) -> List[JobRecord]:
-        rows = self._db.execute(
+        return self._records(
             f"SELECT * FROM jobs WHERE state IN ({_ACTIVE_MARKS}) ORDER BY id",  # noqa: S608
             _ACTIVE,
         )
-        return [_from_row(r) for r in rows]
 
     def listing(
         self,
@@ -321,18 +353,16 @@ class JobStore:
         if before is not None:
             where, args = f"{where} AND id < ?", [*args, before]
         if include_finished:
-            rows = self._db.execute(
+            return self._records(
                 f"SELECT * FROM jobs WHERE {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
                 (*args, limit),
             )
-        else:
-            since = time.time() - RECENT_WINDOW_S
-            rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE {where} AND "  # noqa: S608
-                f"(state IN ({_ACTIVE_MARKS}) OR finished_at >= ?) ORDER BY id DESC LIMIT ?",
-                (*args, *_ACTIVE, since, limit),
-            )
-        return [_from_row(r) for r in rows]
+        since = time.time() - RECENT_WINDOW_S
+        return self._records(
+            f"SELECT * FROM jobs WHERE {where} AND "  # noqa: S608
+            f"(state IN ({_ACTIVE_MARKS}) OR finished_at >= ?) ORDER BY id DESC LIMIT ?",
+            (*args, *_ACTIVE, since, limit),
+        )
 
     def setting(self, name: str) -> Optional[str]:
         """A runner setting kept across restarts (the queue's pause), or None."""

@@ -49,7 +49,7 @@ from protocol.limits import MAX_LIST_JOBS, SNAPSHOT_KEEP_DAYS
 from runner.disk_space import full_error
 from runner.errors import RunnerError
 from runner.faults import crash_point, fail_point
-from runner.jobs.files import JobFiles, LaunchSpec, job_umask
+from runner.jobs.files import JobFiles, LaunchSpec, job_umask, log_size
 from runner.jobs.lifecycle import (
     RETRY_BACKOFF_S,
     Event,
@@ -114,6 +114,7 @@ class JobManager:
         executor: str = "local",
     ) -> None:
         self.paths = paths
+        self._jobs_dir = str(paths.jobs_dir)
         #: A job's ``--stall-after`` when it gave none (``TETHER_STALL_AFTER``; 0: never).
         self.stall_after_s = stall_after_s
         #: Where a job runs when it does not say (``TETHER_EXECUTOR``), and the way to Slurm.
@@ -351,7 +352,7 @@ class JobManager:
             finished_at=record.finished_at,
             exit_code=record.exit_code,
             signal=record.signal,
-            log_bytes=self.files(record.id).log_size(),
+            log_bytes=log_size(f"{self._jobs_dir}/{record.id}"),
             queue_position=(
                 self.queue_positions.get(record.id) if record.state is JobState.QUEUED else None
             ),
@@ -369,10 +370,14 @@ class JobManager:
             attempts=record.retry + 1,
             retry_on=record.retry_on,
             retry_at=record.retry_at if record.state is JobState.QUEUED else None,
-            past_attempts=[AttemptInfo.model_validate(a) for a in record.past_attempts],
+            past_attempts=[AttemptInfo.model_validate(a) for a in record.past_attempts]
+            if record.past_attempts
+            else [],
             group=record.job_group,
             labels=record.labels,
-            flags=sorted(flag.value for flag in self.flags.get(record.id, ())),
+            flags=sorted(flag.value for flag in self.flags[record.id])
+            if record.id in self.flags
+            else [],
             stall_after=self.stall_after_of(record),
             executor="slurm" if record.on_slurm else "local",
             slurm_id=record.slurm_id,

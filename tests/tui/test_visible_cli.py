@@ -67,6 +67,20 @@ def test_ls_shows_escapes_in_a_command_as_text_and_json_keeps_them(hostile: User
     assert b"\x1b" not in hostile.tether("ls", "--json").stdout
 
 
+def test_ls_json_is_one_job_a_line_to_a_pipe_and_indented_on_a_terminal(
+    hostile: UserEnv,
+) -> None:
+    hostile.tether("run", "--", "true", check=True)
+    piped = hostile.tether("ls", "--json", check=True).stdout.decode("ascii")
+    lines = piped.splitlines()
+    assert lines[0] == "[" and lines[-1] == "]"
+    assert [json.loads(line.rstrip(","))["id"] for line in lines[1:-1]] == [2, 1]
+    shown = _on_a_terminal(hostile, "ls", "--json")
+    assert b"\x1b" not in shown
+    assert json.loads(shown) == json.loads(piped)
+    assert b'\n    "argv": [\n' in shown  # indented for a person
+
+
 def test_logs_through_a_pipe_are_the_exact_bytes(hostile: UserEnv) -> None:
     assert hostile.tether("logs", "1", check=True).stdout == OUTPUT
     assert hostile.tether("logs", "--raw", "1", check=True).stdout == OUTPUT

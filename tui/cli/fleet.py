@@ -23,6 +23,7 @@ from protocol.jobs import JobInfo
 from protocol.messages import StatusReply
 from protocol.units import duration, iso_time
 from tui.cli.format import job_json, jobs_table
+from tui.cli.output import write_json_list
 from tui.cli.verbs import status_counts, status_fields, status_health
 from tui.config import load_config
 from tui.errors import TetherError
@@ -129,7 +130,7 @@ async def ls_many(names: List[str], include_all: bool, as_json: bool, timeout_s:
         (name, job) for name, jobs in results if jobs is not None for job in jobs
     ]
     if as_json:
-        print(json.dumps([{"host": name, **job_json(job)} for name, job in listed], indent=2))
+        write_json_list([{"host": name, **job_json(job)} for name, job in listed])
     elif not listed:
         print("no jobs" + ("" if include_all else " (finished more than a day ago: --all)"))
     else:

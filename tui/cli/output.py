@@ -13,16 +13,18 @@ error from the host, a doctor's probe output) is made visible (`tui.visible`),
 newlines aside. The verbs make each host string visible themselves where it
 sits in a table (so the columns line up); the guard is there for the line that
 forgets. JSON needs nothing: `json.dumps` escapes control characters itself.
-Only bytes bypass the guard: a job's log (`LogOutput`, filtered on a terminal)
-and the screen clear of `tether top` (`write_control`).
+Only bytes bypass the guard: a job's log (`LogOutput`, filtered on a terminal),
+a JSON listing (`write_json_list`) and the screen clear of `tether top`
+(`write_control`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import sys
-from typing import Iterator, Optional, TextIO, cast
+from typing import Any, Iterator, Optional, Sequence, TextIO, cast
 
 from tui.visible import TerminalLogFilter, visible_lines
 
@@ -35,6 +37,20 @@ def write_bytes(data: bytes) -> None:
 def write_text(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+def write_json_list(items: Sequence[Any]) -> None:
+    """A JSON array to stdout: indented for a person at a terminal, one item per
+    line to a pipe or a file (as gh does), where `jq` or `grep` reads it and
+    10,000 jobs must not wait on the indenting encoder, which is pure Python.
+    It passes the guard: `json.dumps` writes ASCII only, every control escaped."""
+    if not items:
+        text = "[]\n"
+    elif sys.stdout.isatty():
+        text = json.dumps(list(items), indent=2) + "\n"
+    else:
+        text = "[\n" + ",\n".join(map(json.dumps, items)) + "\n]\n"
+    write_bytes(text.encode("ascii"))
 
 
 def write_control(sequence: str) -> None:

@@ -15,7 +15,7 @@ from protocol.jobs import Executor, JobInfo, JobSpec, JobState, RetryOn, SlurmRe
 from protocol.messages import LogChunk, StatusReply
 from protocol.units import duration, iso_time, plural
 from tui.cli.format import job_json, jobs_table, shell_exit_code
-from tui.cli.output import LogOutput
+from tui.cli.output import LogOutput, write_json_list
 from tui.cli.transfer import SyncRequest, upload
 from tui.errors import RemoteError, TetherError, UsageError
 from tui.job_text import command_line
@@ -150,7 +150,7 @@ async def ls(
 ) -> int:
     jobs = await session.list_jobs(include_finished=include_all, group=group)
     if as_json:
-        print(json.dumps([job_json(j) for j in jobs], indent=2))
+        write_json_list([job_json(j) for j in jobs])
     elif not jobs:
         where = "" if group is None else f" in group {group}"
         print(
