@@ -30,6 +30,8 @@ class ErrorCode(str, enum.Enum):
     BAD_SNAPSHOT = "bad_snapshot"
     #: A path asked for leaves the job's directory, or is not there.
     BAD_PATH = "bad_path"
+    #: A cluster's view was asked of a host that has no Slurm.
+    NO_SLURM = "no_slurm"
     INTERNAL = "internal"
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Generic, Optional, Tuple, Type, TypeVar, Union
 
+from protocol.cluster import ClusterLoad, GetClusterLoad
 from protocol.envelope import Reply, Request
 from protocol.messages import (
     Cancel,
@@ -153,6 +154,7 @@ RERUN = Unary(Rerun, JobReply, "rerun")
 LIST_OUTPUTS = Unary(ListOutputs, OutputList, "list_outputs")
 READ_OUTPUT = Unary(ReadOutput, OutputChunk, "read_output")
 COLLECT_GARBAGE = Unary(CollectGarbage, GarbageReport, "collect_garbage")
+GET_CLUSTER_LOAD = Unary(GetClusterLoad, ClusterLoad, "cluster_load")
 FOLLOW_LOG = Stream(FollowLog, (LogChunk,), LogEnd, "follow_log")
 FOLLOW_METRICS = Stream(FollowMetrics, (MetricsChunk,), MetricsEnd, "follow_metrics")
 WATCH_JOBS = Stream(WatchJobs, (JobList,), None, "watch_jobs")
@@ -184,6 +186,7 @@ EXCHANGES: Tuple[Exchange, ...] = (
     LIST_OUTPUTS,
     READ_OUTPUT,
     COLLECT_GARBAGE,
+    GET_CLUSTER_LOAD,
     FOLLOW_LOG,
     FOLLOW_METRICS,
     WATCH_JOBS,

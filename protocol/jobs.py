@@ -322,3 +322,6 @@ class JobInfo(BaseModel):
     slurm_id: Optional[int] = None
     nodes: Optional[str] = None
     slurm: Optional[SlurmRequest] = None
+    #: When Slurm expects a pending Slurm job to start (UNIX seconds), where it
+    #: gives one: a job's ``--begin``, or the backfill scheduler's estimate.
+    expected_start: Optional[float] = None

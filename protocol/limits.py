@@ -134,3 +134,12 @@ COMPRESS_SAMPLE_BYTES = 16 * 1024
 ZLIB_LEVEL = 1
 #: Most bytes one compressed frame may inflate to (a zip bomb stops here): one frame.
 MAX_DECOMPRESSED_FRAME_BYTES = MAX_FRAME_BYTES
+
+# -- a Slurm cluster's load (`protocol.cluster`) --------------------------------
+
+#: Most partitions one `cluster_load` lists.
+MAX_PARTITIONS = 256
+#: Most of the person's Slurm jobs it lists (newest first); the rest are counted.
+MAX_CLUSTER_JOBS = 500
+#: Longest Slurm word it carries (a partition, a node list, a pending reason).
+MAX_SLURM_TEXT = 512

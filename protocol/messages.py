@@ -11,6 +11,7 @@ from typing import Annotated, Dict, List, Literal, Optional, Union
 
 from pydantic import Field
 
+from protocol.cluster import ClusterLoad, GetClusterLoad
 from protocol.envelope import Reply, Request, WireModel
 from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo, JobSpec
@@ -353,6 +354,8 @@ Message = Annotated[
         OutputChunk,
         CollectGarbage,
         GarbageReport,
+        GetClusterLoad,
+        ClusterLoad,
     ],
     Field(discriminator="type"),
 ]

@@ -21,10 +21,13 @@ Row = Tuple[str, str]
 
 
 def when(ts: Optional[float], now: float) -> str:
-    """``2026-12-03 06:02:11 (4m58s ago)``; ``-`` when it has not happened."""
+    """``2026-12-03 06:02:11 (4m58s ago)``, or ``(in 12m)`` for a time still to
+    come; ``-`` when it has not happened."""
     if ts is None:
         return "-"
     local = dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    if ts > now:
+        return f"{local} (in {duration(ts - now)})"
     return f"{local} ({duration(now - ts)} ago)"
 
 
@@ -49,7 +52,7 @@ def job_rows(
     if job.reason:
         rows.append(("reason", visible(job.reason)))
     if job.executor == "slurm":
-        rows.append(("slurm", _slurm_text(job)))
+        rows.append(("slurm", _slurm_text(job, at)))
     if job.flags:
         rows.append(("noticed", ", ".join(job.flags)))
     if job.state.is_active and job.stall_after is not None:
@@ -103,12 +106,14 @@ def job_rows(
     return rows
 
 
-def _slurm_text(job: JobInfo) -> str:
+def _slurm_text(job: JobInfo, now: float) -> str:
     """``job 42 on node[01-02]; partition gpu, time 4:00:00, nodes 2`` (what was
     asked; the rest is the cluster's default)."""
     said = f"job {job.slurm_id}" if job.slurm_id is not None else "not submitted yet"
     if job.nodes:
         said += f" on {visible(job.nodes)}"
+    elif job.expected_start is not None:
+        said += f", expected to start {when(job.expected_start, now)}"
     asked = job.slurm.model_dump(exclude_none=True) if job.slurm is not None else {}
     extra = asked.pop("sbatch_args", [])
     words = [f"{name} {visible(str(value))}" for name, value in asked.items()]

@@ -62,7 +62,8 @@ def queue_state(job: JobInfo, now: Optional[float] = None) -> str:
         state += f" (GPUs {','.join(map(str, job.gpus))} held)"
     if job.executor == "slurm" and job.state.is_active:
         if job.state is JobState.QUEUED and job.slurm_id is not None and job.reason:
-            state += f" ({job.reason})"  # Slurm's pending reason: "waiting for resources"
+            # Slurm's pending reason: "waiting for resources, starts in 12m"
+            state += f" ({job.reason}{expected_start_text(job, now)})"
         elif job.nodes and job.state is JobState.RUNNING:
             state += f" on {job.nodes}"
     if job.flags:  # the runner's watchdog: "running (stalled)", "running (idle GPUs)"
@@ -70,6 +71,14 @@ def queue_state(job: JobInfo, now: Optional[float] = None) -> str:
     if job.leaked_gpu_pids:
         state += " (GPU leak)"
     return state
+
+
+def expected_start_text(job: JobInfo, now: Optional[float] = None) -> str:
+    """``, starts in 12m`` while Slurm expects the pending job to start later."""
+    if job.expected_start is None:
+        return ""
+    wait = job.expected_start - (now or time.time())
+    return f", starts in {duration(wait)}" if wait >= 1 else ""
 
 
 def _order_state(job: JobInfo) -> str:

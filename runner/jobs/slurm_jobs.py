@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from protocol.cluster import ClusterJob, PartitionLoad
 from protocol.errors import ErrorCode
 from runner.errors import RunnerError
 from runner.jobs.files import JobFiles
@@ -77,6 +78,8 @@ class SlurmJobs:
     def __init__(self) -> None:
         self._answers: Dict[int, Optional[SlurmJob]] = {}
         self._asked_at = 0.0
+        self._load: Optional[Tuple[List[PartitionLoad], List[ClusterJob]]] = None
+        self._load_at = 0.0
         self.cluster: Optional[ClusterInfo] = None
 
     async def probe(self) -> Optional[ClusterInfo]:
@@ -134,6 +137,15 @@ class SlurmJobs:
         if slurm_id not in self._answers:
             self._answers.update(await commands.query([slurm_id]))
         return self._answers.get(slurm_id)
+
+    async def load(self) -> Tuple[List[PartitionLoad], List[ClusterJob]]:
+        """The cluster's load (`commands.load`), asked at most once per
+        `LOOK_INTERVAL_S` however many ``tether top`` watch it."""
+        now = time.monotonic()
+        if self._load is None or now - self._load_at >= LOOK_INTERVAL_S:
+            self._load = await commands.load()
+            self._load_at = time.monotonic()
+        return self._load
 
     async def cancel(self, slurm_id: int) -> Optional[SlurmJob]:
         before = await commands.cancel(slurm_id)

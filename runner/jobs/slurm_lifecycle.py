@@ -37,11 +37,13 @@ REASON_CANCELLED_PENDING = "cancelled while pending in Slurm"
 @dataclass(frozen=True)
 class SlurmLook:
     """What a look at a Slurm job found: a transition (None: same state), and
-    what to show beside the state meanwhile (the pending reason, the nodes)."""
+    what to show beside the state meanwhile (the pending reason, the nodes, and
+    when Slurm expects a pending job to start, where it says)."""
 
     transition: Optional[Transition]
     reason: Optional[str]
     nodes: Optional[str]
+    expected_start: Optional[float] = None
 
 
 def decide_slurm(
@@ -64,7 +66,8 @@ def decide_slurm(
             )
         return SlurmLook(ended, None, nodes)
     if said.state == "queued":
-        return SlurmLook(None, said.reason, nodes)
+        start = float(slurm.start) if slurm is not None and slurm.start else None
+        return SlurmLook(None, said.reason, nodes, start)
     if said.state == "running":
         moved = (
             None if state in (JobState.RUNNING, JobState.PAUSED) else Transition(JobState.RUNNING)

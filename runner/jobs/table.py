@@ -148,6 +148,8 @@ class JobManager:
         self.on_change: List[Callable[[JobRecord], None]] = []
         #: Queued job id -> position in the GPU queue (1 = next), set by the queue.
         self.queue_positions: Dict[int, int] = {}
+        #: When Slurm expects each pending Slurm job to start, where it says.
+        self.slurm_starts: Dict[int, float] = {}
         #: Queued job id -> the jobs it still waits for (``--after``), set by the queue.
         self.waiting_for: Dict[int, List[int]] = {}
         #: Running job id -> what the watchdog noticed (`runner.jobs.watchdog`).
@@ -382,6 +384,9 @@ class JobManager:
             executor="slurm" if record.on_slurm else "local",
             slurm_id=record.slurm_id,
             nodes=record.nodes,
+            expected_start=(
+                self.slurm_starts.get(record.id) if record.state is JobState.QUEUED else None
+            ),
             slurm=SlurmRequest.model_validate(record.slurm) if record.slurm is not None else None,
         )
 
@@ -806,14 +811,25 @@ class JobManager:
             changes["nodes"] = look.nodes
         if moved is None and look.reason != record.reason:
             changes["reason"] = look.reason
+        start_moved = self._note_slurm_start(record.id, look.expected_start)
         if moved is not None and moved.state is JobState.RUNNING and record.started_at is None:
             started = answer.start if answer is not None and answer.start else time.time()
             changes.update(started_at=float(started), reason=None)
         if changes:
             await self._commit(record, **changes)
-            if moved is None:  # no transition to tell of it: the watchers hear it now
-                self._notify(record)
+        if (changes or start_moved) and moved is None:  # no transition tells of it
+            self._notify(record)
         return moved
+
+    def _note_slurm_start(self, job_id: int, start: Optional[float]) -> bool:
+        """Keep Slurm's expected start of a pending job; whether it changed."""
+        if self.slurm_starts.get(job_id) == start:
+            return False
+        if start is None:
+            self.slurm_starts.pop(job_id, None)
+        else:
+            self.slurm_starts[job_id] = start
+        return True
 
     async def _retry(self, record: JobRecord, outcome: Transition) -> None:
         """Queue the job's next attempt in place of ending it: its last attempt's

@@ -1,4 +1,5 @@
-"""Slurm's commands, run without blocking the event loop: probe, submit, query, cancel.
+"""Slurm's commands, run without blocking the event loop: probe, submit, query, load,
+cancel.
 
 Each call starts the real command (``sbatch``, ``squeue``, ``sacct``, ``scontrol``,
 ``scancel``) with `asyncio.create_subprocess_exec` and a timeout, and reads its output
@@ -13,8 +14,9 @@ import contextlib
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from protocol.cluster import ClusterJob, PartitionLoad
 from protocol.errors import ErrorCode
 from runner.errors import RunnerError
 from runner.slurm.cluster import SINFO_FORMAT, ClusterInfo, cluster_info
@@ -25,9 +27,16 @@ from runner.slurm.states import (
     SQUEUE_FORMAT,
     TIME_FORMAT_ENV,
     SlurmJob,
+    SlurmOutputError,
     parse_sacct,
     parse_scontrol_job,
     parse_squeue,
+)
+from runner.slurm.usage import (
+    SINFO_NODES_FORMAT,
+    SQUEUE_MINE_FORMAT,
+    parse_my_jobs,
+    parse_partitions,
 )
 
 #: How long a Slurm command may take: slurmctld answers in milliseconds when well, and
@@ -205,6 +214,23 @@ async def _scontrol_job(slurm_id: int) -> Optional[SlurmJob]:
     if finished.returncode != 0:
         return None
     return parse_scontrol_job(finished.stdout)
+
+
+async def load() -> Tuple[List[PartitionLoad], List[ClusterJob]]:
+    """Each partition's nodes, CPUs and GPUs in use, and the runner's user's own
+    jobs in ``squeue``, newest first."""
+    sinfo, squeue = await asyncio.gather(
+        _run(["sinfo", "--noheader", "--Node", f"--Format={SINFO_NODES_FORMAT}"]),
+        _run(["squeue", "--me", "--noheader", f"--format={SQUEUE_MINE_FORMAT}"]),
+    )
+    for command, finished in (("sinfo", sinfo), ("squeue", squeue)):
+        if finished.returncode != 0:
+            raise SlurmError(f"{command} failed: {slurm_sentence(command, finished.stderr)}")
+    try:
+        partitions, jobs = parse_partitions(sinfo.stdout), parse_my_jobs(squeue.stdout)
+    except SlurmOutputError as exc:
+        raise SlurmError(str(exc)) from None
+    return partitions, sorted(jobs, key=lambda job: job.slurm_id, reverse=True)
 
 
 async def cancel(slurm_id: int) -> Optional[SlurmJob]:

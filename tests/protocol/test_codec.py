@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol.cluster import ClusterJob, ClusterLoad, GetClusterLoad, PartitionLoad
 from protocol.codec import FrameDecoder, encode
 from protocol.errors import ErrorCode, FrameError, MessageError
 from protocol.jobs import AttemptInfo, JobInfo, JobSpec, JobState, SnapshotInfo
@@ -259,6 +260,37 @@ EXAMPLES = [
     OutputChunk(id=19, path="out/model.pt", offset=1, data=b"\xff\x00", size=3, mtime=5.25),
     CollectGarbage(id=20, dry_run=True, keep_days=0.5),
     GarbageReport(id=20, dry_run=True, snapshots=1, blobs=2, bytes=3),
+    GetClusterLoad(id=21),
+    ClusterLoad(
+        id=21,
+        cluster="hpc",
+        user="ada",
+        t=1700000000.5,
+        partitions=[
+            PartitionLoad(
+                name="gpu",
+                default=True,
+                nodes_mixed=2,
+                cpus_used=40,
+                cpus_total=128,
+                gpus_used=5,
+                gpus_total=8,
+            )
+        ],
+        jobs=[
+            ClusterJob(
+                slurm_id=42,
+                name="tether-7",
+                state="RUNNING",
+                partition="gpu",
+                elapsed="1:02",
+                nodes=2,
+                where="gpu[01-02]",
+                job_id=7,
+            )
+        ],
+        jobs_omitted=3,
+    ),
 ]
 
 

@@ -7,8 +7,11 @@ environment (one node here: the cluster has one)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -77,10 +80,56 @@ def test_pending_with_slurms_reason_then_cancel_pending_and_running(slurm_env: U
     assert pending["reason"] in row
 
     out = env.tether("cancel", str(small), check=True).stdout.decode()
-    assert "cancelled" in out
+    assert out == f"cancelled job {small} (true): cancelled while pending in Slurm\n"
     assert _jobs(env)[small]["reason"] == "cancelled while pending in Slurm"
-    env.tether("cancel", str(big), check=True)
+    node = _jobs(env)[big]["nodes"]
+    out = env.tether("cancel", str(big), check=True).stdout.decode()
+    assert out.endswith(f": SIGTERM; it was running in Slurm on {node}\n"), out
     assert _state(env, big, "cancelled")["state"] == "cancelled"
+
+
+def test_a_pending_job_shows_when_slurm_expects_it_to_start(slurm_env: UserEnv) -> None:
+    env = slurm_env
+    asked_at = time.time()
+    job = _run(env, "--sbatch-arg=--begin=now+1hour", "--", "true")
+
+    def expected() -> dict | None:
+        listed = _jobs(env)[job]
+        return listed if listed["expected_start"] is not None else None
+
+    listed = wait_for(expected, timeout=30, interval=0.5)
+    assert (listed["state"], listed["reason"]) == ("queued", "waiting for its start time")
+    start = dt.datetime.fromisoformat(listed["expected_start"]).timestamp()
+    assert asked_at + 3590 <= start <= time.time() + 3610
+    row = next(
+        r
+        for r in env.tether("ls", check=True).stdout.decode().splitlines()
+        if r.startswith(f"{job} ")
+    )
+    assert "queued (waiting for its start time, starts in 59m" in row
+    env.tether("cancel", str(job), check=True)
+    assert _state(env, job, "cancelled")["expected_start"] is None
+
+
+def test_top_shows_the_partitions_and_the_persons_slurm_jobs(slurm_env: UserEnv) -> None:
+    env = slurm_env
+    job = _run(env, "--", "bash", "-c", HOLD)
+    slurm_id = _state(env, job, "running", timeout=60)["slurm_id"]
+    frame = env.tether("top", "--once", check=True).stdout.decode()
+    cluster = frame[frame.index("slurm: cluster tether") :].splitlines()
+    assert cluster[1].split() == ["PARTITION", "IDLE", "MIXED", "ALLOC", "DOWN", "CPUS", "GPUS"]
+    debug = next(line.split() for line in cluster if line.startswith("debug*"))
+    assert debug[-1] == "-" and debug[-2].endswith(f"/{node_cpus()}")  # no GPU GRES here
+    row = next(line.split() for line in cluster if line.lstrip().startswith(f"{slurm_id} "))
+    assert row[:4] == [str(slurm_id), str(job), f"tether-{job}", "RUNNING"]
+    load = json.loads(env.tether("top", "--once", "--json", check=True).stdout)["slurm"]["load"]
+    part = next(p for p in load["partitions"] if p["name"] == "debug")
+    assert part["default"] and part["cpus_total"] == node_cpus() and part["cpus_used"] >= 1
+    assert part["nodes_idle"] + part["nodes_mixed"] + part["nodes_allocated"] == 1
+    mine = next(j for j in load["jobs"] if j["slurm_id"] == slurm_id)
+    assert (mine["job_id"], mine["state"], load["user"]) == (job, "RUNNING", getpass.getuser())
+    _release(env, job, 0)
+    _state(env, job, "succeeded", timeout=60)
 
 
 def test_a_runner_killed_while_its_slurm_job_runs_finds_the_right_exit_code(

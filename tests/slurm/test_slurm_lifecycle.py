@@ -20,6 +20,9 @@ def _slurm(
 def test_pending_keeps_the_job_queued_with_slurms_reason() -> None:
     look = decide_slurm(JobState.QUEUED, _slurm("PENDING", "Resources"), None, False, 1.0)
     assert (look.transition, look.reason) == (None, "waiting for resources")
+    assert look.expected_start == 100.0  # Slurm's estimate while it waits
+    running = decide_slurm(JobState.QUEUED, _slurm("RUNNING"), None, False, 1.0)
+    assert running.expected_start is None  # a start time once running is no estimate
 
 
 def test_running_in_slurm_moves_a_queued_job_to_running_once() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from protocol.jobs import JobInfo, JobState, SnapshotInfo
 from tui.job_detail import job_rows, rows_text, when
+from tui.job_text import queue_state
 
 
 def _job(**fields: object) -> JobInfo:
@@ -117,3 +119,18 @@ def test_a_slurm_job_says_its_slurm_id_nodes_and_what_it_asked_for() -> None:
     assert rows["stall after"] == "never (--stall-after 0)"
     assert rows["noticed"] == "stalled"
     assert "slurm" not in dict(job_rows(_job(), host="h", now=1_700_000_065.0))
+
+
+def test_a_pending_slurm_job_says_when_slurm_expects_it_to_start() -> None:
+    now = 1_700_000_065.0
+    job = _job(executor="slurm", slurm_id=42, reason="waiting for resources")
+    waiting = job.model_copy(update={"expected_start": now + 754})
+    local = dt.datetime.fromtimestamp(now + 754).strftime("%Y-%m-%d %H:%M:%S")
+    assert dict(job_rows(waiting, host="c", now=now))["slurm"] == (
+        f"job 42, expected to start {local} (in 12m34s)"
+    )
+    assert queue_state(waiting, now) == "queued (waiting for resources, starts in 12m34s)"
+    assert dict(job_rows(job, host="c", now=now))["slurm"] == "job 42"
+    assert queue_state(job, now) == "queued (waiting for resources)"
+    late = job.model_copy(update={"expected_start": now - 5})  # Slurm's estimate has passed
+    assert queue_state(late, now) == "queued (waiting for resources)"

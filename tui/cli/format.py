@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from typing import Any, Dict, List
+from typing import Any, Dict, FrozenSet, List
 
 from protocol.jobs import JobInfo, JobState
 from protocol.units import iso_time
@@ -60,6 +60,7 @@ def job_json(job: JobInfo) -> Dict[str, Any]:
         "slurm_id": job.slurm_id,
         "nodes": job.nodes,
         "slurm": job.slurm.model_dump() if job.slurm is not None else None,
+        "expected_start": iso_time(job.expected_start),
     }
 
 
@@ -77,6 +78,18 @@ def shell_exit_code(job: JobInfo) -> int:
 
 #: The widest NAME `tether ls` shows; a longer one is cut, with …
 NAME_WIDTH = 24
+
+
+def text_table(rows: List[List[str]], right: FrozenSet[int] = frozenset()) -> List[str]:
+    """Rows (the first the header) as aligned lines; columns in `right` to the right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
 
 
 def _cut(text: str, width: int) -> str:

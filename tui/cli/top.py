@@ -35,7 +35,9 @@ from protocol.stats import (
     StatsUpdate,
 )
 from protocol.units import gib, iso_time, size
+from tui.cli.format import text_table
 from tui.cli.output import write_control
+from tui.cli.top_cluster import ClusterView
 from tui.session import HostSession
 from tui.visible import visible
 
@@ -82,17 +84,6 @@ def _pair(used: Optional[float], total: Optional[float], digits: int = 0) -> str
     return f"{_num(used, digits=digits)} / {_num(total, digits=digits)}"
 
 
-def _table(rows: List[List[str]], right: frozenset[int] = frozenset()) -> List[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return lines
-
-
 def gpu_lines(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory) -> List[str]:
     if not inventory.available:
         return [f"GPUs: none ({visible(inventory.reason or 'no GPU readings')})"]
@@ -109,7 +100,7 @@ def gpu_lines(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory) 
             continue
         rows.append(_gpu_row(reading, name))
         extra[len(rows) - 1] = _process_lines(reading, jobs)
-    table = _table(rows, right=frozenset({0, 2, 4, 6, 7}))
+    table = text_table(rows, right=frozenset({0, 2, 4, 6, 7}))
     out: List[str] = []
     for i, line in enumerate(table):
         out.append(line)
@@ -195,19 +186,29 @@ def job_lines(sample: StatsSample, jobs: JobDirectory) -> List[str]:
                 ",".join(map(str, usage.gpus)) or "-",
             ]
         )
-    lines = _table(rows, right=frozenset({0, 2, 3, 4, 5}))
+    lines = text_table(rows, right=frozenset({0, 2, 3, 4, 5}))
     if sample.jobs_omitted:
         lines.append(f"... and {sample.jobs_omitted} more running jobs")
     return lines
 
 
-def render(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory, width: int) -> str:
-    """One frame of ``tether top`` as text."""
+def render(
+    inventory: GpuInventory,
+    sample: StatsSample,
+    jobs: JobDirectory,
+    width: int,
+    cluster: Optional[ClusterView] = None,
+) -> str:
+    """One frame of ``tether top`` as text; a login node's cluster last."""
     parts = gpu_lines(inventory, sample, jobs)
     parts.append("")
     parts.append(host_line(sample.host, width))
     parts.append("")
     parts.extend(job_lines(sample, jobs))
+    cluster_lines = cluster.lines() if cluster is not None else []
+    if cluster_lines:
+        parts.append("")
+        parts.extend(cluster_lines)
     return "\n".join(parts)
 
 
@@ -222,8 +223,13 @@ def _gpu_json(reading: GpuReading, device: Optional[GpuDevice]) -> Dict[str, Any
     return out
 
 
-def top_json(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory) -> Dict[str, Any]:
-    """One frame as a JSON-ready object."""
+def top_json(
+    inventory: GpuInventory,
+    sample: StatsSample,
+    jobs: JobDirectory,
+    cluster: Optional[ClusterView] = None,
+) -> Dict[str, Any]:
+    """One frame as a JSON-ready object (``slurm``: null off a cluster)."""
     devices = {d.index: d for d in inventory.devices}
     return {
         "time": iso_time(sample.t),
@@ -239,29 +245,38 @@ def top_json(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory) -
         "host": sample.host.model_dump(),
         "jobs": [{"name": jobs.names.get(j.job_id), **j.model_dump()} for j in sample.jobs],
         "leaked_gpu_pids": {str(pid): job_id for pid, job_id in sorted(jobs.leaked.items())},
+        "slurm": cluster.json() if cluster is not None else None,
     }
 
 
 # -- the verb ----------------------------------------------------------------------
 
 
-def _frame(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory, as_json: bool) -> str:
+def _frame(
+    inventory: GpuInventory,
+    sample: StatsSample,
+    jobs: JobDirectory,
+    as_json: bool,
+    cluster: ClusterView,
+) -> str:
     if as_json:
-        return json.dumps(top_json(inventory, sample, jobs))
+        return json.dumps(top_json(inventory, sample, jobs, cluster))
     # A terminal's width; into a pipe, lines as long as they are (for grep).
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 1 << 16
-    return render(inventory, sample, jobs, width)
+    return render(inventory, sample, jobs, width, cluster)
 
 
 async def top(session: HostSession, as_json: bool, once: bool, interval_s: Optional[float]) -> int:
     jobs = JobDirectory()
+    cluster = ClusterView()
     if once:
         snapshot = await session.stats_snapshot()
         jobs.update(await session.list_jobs())
-        print(_frame(snapshot.gpu, snapshot.sample, jobs, as_json))
+        await cluster.refresh(session)
+        print(_frame(snapshot.gpu, snapshot.sample, jobs, as_json, cluster))
         return 0
     live = sys.stdout.isatty() and not as_json
-    frames = asyncio.ensure_future(_follow(session, as_json, live, interval_s, jobs))
+    frames = asyncio.ensure_future(_follow(session, as_json, live, interval_s, jobs, cluster))
     with _quit_on_q(frames, enabled=live and sys.stdin.isatty()):
         try:
             await frames
@@ -304,6 +319,7 @@ async def _follow(
     live: bool,
     interval_s: Optional[float],
     jobs: JobDirectory,
+    cluster: ClusterView,
 ) -> None:
     inventory: Optional[GpuInventory] = None
     async for event in session.subscribe_stats(interval_s=interval_s, history_s=0):
@@ -312,7 +328,8 @@ async def _follow(
         elif isinstance(event, StatsUpdate) and inventory is not None:
             if jobs.stale(event.sample):
                 jobs.update(await session.list_jobs())
-            frame = _frame(inventory, event.sample, jobs, as_json)
+            await cluster.refresh(session)
+            frame = _frame(inventory, event.sample, jobs, as_json, cluster)
             if live:
                 write_control(_CLEAR)
             print(frame if live else frame + ("" if as_json else "\n"), flush=True)

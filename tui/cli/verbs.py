@@ -228,13 +228,8 @@ async def cancel(session: HostSession, job_id: int) -> int:
     before = await session.get_job(job_id)
     cancelling = asyncio.ensure_future(session.cancel(job_id))
     done, _ = await asyncio.wait({cancelling}, timeout=CANCEL_QUIET_S)
-    if not done and before.state.is_active:  # a job that ignores SIGTERM: say why we wait
-        print(
-            f"tether: job {job_id} got SIGTERM; waiting for it to stop (SIGKILL follows "
-            "after the runner's grace period, 10 s unless TETHER_CANCEL_GRACE says otherwise)",
-            file=sys.stderr,
-            flush=True,
-        )
+    if not done and before.state.is_active:  # say why we wait
+        print(_cancel_wait_text(before), file=sys.stderr, flush=True)
     job = await cancelling
     if not before.state.is_active and before.leaked_gpu_pids:
         pids = ", ".join(map(str, before.leaked_gpu_pids))
@@ -245,12 +240,31 @@ async def cancel(session: HostSession, job_id: int) -> int:
         return 0
     how = f"exit {job.exit_code}" if job.exit_code is not None else (job.signal or job.state.value)
     if job.state is JobState.CANCELLED:
+        if before.executor == "slurm":  # pending or running: Slurm's word, as squeue's
+            how = _slurm_cancel_text(before, job, how)
         print(f"cancelled job {job.id} ({visible(job.name)}): {visible(how)}")
     elif job.state.is_active:
         print(f"job {job.id} is still stopping; check with tether ls")
     else:
         print(f"job {job.id} ended before the cancel took effect: {job.state.value} ({how})")
     return 0
+
+
+def _cancel_wait_text(job: JobInfo) -> str:
+    if job.executor == "slurm":
+        return f"tether: job {job.id}: asked Slurm to cancel it (scancel); waiting for it to end"
+    return (
+        f"tether: job {job.id} got SIGTERM; waiting for it to stop (SIGKILL follows "
+        "after the runner's grace period, 10 s unless TETHER_CANCEL_GRACE says otherwise)"
+    )
+
+
+def _slurm_cancel_text(before: JobInfo, job: JobInfo, how: str) -> str:
+    """``cancelled while pending in Slurm``, or ``SIGTERM; it was running in Slurm on n01``."""
+    if before.state is JobState.QUEUED:
+        return job.reason or "cancelled while pending in Slurm"
+    where = f" on {before.nodes}" if before.nodes else ""
+    return f"{how}; it was running in Slurm{where}"
 
 
 async def cancel_group(session: HostSession, group: str) -> int:

@@ -7,6 +7,7 @@ import contextlib
 import secrets
 from typing import AsyncIterator, Callable, List, Optional, Tuple, TypeVar
 
+from protocol.cluster import ClusterLoad, GetClusterLoad
 from protocol.connection.events import DEFAULT_HEARTBEAT, Heartbeat
 from protocol.envelope import Reply, Request
 from protocol.exchanges import (
@@ -15,6 +16,7 @@ from protocol.exchanges import (
     COLLECT_GARBAGE,
     FOLLOW_LOG,
     FOLLOW_METRICS,
+    GET_CLUSTER_LOAD,
     GET_JOB,
     GET_STATS,
     GET_STATUS,
@@ -516,3 +518,8 @@ class HostSession:
             COLLECT_GARBAGE,
             lambda i: CollectGarbage(id=i, dry_run=dry_run, keep_days=keep_days),
         )
+
+    async def cluster_load(self) -> ClusterLoad:
+        """The Slurm cluster's partitions and the person's Slurm jobs (``tether
+        top`` on a login node); `RemoteError` where the host has no Slurm."""
+        return await self._call(GET_CLUSTER_LOAD, lambda i: GetClusterLoad(id=i))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Dict
 
-from runner.server.handlers import control, jobs, logs, metrics, stats, sync
+from runner.server.handlers import cluster, control, jobs, logs, metrics, stats, sync
 from runner.server.routes import AnswersOnce, AnswersStream
 
-_FAMILIES = (control, jobs, logs, metrics, stats, sync)
+_FAMILIES = (cluster, control, jobs, logs, metrics, stats, sync)
 
 #: Requests answered by one reply, by request type.
 UNARY: Dict[type, AnswersOnce] = {
