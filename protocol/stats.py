@@ -155,6 +155,19 @@ class JobUsage(WireModel):
     gpus: List[int] = Field(default_factory=list, max_length=MAX_GPUS)
 
 
+class AllocationGpus(WireModel):
+    """The GPUs Slurm gave a running job, sampled inside its allocation on its own
+    node (a login node's NVML cannot see them). ``t`` is when they were read there;
+    ``error`` says why there is no fresh reading (the node stopped reporting)."""
+
+    job_id: int
+    node: str = Field(max_length=MAX_STATS_TEXT)
+    t: float
+    devices: List[GpuDevice] = Field(default_factory=list, max_length=MAX_GPUS)
+    gpus: List[GpuReading] = Field(default_factory=list, max_length=MAX_GPUS)
+    error: Optional[str] = Field(default=None, max_length=MAX_STATS_TEXT)
+
+
 class StatsSample(WireModel):
     """Everything measured at one instant ``t``.
 
@@ -170,6 +183,8 @@ class StatsSample(WireModel):
     host: HostReading
     jobs: List[JobUsage] = Field(default_factory=list, max_length=MAX_STATS_JOBS)
     jobs_omitted: int = Field(default=0, ge=0)
+    #: Running Slurm jobs' own GPUs, read on their nodes (`AllocationGpus`).
+    allocations: List[AllocationGpus] = Field(default_factory=list, max_length=MAX_STATS_JOBS)
 
 
 # -- messages --------------------------------------------------------------------

@@ -306,7 +306,22 @@ def _in_allocation(files: JobFiles) -> int:
         print(f"job {spec.job_id} was already launched", file=sys.stderr)
         return 3
     ready = os.open(os.devnull, os.O_WRONLY)
-    return _run_shim(files, spec, ready)
+    sampler = _start_gpu_sampler(files, spec.job_id)
+    try:
+        return _run_shim(files, spec, ready)
+    finally:
+        if sampler is not None:
+            sampler.terminate()
+            sampler.wait()
+
+
+def _start_gpu_sampler(files: JobFiles, job_id: int) -> Optional[subprocess.Popen[bytes]]:
+    """Where Slurm gave the job GPUs, read them on this node beside it
+    (`runner.stats.allocation`, a process of its own: the shim stays stdlib-only)."""
+    if not (os.environ.get("SLURM_JOB_GPUS") or os.environ.get("SLURM_STEP_GPUS")):
+        return None
+    module = "runner.stats.allocation"
+    return subprocess.Popen([sys.executable, "-m", module, str(files.dir), str(job_id)])
 
 
 def main(argv: List[str]) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence
 
 from protocol.codec import encode
 from protocol.limits import MAX_PROCESS_NAME, MAX_STATS_JOBS
@@ -17,6 +17,7 @@ from protocol.stats import GpuInventory, GpuReading, JobUsage, StatsSample, Stat
 from runner.gpu.occupancy import GpuOccupancy, occupancy_of
 from runner.gpu.source import GpuRead, GpuSource, clip
 from runner.stats import procfs
+from runner.stats.allocation import read_allocation
 from runner.stats.host import HostProbe
 from runner.stats.jobtree import JobMeasure, JobTrees, RunningJob
 from runner.stats.leaks import EndedJob, LeakTracker
@@ -60,7 +61,15 @@ class Measurer:
     def close(self) -> None:
         self.source.close()
 
-    def take(self, seq: int, running: List[RunningJob], ended: List[EndedJob]) -> Tick:
+    def take(
+        self,
+        seq: int,
+        running: List[RunningJob],
+        ended: List[EndedJob],
+        allocated: Sequence[AllocatedJob] = (),
+    ) -> Tick:
+        """One sample: the host's GPUs, system and running jobs; and the GPUs of
+        each `allocated` Slurm job, read on its node (`runner.stats.allocation`)."""
         for job in ended:
             self.leaks.watch(job, self.trees.forget(job.job_id))
         t = time.time()
@@ -79,6 +88,11 @@ class Measurer:
             host=self.host.read(),
             jobs=jobs[:MAX_STATS_JOBS],
             jobs_omitted=max(0, len(jobs) - MAX_STATS_JOBS),
+            allocations=[
+                reading
+                for job in allocated[:MAX_STATS_JOBS]
+                if (reading := read_allocation(job.job_dir, job.job_id, job.interval_s, t))
+            ],
         )
         return Tick(
             sample,
@@ -103,6 +117,15 @@ class Measurer:
             for p in reading.processes
         ]
         return reading.model_copy(update={"processes": processes})
+
+
+@dataclass(frozen=True)
+class AllocatedJob:
+    """A running Slurm job whose GPUs its node reports into `job_dir`."""
+
+    job_id: int
+    job_dir: str
+    interval_s: float
 
 
 def _name(pid: int) -> Optional[str]:

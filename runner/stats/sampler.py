@@ -23,6 +23,7 @@ import asyncio
 import logging
 import math
 import os
+import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,11 +39,12 @@ from runner.gpu.open_source import source_from_env
 from runner.gpu.source import GpuSource
 from runner.jobs.store import JobRecord
 from runner.jobs.table import JobManager
+from runner.stats.allocation import interval_s as allocation_interval_s
 from runner.stats.history import SampleHistory
 from runner.stats.host import HostProbe
 from runner.stats.jobtree import JobTrees, RunningJob
 from runner.stats.leaks import EndedJob, kill_leaked
-from runner.stats.measure import Measurer, Tick
+from runner.stats.measure import AllocatedJob, Measurer, Tick
 from runner.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,9 @@ class Sampler:
         self._seq = 0
         self._ended: List[EndedJob] = []
         self._leaking: Dict[int, Dict[int, int]] = {}
+        #: This host as Slurm names nodes, and how often a job's node reports its GPUs.
+        self._node = socket.gethostname().split(".")[0]
+        self._allocation_interval_s = allocation_interval_s(os.environ)
 
     @classmethod
     def from_env(cls, state_dir: Path, jobs: JobManager) -> Sampler:
@@ -183,16 +188,25 @@ class Sampler:
             await self._tick()
 
     async def _tick(self) -> None:
+        live = [
+            r for r in self._jobs.active_records() if r.state in (JobState.RUNNING, JobState.PAUSED)
+        ]
+        # A Slurm job's pid is its node's: measured here only when that node is this host.
         running = [
             RunningJob(r.id, r.job_pid)
-            for r in self._jobs.active_records()
-            if r.state in (JobState.RUNNING, JobState.PAUSED) and r.job_pid
+            for r in live
+            if r.job_pid and (not r.on_slurm or r.nodes == self._node)
+        ]
+        allocated = [
+            AllocatedJob(r.id, str(self._jobs.files(r.id).dir), self._allocation_interval_s)
+            for r in live
+            if r.on_slurm
         ]
         ended, self._ended = self._ended, []
         loop = asyncio.get_running_loop()
         try:
             tick: Tick = await loop.run_in_executor(
-                self._executor, self._measurer.take, self._seq + 1, running, ended
+                self._executor, self._measurer.take, self._seq + 1, running, ended, allocated
             )
         except Exception:
             log.exception("a stats sample failed; the next one will be tried as usual")

@@ -19,6 +19,7 @@ import pytest
 from runner.slurm.cluster import ClusterInfo
 from tests.conftest import UserEnv, wait_for
 from tests.slurm.conftest import node_cpus
+from tests.stats.conftest import RECORDING
 from tests.training.test_queue_order import _error, _jobs, _kill_runner, _release, _state
 
 pytestmark = pytest.mark.xdist_group("slurm")
@@ -168,6 +169,8 @@ def test_slurms_refusal_is_said_in_its_words_and_nothing_is_queued(slurm_env: Us
     assert code == 2 and "--partition is for Slurm" in err
     code, err = _error(env.tether("run", "--slurm", "--nodes", "0", "--", "true"))
     assert code == 2 and "--nodes" in err
+    code, err = _error(env.tether("run", "--slurm", "--account", "nosuch", "--", "true"))
+    assert code == 1 and "Slurm refused the job: Invalid account" in err  # enforced here
     assert _jobs(env) == {}
 
 
@@ -185,6 +188,31 @@ def test_nodes_sets_what_a_distributed_trainer_reads_and_labels_each_line(
     assert f"addr={host} " in line and "port=" in line and "port= " not in line
     info = json.loads(env.tether("ls", "--json", check=True).stdout)[0]
     assert info["slurm"]["nodes"] == 1
+
+
+def test_a_slurm_jobs_own_gpus_are_read_on_its_node_and_shown(slurm_env: UserEnv) -> None:
+    env = slurm_env
+    # The node's fake GPUs are handed out by Slurm; what is read on them is the
+    # recorded H100 (the same source setting reaches the job's node).
+    env.env.update({"TETHER_GPU_SOURCE": f"replay:{RECORDING}", "TETHER_STATS_INTERVAL": "1"})
+    job = _run(env, "--gpus", "1", "--", "bash", "-c", 'echo "gpus=$SLURM_JOB_GPUS"; ' + HOLD)
+    node = _state(env, job, "running", timeout=60)["nodes"]
+
+    def allocations() -> list:
+        frame = json.loads(env.tether("top", "--once", "--json", check=True).stdout)
+        return [a for a in frame["allocations"] if a["gpus"]]
+
+    (allocation,) = wait_for(allocations, timeout=30, interval=0.5)
+    assert (allocation["job_id"], allocation["node"], allocation["error"]) == (job, node, None)
+    assert [g["index"] for g in allocation["gpus"]] == [0]
+    assert allocation["devices"][0]["name"] == "NVIDIA H100 80GB HBM3"
+    text = env.tether("top", "--once", check=True).stdout.decode()
+    assert f"GPUs of job {job} (" in text and f") on {node}:" in text
+    assert b"gpus=0" in env.tether("logs", "--raw", str(job), check=True).stdout
+    _release(env, job, 0)
+    _state(env, job, "succeeded", timeout=60)
+    frame = json.loads(env.tether("top", "--once", "--json", check=True).stdout)
+    assert frame["allocations"] == []  # an ended job's GPUs are not shown
 
 
 def test_status_and_doctor_say_which_cluster_jobs_can_go_to(slurm_env: UserEnv) -> None:

@@ -13,7 +13,7 @@ from typing import Iterable, List, Optional, Sequence
 from rich.text import Text
 from textual.widget import Widget
 
-from protocol.stats import GpuInventory, GpuReading, StatsSample
+from protocol.stats import AllocationGpus, GpuInventory, GpuReading, StatsSample
 from protocol.units import gib
 from tui.visible import visible
 
@@ -97,6 +97,26 @@ class GpuPanel(Widget):
         return Text("\n").join(self._rows(self.size.width or 80))
 
     def _rows(self, width: int) -> List[Text]:
+        """The host's GPUs, then each running Slurm job's own, read on its node
+        (a login node has none of its own: then only the jobs')."""
+        latest = self.history[-1] if self.history else None
+        allocations = latest.allocations if latest is not None else []
+        host = self._host_rows(width)
+        if allocations and (self.inventory is None or not self.inventory.available):
+            host = []
+        return host + [row for a in allocations for row in self._allocation_rows(a, width)]
+
+    def _allocation_rows(self, allocation: AllocationGpus, width: int) -> List[Text]:
+        rows = [Text(f"job {allocation.job_id} on {visible(allocation.node)}", style="bold")]
+        if allocation.error:
+            rows.append(Text(f"   {visible(allocation.error)}", style="yellow"))
+        names = {d.index: visible(d.name) for d in allocation.devices}
+        for reading in allocation.gpus:
+            history = list(_allocation_values(self.history, allocation.job_id, reading.index))
+            rows.append(self._row(reading, names.get(reading.index, ""), width, history))
+        return rows
+
+    def _host_rows(self, width: int) -> List[Text]:
         inventory = self.inventory
         if inventory is not None and not inventory.available:
             return [Text(f"no GPUs: {visible(inventory.reason or 'none found')}", style="dim")]
@@ -153,4 +173,14 @@ class GpuPanel(Widget):
 def _gpu_values(history: Iterable[StatsSample], index: int) -> Iterable[Optional[float]]:
     for sample in history:
         reading = next((g for g in sample.gpus if g.index == index), None)
+        yield reading.util_pct if reading is not None else None
+
+
+def _allocation_values(
+    history: Iterable[StatsSample], job_id: int, index: int
+) -> Iterable[Optional[float]]:
+    for sample in history:
+        allocation = next((a for a in sample.allocations if a.job_id == job_id), None)
+        gpus = allocation.gpus if allocation is not None else []
+        reading = next((g for g in gpus if g.index == index), None)
         yield reading.util_pct if reading is not None else None

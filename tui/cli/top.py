@@ -110,6 +110,24 @@ def gpu_lines(inventory: GpuInventory, sample: StatsSample, jobs: JobDirectory) 
     return out
 
 
+def allocation_lines(sample: StatsSample, jobs: JobDirectory) -> List[str]:
+    """Each running Slurm job's own GPUs, as its node read them."""
+    out: List[str] = []
+    for allocation in sample.allocations:
+        name = jobs.names.get(allocation.job_id)
+        owner = f"job {allocation.job_id}" + (f" ({visible(name)})" if name else "")
+        out.append(f"GPUs of {owner} on {visible(allocation.node)}:")
+        if allocation.error:
+            out.append(f"  {visible(allocation.error)}")
+        if not allocation.gpus:
+            continue
+        names = {d.index: visible(d.name) for d in allocation.devices}
+        header = ["GPU", "NAME", "UTIL", "MEM GiB", "TEMP", "POWER W", "SM MHz", "FAN"]
+        rows = [header] + [_gpu_row(g, names.get(g.index, "?")) for g in allocation.gpus]
+        out += ["  " + line for line in text_table(rows, right=frozenset({0, 2, 4, 6, 7}))]
+    return out
+
+
 def _gpu_row(reading: GpuReading, name: str) -> List[str]:
     return [
         str(reading.index),
@@ -205,6 +223,9 @@ def render(
     parts.append(host_line(sample.host, width))
     parts.append("")
     parts.extend(job_lines(sample, jobs))
+    if sample.allocations:
+        parts.append("")
+        parts.extend(allocation_lines(sample, jobs))
     cluster_lines = cluster.lines() if cluster is not None else []
     if cluster_lines:
         parts.append("")
@@ -245,6 +266,9 @@ def top_json(
         "host": sample.host.model_dump(),
         "jobs": [{"name": jobs.names.get(j.job_id), **j.model_dump()} for j in sample.jobs],
         "leaked_gpu_pids": {str(pid): job_id for pid, job_id in sorted(jobs.leaked.items())},
+        "allocations": [
+            {"name": jobs.names.get(a.job_id), **a.model_dump()} for a in sample.allocations
+        ],
         "slurm": cluster.json() if cluster is not None else None,
     }
 
