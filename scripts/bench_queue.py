@@ -106,27 +106,35 @@ class CancelResult:
     error: str
 
 
+def private_env(root: Path) -> Dict[str, str]:
+    """A private HOME, XDG_RUNTIME_DIR and XDG_STATE_HOME under `root` (so its own
+    runner), no GPU sampling, and no setting of the person's that would steer the
+    CLI elsewhere. This process is pointed at it too: the in-process client finds
+    the runner's socket from HOME, like the CLI."""
+    home, runtime, state = root / "home", root / "runtime", root / "state"
+    for path in (home, runtime, state):
+        path.mkdir(parents=True)
+        path.chmod(0o700)
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "XDG_STATE_HOME": str(state),
+        "TETHER_GPU_SOURCE": "none",
+    }
+    for key in ("TETHER_HOST", "XDG_CONFIG_HOME", "PYTHONPATH", "TETHER_EXECUTOR"):
+        env.pop(key, None)
+    os.environ.clear()
+    os.environ.update(env)
+    return env
+
+
 class TetherBench:
     """A private HOME with its own runner, and this process pointed at it."""
 
     def __init__(self, root: Path) -> None:
-        home, runtime, state = root / "home", root / "runtime", root / "state"
-        self.state = state
-        for path in (home, runtime, state):
-            path.mkdir(parents=True)
-            path.chmod(0o700)
-        self.env = {
-            **os.environ,
-            "HOME": str(home),
-            "XDG_RUNTIME_DIR": str(runtime),
-            "XDG_STATE_HOME": str(state),
-            "TETHER_GPU_SOURCE": "none",
-        }
-        for key in ("TETHER_HOST", "XDG_CONFIG_HOME", "PYTHONPATH"):
-            self.env.pop(key, None)
-        # The in-process client finds the runner's socket from HOME, like the CLI.
-        os.environ.clear()
-        os.environ.update(self.env)
+        self.env = private_env(root)
+        self.state = root / "state"
         self.submitted = 0
 
     def tether(self, *args: str) -> tuple[float, str]:

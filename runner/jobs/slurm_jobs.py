@@ -148,8 +148,10 @@ class SlurmJobs:
         return self._load
 
     async def cancel(self, slurm_id: int) -> Optional[SlurmJob]:
+        """``scancel`` the job; the next look asks Slurm again, for every job at
+        once (a group cancel of 200 once asked 200 times, one job each)."""
         before = await commands.cancel(slurm_id)
-        self._answers.pop(slurm_id, None)
+        self._asked_at = 0.0
         return before
 
 

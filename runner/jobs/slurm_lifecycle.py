@@ -52,9 +52,11 @@ def decide_slurm(
     exit: Optional[ExitRecord],
     cancel_requested: bool,
     now: float,
+    started: bool = False,
 ) -> SlurmLook:
-    """The job's next state, from Slurm's `slurm` (None: Slurm knows it no more)
-    and the shim's `exit` status."""
+    """The job's next state, from Slurm's `slurm` (None: Slurm knows it no more),
+    the shim's `exit` status, and whether the shim has `started` the command in
+    the allocation (it says so before Slurm's next answer can)."""
     said = outcome(slurm)
     nodes = slurm.nodes if slurm is not None else None
     killed = slurm is not None and (slurm.state in KILLED_BY_SLURM or slurm.out_of_memory)
@@ -65,10 +67,10 @@ def decide_slurm(
                 JobState(said.state), exit.finished_at, exit.exit_code, exit.signal, said.reason
             )
         return SlurmLook(ended, None, nodes)
-    if said.state == "queued":
+    if said.state == "queued" and not started:
         start = float(slurm.start) if slurm is not None and slurm.start else None
         return SlurmLook(None, said.reason, nodes, start)
-    if said.state == "running":
+    if said.state in ("queued", "running"):
         moved = (
             None if state in (JobState.RUNNING, JobState.PAUSED) else Transition(JobState.RUNNING)
         )

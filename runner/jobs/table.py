@@ -804,7 +804,14 @@ class JobManager:
         exit_record = files.read_exit()
         if record.shim_pid is None and files.read_shim() is not None:
             record_shim(record, files)
-        look = decide_slurm(record.state, answer, exit_record, record.cancel_requested, time.time())
+        look = decide_slurm(
+            record.state,
+            answer,
+            exit_record,
+            record.cancel_requested,
+            time.time(),
+            started=record.shim_pid is not None,
+        )
         moved = look.transition
         changes: Dict[str, Any] = {}
         if look.nodes != record.nodes:

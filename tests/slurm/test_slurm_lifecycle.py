@@ -32,6 +32,16 @@ def test_running_in_slurm_moves_a_queued_job_to_running_once() -> None:
     assert decide_slurm(JobState.RUNNING, _slurm("RUNNING"), None, False, 1.0).transition is None
 
 
+def test_a_shim_that_started_the_command_outruns_slurms_last_answer() -> None:
+    pending = _slurm("PENDING", "Resources")  # said before the job started
+    look = decide_slurm(JobState.QUEUED, pending, None, False, 1.0, started=True)
+    assert look.transition is not None and look.transition.state is JobState.RUNNING
+    assert look.expected_start is None
+    assert (
+        decide_slurm(JobState.RUNNING, pending, None, False, 1.0, started=True).transition is None
+    )
+
+
 def test_the_shims_exit_status_decides_how_the_command_ended() -> None:
     exit = ExitRecord(exit_code=3, signal=None, finished_at=50.0, cancelled=False)
     look = decide_slurm(JobState.RUNNING, _slurm("FAILED", code="3:0"), exit, False, 60.0)
