@@ -66,13 +66,15 @@ def test_pending_with_slurms_reason_then_cancel_pending_and_running(slurm_env: U
     big = _run(env, "--cpus", str(node_cpus()), "--", "bash", "-c", HOLD)
     _state(env, big, "running", timeout=60)
     small = _run(env, "--", "true")
+    later = _run(env, "--", "echo", "ran once the node was free")
 
-    def waiting() -> dict | None:
-        job = _jobs(env)[small]
+    def waiting(job_id: int) -> dict | None:
+        job = _jobs(env)[job_id]
         said = ("waiting for resources", "waiting: priority")  # after Slurm's next pass
         return job if job["state"] == "queued" and job["reason"] in said else None
 
-    pending = wait_for(waiting, timeout=60, interval=0.5)
+    pending = wait_for(lambda: waiting(small), timeout=60, interval=0.5)
+    assert wait_for(lambda: waiting(later), timeout=60, interval=0.5)
     row = next(
         r
         for r in env.tether("ls", check=True).stdout.decode().splitlines()
@@ -87,6 +89,9 @@ def test_pending_with_slurms_reason_then_cancel_pending_and_running(slurm_env: U
     out = env.tether("cancel", str(big), check=True).stdout.decode()
     assert out.endswith(f": SIGTERM; it was running in Slurm on {node}\n"), out
     assert _state(env, big, "cancelled")["state"] == "cancelled"
+    ran = _state(env, later, "succeeded", timeout=60)  # pending, then running, then done
+    assert ran["started_at"] is not None and ran["reason"] is None
+    assert env.tether("logs", str(later), check=True).stdout == b"ran once the node was free\n"
 
 
 def test_a_pending_job_shows_when_slurm_expects_it_to_start(slurm_env: UserEnv) -> None:
