@@ -23,6 +23,7 @@ from protocol.messages import (
 )
 from protocol.sync import Rerun
 from runner.errors import RunnerError
+from runner.memory import release_memory
 from runner.server.routes import AnswersOnce, AnswersStream, stream, unary
 from runner.server.services import Services
 from runner.streams import Send
@@ -81,6 +82,8 @@ async def pause_queue(services: Services, msg: PauseQueue) -> Ok:
 #: A group cancel answers with the first this many jobs it stopped, and the count:
 #: thousands of jobs would not fit one frame.
 MAX_GROUP_REPLY_JOBS = 200
+#: A group cancel of more jobs than this hands its garbage back to the system.
+RELEASE_AFTER_JOBS = 1000
 
 
 async def cancel_group(services: Services, msg: CancelGroup) -> JobList:
@@ -98,6 +101,8 @@ async def cancel_group(services: Services, msg: CancelGroup) -> JobList:
     results = await asyncio.gather(
         *(jobs.cancel(i, key=k) for i, k in zip(ids, keys)), return_exceptions=True
     )
+    if len(ids) > RELEASE_AFTER_JOBS:
+        await asyncio.to_thread(release_memory)
     cancelled = []
     for result in results:
         if isinstance(result, RunnerError) and result.code is ErrorCode.JOB_NOT_ACTIVE:
