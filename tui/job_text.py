@@ -47,11 +47,13 @@ def snapshot_text(job: JobInfo) -> Optional[str]:
     return f"snapshot {snap.id[:12]} ({plural(snap.files, 'file')}, {size(snap.bytes)})"
 
 
-def queue_state(job: JobInfo, now: Optional[float] = None) -> str:
+def queue_state(job: JobInfo, now: Optional[float] = None, start: bool = True) -> str:
     """The STATE cell: ``queued #2``, ``waiting for job 3``, ``queued #1 (priority 5)``,
     ``running 2/3`` (the second of three attempts, ``--retry 2``), ``queued 2/3
     (retry in 8s)``, ``paused (GPUs 0,1 held)`` (a paused job's GPUs, and their
-    memory, are still its own), ``running (stalled)``, ``failed (GPU leak)``."""
+    memory, are still its own), ``running (stalled)``, ``failed (GPU leak)``.
+    `start`: with Slurm's expected start of a pending job (the app's narrow
+    column leaves that to the describe view)."""
     state = _order_state(job)
     if job.attempts > 1:
         state += f" {job.attempt}/{job.attempts}"
@@ -63,7 +65,7 @@ def queue_state(job: JobInfo, now: Optional[float] = None) -> str:
     if job.executor == "slurm" and job.state.is_active:
         if job.state is JobState.QUEUED and job.slurm_id is not None and job.reason:
             # Slurm's pending reason: "waiting for resources, starts in 12m"
-            state += f" ({job.reason}{expected_start_text(job, now)})"
+            state += f" ({job.reason}{expected_start_text(job, now) if start else ''})"
         elif job.nodes and job.state is JobState.RUNNING:
             state += f" on {job.nodes}"
     if job.flags:  # the runner's watchdog: "running (stalled)", "running (idle GPUs)"

@@ -32,6 +32,9 @@ KILLED_BY_SLURM = frozenset(
 )
 
 REASON_CANCELLED_PENDING = "cancelled while pending in Slurm"
+#: An expected start this far away is no estimate: Slurm puts a job queued
+#: behind one without a time limit a year out.
+NO_ESTIMATE_S = 300 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ def decide_slurm(
         return SlurmLook(ended, None, nodes)
     if said.state == "queued" and not started:
         start = float(slurm.start) if slurm is not None and slurm.start else None
+        if start is not None and start - now > NO_ESTIMATE_S:
+            start = None  # behind a job with no time limit: Slurm says "in a year"
         return SlurmLook(None, said.reason, nodes, start)
     if said.state in ("queued", "running"):
         moved = (

@@ -3,6 +3,7 @@ word and the shim's exit status together."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 from protocol.jobs import JobState
@@ -23,6 +24,9 @@ def test_pending_keeps_the_job_queued_with_slurms_reason() -> None:
     assert look.expected_start == 100.0  # Slurm's estimate while it waits
     running = decide_slurm(JobState.QUEUED, _slurm("RUNNING"), None, False, 1.0)
     assert running.expected_start is None  # a start time once running is no estimate
+    behind_unlimited = replace(_slurm("PENDING", "Resources"), start=365 * 86400 + 10)
+    look = decide_slurm(JobState.QUEUED, behind_unlimited, None, False, 10.0)
+    assert look.expected_start is None  # Slurm's "in a year" is no estimate
 
 
 def test_running_in_slurm_moves_a_queued_job_to_running_once() -> None:

@@ -130,6 +130,7 @@ def test_a_pending_slurm_job_says_when_slurm_expects_it_to_start() -> None:
         f"job 42, expected to start {local} (in 12m34s)"
     )
     assert queue_state(waiting, now) == "queued (waiting for resources, starts in 12m34s)"
+    assert queue_state(waiting, now, start=False) == "queued (waiting for resources)"  # the app
     assert dict(job_rows(job, host="c", now=now))["slurm"] == "job 42"
     assert queue_state(job, now) == "queued (waiting for resources)"
     late = job.model_copy(update={"expected_start": now - 5})  # Slurm's estimate has passed

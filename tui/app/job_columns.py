@@ -65,7 +65,7 @@ def state_text(job: JobInfo) -> Text:
     style = STATE_STYLES.get(job.state, "")
     if job.flags and job.state is JobState.RUNNING:
         style = "bold yellow"  # running, but not working as it should
-    return Text(queue_state(job), style=style)
+    return Text(queue_state(job, start=False), style=style)
 
 
 def _id(job: JobInfo, facts: Facts) -> Text:
