@@ -121,6 +121,28 @@ async def test_cancel_asks_first_and_only_yes_stops_the_job(app_env: UserEnv) ->
         await app.action_quit()
 
 
+async def test_z_pauses_a_running_job_and_resumes_it(app_env: UserEnv) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_connected(pilot, app)
+        job_id = await run_job(pilot, app, "echo started; sleep 600")
+        monitor = app.current_monitor
+        await until(pilot, lambda: monitor.job(job_id).state is JobState.RUNNING)
+        await pilot.press("z")
+        await until(pilot, lambda: monitor.job(job_id).state is JobState.PAUSED, what="paused")
+        await until(pilot, lambda: f"job {job_id} paused" in notices(app))
+        listed = {j["id"]: j for j in json.loads(app_env.tether("ls", "--json").stdout)}
+        assert listed[job_id]["state"] == "paused"  # the runner's word, not the app's
+        await pilot.press("z")
+        await until(pilot, lambda: monitor.job(job_id).state is JobState.RUNNING, what="resumed")
+        await until(pilot, lambda: f"job {job_id} resumed" in notices(app))
+        app_env.tether("cancel", str(job_id), check=True)
+        await until(pilot, lambda: monitor.job(job_id).state is JobState.CANCELLED)
+        await pilot.press("z")  # an ended job: said why, nothing sent
+        await until(pilot, lambda: "only a running job can be paused" in notices(app))
+        await app.action_quit()
+
+
 async def test_rerun_opens_the_form_with_the_same_settings_and_runs_them(app_env: UserEnv) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:

@@ -82,6 +82,15 @@ class TetherApp(App[int]):
             "r", "rerun_job", "Rerun", tooltip="Run the highlighted job again", title="Rerun job"
         ),
         Command(
+            "z",
+            "pause_job",
+            "Pause",
+            show=False,
+            tooltip="Pause the highlighted running job (SIGSTOP; its GPUs stay held), "
+            "or resume it",
+            title="Pause or resume job",
+        ),
+        Command(
             "p",
             "pull_job",
             "Pull",
@@ -339,6 +348,33 @@ class TetherApp(App[int]):
             ),
             answered,
         )
+
+    def action_pause_job(self) -> None:
+        """Pause a running job, resume a paused one: no question asked, as either
+        is undone by the same key."""
+        job = self._selected("pause")
+        if job is None:
+            return
+        if job.state not in (JobState.RUNNING, JobState.PAUSED):
+            self.notify(
+                f"job {job.id} is {job.state.value}: only a running job can be paused",
+                severity="warning",
+            )
+            return
+        self.run_worker(
+            self._pause(self.current_monitor, job, job.state is JobState.RUNNING),
+            group="actions",
+        )
+
+    async def _pause(self, monitor: HostMonitor, job: JobInfo, pause: bool) -> None:
+        verb = "paused" if pause else "resumed"
+        try:
+            changed = await monitor.connected_session().pause_job(job.id, pause)
+        except TetherError as exc:
+            self._failed(f"job {job.id} not {verb}", exc)
+            return
+        held = f"; its GPUs ({','.join(map(str, changed.gpus))}) stay held" if pause else ""
+        self.notify(f"job {changed.id} {verb}{held if changed.gpus else ''}", timeout=4)
 
     def _cancel_marked(self) -> None:
         """Cancel every marked job that is still active, after one question."""
@@ -617,7 +653,7 @@ class TetherApp(App[int]):
 
 
 #: The app's actions that start or stop jobs: not offered with ``--readonly``.
-CHANGES_A_HOST = frozenset({"new_job", "cancel_job", "rerun_job"})
+CHANGES_A_HOST = frozenset({"new_job", "cancel_job", "rerun_job", "pause_job"})
 
 
 def _same_host(a: str, b: str) -> bool:
