@@ -157,7 +157,7 @@ COLLECT_GARBAGE = Unary(CollectGarbage, GarbageReport, "collect_garbage")
 GET_CLUSTER_LOAD = Unary(GetClusterLoad, ClusterLoad, "cluster_load")
 FOLLOW_LOG = Stream(FollowLog, (LogChunk,), LogEnd, "follow_log")
 FOLLOW_METRICS = Stream(FollowMetrics, (MetricsChunk,), MetricsEnd, "follow_metrics")
-WATCH_JOBS = Stream(WatchJobs, (JobList,), None, "watch_jobs")
+WATCH_JOBS = Stream(WatchJobs, (JobList,), None, "watch_job_table")
 SUBSCRIBE_STATS = Stream(
     SubscribeStats, (StatsInfo, StatsHistory, StatsUpdate), None, "subscribe_stats"
 )

@@ -3,9 +3,11 @@ full-screen log, help, command palette, quit."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
-from protocol.jobs import JobState
+from protocol.jobs import JobSpec, JobState
+from protocol.limits import MAX_LIST_JOBS
 from tests.conftest import UserEnv
 from tests.tui.conftest import PY
 from tests.tui.pilot_helpers import (
@@ -25,6 +27,7 @@ from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.help import HelpScreen
 from tui.app.screens.log_screen import LogScreen
 from tui.app.screens.new_job import NewJobScreen
+from tui.hosts import make_session
 
 
 async def test_new_job_from_the_form_runs_and_its_output_shows_in_the_log(app_env: UserEnv) -> None:
@@ -348,4 +351,26 @@ async def test_the_form_queues_a_job_after_another_and_the_table_says_so(
             what="the waiting job cancelled with the one it waited for",
         )
         assert f"job {first} was cancelled" in (app.current_monitor.job(second).reason or "")
+        await app.action_quit()
+
+
+async def test_a_host_with_more_jobs_than_one_table_says_it_shows_the_newest(
+    app_env: UserEnv,
+) -> None:
+    app_env.tether("queue", "pause", check=True)  # they wait: nothing starts
+    session = make_session("local")
+    await session.start()
+    try:
+        spec = JobSpec(argv=["true"])
+        for _ in range((MAX_LIST_JOBS + 1) // 50 + 1):
+            await asyncio.gather(*(session.submit(spec) for _ in range(50)))
+    finally:
+        await session.close()
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until_connected(pilot, app)
+        await until(pilot, lambda: len(app.current_monitor.jobs) == MAX_LIST_JOBS, timeout=30)
+        await until(
+            pilot, lambda: "the newest 2,000 (tether ls --all: every one)" in screen_text(app)
+        )
         await app.action_quit()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from protocol.errors import ErrorCode
-from protocol.jobs import JobInfo
+from protocol.messages import JobList
 from tests.conftest import UserEnv
 from tests.tui.pilot_helpers import make_app, screen_text, until
 from tui.app.host_monitor import HostChange, HostMonitor
@@ -79,12 +79,12 @@ class FlakyJobs(HostSession):
         super().__init__("local", open_local)
         self.fails = fails
 
-    async def watch_jobs(self, include_finished: bool = False) -> AsyncIterator[list[JobInfo]]:
+    async def watch_job_table(self, include_finished: bool = False) -> AsyncIterator[JobList]:
         if self.fails > 0:
             self.fails -= 1
             raise RemoteError(ErrorCode.INTERNAL, "runner error: the job table is locked")
-        async for jobs in super().watch_jobs(include_finished):
-            yield jobs
+        async for table in super().watch_job_table(include_finished):
+            yield table
 
 
 async def test_a_failed_watcher_shows_its_error_then_recovers(home: UserEnv) -> None:

@@ -86,8 +86,7 @@ class TetherApp(App[int]):
             "pause_job",
             "Pause",
             show=False,
-            tooltip="Pause the highlighted running job (SIGSTOP; its GPUs stay held), "
-            "or resume it",
+            tooltip="Pause the highlighted running job (SIGSTOP; its GPUs stay held), or resume it",
             title="Pause or resume job",
         ),
         Command(

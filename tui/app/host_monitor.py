@@ -108,6 +108,8 @@ class HostMonitor:
         #: Bumped on every (re)connection: followers resume when it changes.
         self.generation = 0
         self.jobs: List[JobInfo] = []
+        #: The host has more jobs than the newest `MAX_LIST_JOBS` it sent.
+        self.jobs_more = False
         self.jobs_known = False
         self.include_finished = False
         self.gpu: Optional[GpuInventory] = None
@@ -328,7 +330,8 @@ class HostMonitor:
             self._set_problem(part, None)
 
     async def _watch_jobs(self, session: HostSession) -> None:
-        async for jobs in session.watch_jobs(self.include_finished):
+        async for table in session.watch_job_table(self.include_finished):
+            jobs, self.jobs_more = table.jobs, table.more
             before = {job.id: job.state for job in self.jobs} if self.jobs_known else {}
             stalled_before = {job.id for job in self.jobs if JobFlag.STALLED.value in job.flags}
             first = not self.jobs_known

@@ -219,6 +219,8 @@ class HostView(Vertical):
         which = table.state_filter or "all"
         span = ", all history" if self.monitor.include_finished else ""
         title = f"jobs ({which}{span}) {shown}/{total}"
+        if self.monitor.jobs_more:  # the table holds the newest MAX_LIST_JOBS only
+            title += f" · the newest {total:,} (tether ls --all: every one)"
         if table.text_filter:
             title += f" · /{literal(table.text_filter)}"
         marked = len(table.marked_jobs)

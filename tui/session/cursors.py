@@ -22,10 +22,9 @@ loop (`HostSession` streaming methods) drives them; these tests need no socket.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Protocol, TypeVar, Union
+from typing import Optional, Protocol, TypeVar, Union
 
 from protocol.envelope import Reply
-from protocol.jobs import JobInfo
 from protocol.messages import JobList, LogChunk, LogEnd
 from protocol.metrics import MetricsChunk, MetricsEnd
 from protocol.stats import StatsHistory, StatsInfo, StatsUpdate
@@ -181,7 +180,7 @@ class JobTableCursor:
     position = None
     finished = False
 
-    def take(self, message: Reply) -> Optional[List[JobInfo]]:
+    def take(self, message: Reply) -> Optional[JobList]:
         if not isinstance(message, JobList):
             raise _unexpected(self, message)
-        return message.jobs
+        return message

@@ -48,6 +48,7 @@ from protocol.messages import (
     FollowLog,
     GetJob,
     GetStatus,
+    JobList,
     ListJobs,
     LogChunk,
     LogOffset,
@@ -320,12 +321,18 @@ class HostSession:
         """The job table now and after every change, for as long as the caller
         iterates. After a reconnect the whole table comes again, so the caller
         simply replaces what it shows."""
+        async for table in self.watch_job_table(include_finished):
+            yield table.jobs
+
+    async def watch_job_table(self, include_finished: bool = False) -> AsyncIterator[JobList]:
+        """`watch_jobs`, each table with whether the host has more jobs than it
+        holds (`JobList.more`: only the newest page of them comes)."""
 
         def build(i: int, _: None) -> WatchJobs:
             return WatchJobs(id=i, include_finished=include_finished)
 
-        async for jobs in self._resume(WATCH_JOBS, build, JobTableCursor()):
-            yield jobs
+        async for table in self._resume(WATCH_JOBS, build, JobTableCursor()):
+            yield table
 
     # -- the runner ---------------------------------------------------------------------
 
