@@ -321,7 +321,11 @@ def _start_gpu_sampler(files: JobFiles, job_id: int) -> Optional[subprocess.Pope
     if not (os.environ.get("SLURM_JOB_GPUS") or os.environ.get("SLURM_STEP_GPUS")):
         return None
     module = "runner.stats.allocation"
-    return subprocess.Popen([sys.executable, "-m", module, str(files.dir), str(job_id)])
+    try:
+        return subprocess.Popen([sys.executable, "-m", module, str(files.dir), str(job_id)])
+    except OSError as exc:  # the job runs all the same; only its GPU readings are missing
+        print(f"tether: the job's GPUs will not be read: {exc}", file=sys.stderr)
+        return None
 
 
 def main(argv: List[str]) -> int:
