@@ -201,7 +201,9 @@ def test_a_slurm_jobs_own_gpus_are_read_on_its_node_and_shown(slurm_env: UserEnv
     # recorded H100 (the same source setting reaches the job's node).
     env.env.update({"TETHER_GPU_SOURCE": f"replay:{RECORDING}", "TETHER_STATS_INTERVAL": "1"})
     job = _run(env, "--gpus", "1", "--", "bash", "-c", 'echo "gpus=$SLURM_JOB_GPUS"; ' + HOLD)
-    node = _state(env, job, "running", timeout=60)["nodes"]
+    _state(env, job, "running", timeout=60)
+    # Running once its shim started it; Slurm's next answer brings the node list.
+    node = wait_for(lambda: _jobs(env)[job]["nodes"], timeout=30, interval=0.5)
 
     def allocations() -> list:
         frame = json.loads(env.tether("top", "--once", "--json", check=True).stdout)

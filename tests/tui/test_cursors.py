@@ -166,6 +166,7 @@ def test_an_empty_history_batch_still_says_the_history_is_complete() -> None:
 
 def test_the_job_table_cursor_passes_every_table_whole() -> None:
     cursor = JobTableCursor()
-    assert cursor.take(JobList(id=1, jobs=[JOB])) == [JOB]
-    assert cursor.take(JobList(id=2, jobs=[JOB])) == [JOB]  # after a resume: the same table
+    assert cursor.take(JobList(id=1, jobs=[JOB], more=True)) == JobList(id=1, jobs=[JOB], more=True)
+    again = cursor.take(JobList(id=2, jobs=[JOB]))  # after a resume: the same table
+    assert again is not None and again.jobs == [JOB] and not again.more
     assert cursor.position is None and not cursor.finished
