@@ -142,7 +142,7 @@ async def test_z_pauses_a_running_job_and_resumes_it(app_env: UserEnv) -> None:
         app_env.tether("cancel", str(job_id), check=True)
         await until(pilot, lambda: monitor.job(job_id).state is JobState.CANCELLED)
         await pilot.press("z")  # an ended job: said why, nothing sent
-        await until(pilot, lambda: "only a running job can be paused" in notices(app))
+        await until(pilot, lambda: "has ended (cancelled): only a running job" in notices(app))
         await app.action_quit()
 
 

@@ -355,10 +355,10 @@ class TetherApp(App[int]):
         if job is None:
             return
         if job.state not in (JobState.RUNNING, JobState.PAUSED):
-            self.notify(
-                f"job {job.id} is {job.state.value}: only a running job can be paused",
-                severity="warning",
+            now = (
+                f"is {job.state.value}" if job.state.is_active else f"has ended ({job.state.value})"
             )
+            self.notify(f"job {job.id} {now}: only a running job can be paused", severity="warning")
             return
         self.run_worker(
             self._pause(self.current_monitor, job, job.state is JobState.RUNNING),
