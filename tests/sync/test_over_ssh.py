@@ -25,9 +25,15 @@ MIB = 1024 * 1024
 
 
 def _stored_bytes(world: SshWorld) -> int:
-    """Bytes the host's store holds, whole blobs and partial uploads."""
-    store = world.remote_state / "store"
-    return sum(p.stat().st_size for p in store.rglob("*") if p.is_file()) if store.exists() else 0
+    """Bytes the host's store holds, whole blobs and partial uploads; the runner
+    renames files while this counts."""
+    total = 0
+    for path in (world.remote_state / "store").rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except FileNotFoundError:
+            continue  # a partial upload renamed into place between the listing and the stat
+    return total
 
 
 def _finish(proc: subprocess.Popen[bytes], timeout: float = 180) -> tuple[int, str, str]:
