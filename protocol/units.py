@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from typing import Optional
 
 _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
@@ -48,6 +49,19 @@ def gib(count: Optional[float]) -> str:
     """The number of GiB with one decimal and no unit (``79.6``), for pairs such as
     ``12.3 / 79.6 GiB`` whose unit is written once after both; ``n/a`` when unknown."""
     return "n/a" if count is None else f"{count / _GIB:.1f}"
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_SIZE_UNIT = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> Optional[int]:
+    """``500M``, ``2G``, ``1.5GiB``, ``4096`` (bytes) in binary units, as sizes are
+    printed; None for text that is not a size (the caller says which setting)."""
+    match = _SIZE.match(text)
+    if match is None:
+        return None
+    return int(float(match.group(1)) * _SIZE_UNIT[match.group(2).lower()])
 
 
 def duration(seconds: float) -> str:
@@ -79,6 +93,15 @@ def parse_duration(text: str) -> float:
     if not parts or "".join(n + u for n, u in parts) != word:
         raise ValueError(f"a duration is like 90s, 30m, 1h30m or 2d, not {text!r}")
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def known_at(as_of: float, now: float) -> str:
+    """When something was true, as a person reads it: ``14:02, 12m03s ago``
+    (the date too when it was not today), local time."""
+    then = time.localtime(as_of)
+    same_day = time.localtime(now)[:3] == then[:3]
+    clock = time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", then)
+    return f"{clock}, {duration(max(0.0, now - as_of))} ago"
 
 
 def iso_time(ts: Optional[float]) -> Optional[str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -355,6 +356,34 @@ class SshWorld:
 
     def flag(self, name: str) -> Path:
         return self.flags / name
+
+    def own_runner(self, name: str, **env: str) -> str:
+        """A tether-runner of its own, as if on another box: a HOME of its own (the
+        runner's state and socket follow ``HOME``) and `env` (``TETHER_GPU_SOURCE``
+        to replay GPUs...). Configure it as an alias's ``runner``; `name` must be
+        unique in the world. Stop it with ``account.run(runner, "stop")``."""
+        home = self.base / f"home-{name}"
+        home.mkdir(mode=0o700)
+        _run("chown", f"{self.account.name}:", str(home))
+        exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+        wrapper = self.flags / f"runner-{name}"
+        wrapper.write_text(
+            f"#!/bin/sh\nexport HOME={shlex.quote(str(home))} {exports}\n"
+            f'exec {shlex.quote(self.runner)} "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        return str(wrapper)
+
+    def add_alias(self, client: SshClient, alias: str, port: int, runner: str) -> None:
+        """`alias` in the client's SSH config (127.0.0.1:`port`, the world's account
+        and key) and in its tether config, with `runner`."""
+        ssh_config = client.home / ".ssh" / "config"
+        ssh_config.write_text(
+            f"Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {self.account.name}\n"
+            f"  IdentityFile {self.client_key}\n  IdentitiesOnly yes\n" + ssh_config.read_text()
+        )
+        config = client.tether_config
+        config.write_text(f'[hosts."{alias}"]\nrunner = "{runner}"\n\n' + config.read_text())
 
 
 @dataclass

@@ -15,6 +15,9 @@ cannot say, per host, under the name typed after ``-H``::
     [fleet]
     hosts = ["gpu1", "gpu2"]   # hosts `tether hosts` and `-H @all` always include
 
+    [mirror]
+    max_size = "2G"   # what the local copy of remote hosts' jobs may hold; "0": none
+
 The file is optional. A file that is there but wrong is an error naming the file,
 the place and the fix, never silently ignored: a typo would otherwise make tether
 look for the runner in the wrong place without saying so.
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from protocol.units import parse_size
 from tui.errors import TetherError
 
 if sys.version_info >= (3, 11):
@@ -65,6 +69,10 @@ class AppConfig:
     notify: str = "desktop"
 
 
+#: What the mirror of remote hosts may hold unless ``[mirror] max_size`` says.
+DEFAULT_MIRROR_MAX_BYTES = 2 * 1024**3
+
+
 @dataclass(frozen=True)
 class TetherConfig:
     path: Path
@@ -72,6 +80,8 @@ class TetherConfig:
     app: AppConfig = field(default_factory=AppConfig)
     #: ``[fleet] hosts``: always part of `tether hosts` and ``-H @all``.
     fleet: Tuple[str, ...] = ()
+    #: ``[mirror] max_size`` in bytes; 0 keeps no mirror (`tui.mirror`).
+    mirror_max_bytes: int = DEFAULT_MIRROR_MAX_BYTES
 
     def host(self, typed: str, hostname: Optional[str] = None) -> HostConfig:
         """The settings for `typed` (what followed ``-H``), else for its bare `hostname`."""
@@ -105,16 +115,34 @@ def parse_config(text: str, path: Path) -> TetherConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - {"hosts", "app", "fleet"})
+    unknown = sorted(set(data) - {"hosts", "app", "fleet", "mirror"})
     if unknown:
         raise ConfigError(
-            f"{path}: unknown section [{unknown[0]}] (tether knows [hosts.NAME], [app], [fleet])"
+            f"{path}: unknown section [{unknown[0]}] "
+            "(tether knows [hosts.NAME], [app], [fleet], [mirror])"
         )
     hosts = data.get("hosts", {})
     if not isinstance(hosts, dict):
         raise ConfigError(f"{path}: `hosts` must be a table of [hosts.NAME] sections")
     parsed = {name: _host(path, name, table) for name, table in hosts.items()}
-    return TetherConfig(path, parsed, _app(path, data.get("app", {})), _fleet(path, data))
+    app = _app(path, data.get("app", {}))
+    return TetherConfig(path, parsed, app, _fleet(path, data), _mirror(path, data))
+
+
+def _mirror(path: Path, data: Dict[str, Any]) -> int:
+    table = data.get("mirror", {})
+    if not isinstance(table, dict) or set(table) - {"max_size"}:
+        raise ConfigError(f'{path}: [mirror] holds one setting: max_size = "2G"')
+    text = table.get("max_size")
+    if text is None:
+        return DEFAULT_MIRROR_MAX_BYTES
+    count = parse_size(text) if isinstance(text, str) else None
+    if count is None:
+        raise ConfigError(
+            f'{path}: [mirror] max_size is a size such as "500M" or "2G" ("0": keep no '
+            f"mirror), not {text!r}"
+        )
+    return count
 
 
 def _fleet(path: Path, data: Dict[str, Any]) -> Tuple[str, ...]:

@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
 
+from protocol.jobs import JobInfo
 from protocol.messages import StatusReply
-from protocol.stats import StatsSnapshot
+from protocol.stats import HostReading, StatsSnapshot
 from tui.cache_file import cache_home, replace_json
 from tui.errors import TetherError
 from tui.hosts import is_local, make_session
@@ -42,6 +43,8 @@ class Seen:
     gpus_free: int
     running: int
     queued: int
+    #: The 1-minute load average per CPU core (0 from a file of an older tether).
+    load: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -91,20 +94,32 @@ def split_hosts(text: str, every: Callable[[], List[str]]) -> Optional[List[str]
     return hosts
 
 
-def _free(snapshot: StatsSnapshot) -> int:
-    """GPUs no process uses now (tether's or anyone's)."""
-    return sum(1 for gpu in snapshot.sample.gpus if not gpu.processes and gpu.error is None)
+def _free(snapshot: StatsSnapshot, jobs: Iterable[JobInfo]) -> int:
+    """GPUs no process uses now (tether's or anyone's) and no job of the runner
+    holds (one that has its GPUs but has not touched them yet)."""
+    held = {index for job in jobs if job.state.is_active for index in job.gpus}
+    return sum(
+        1
+        for gpu in snapshot.sample.gpus
+        if not gpu.processes and gpu.error is None and gpu.index not in held
+    )
 
 
-def _seen(status: StatusReply, snapshot: StatsSnapshot, now: float) -> Seen:
+def _load(host: HostReading) -> float:
+    cores = len(host.cpu_per_core_pct) + host.cpu_cores_omitted
+    return host.load_avg[0] / cores if host.load_avg and cores else 0.0
+
+
+def _seen(status: StatusReply, snapshot: StatsSnapshot, jobs: List[JobInfo], now: float) -> Seen:
     counts = status.job_counts
     return Seen(
         at=now,
         version=status.runner_version,
         gpus_total=len(snapshot.gpu.devices),
-        gpus_free=_free(snapshot),
+        gpus_free=_free(snapshot, jobs),
         running=counts.get("running", 0),
         queued=counts.get("queued", 0),
+        load=round(_load(snapshot.sample.host), 3),
     )
 
 
@@ -127,8 +142,10 @@ async def _asked(session: HostSession, ask: Callable[[HostSession], Awaitable[T]
 
 async def survey(host: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> HostReport:
     async def ask(session: HostSession) -> Seen:
-        status, snapshot = await asyncio.gather(session.status(), session.stats_snapshot())
-        return _seen(status, snapshot, time.time())
+        status, snapshot, jobs = await asyncio.gather(
+            session.status(), session.stats_snapshot(), session.list_jobs()
+        )
+        return _seen(status, snapshot, jobs, time.time())
 
     try:
         return HostReport(host, await on_host(host, ask, timeout_s), None)
@@ -142,7 +159,7 @@ async def survey_all(
     """Every host asked at once; the answers remembered, the last answer of each
     host that did not answer now attached to its report."""
     reports = await asyncio.gather(*(survey(host, timeout_s) for host in hosts))
-    memory = await asyncio.to_thread(_load, path or fleet_path())
+    memory = await asyncio.to_thread(_remembered, path or fleet_path())
     for report in reports:
         if report.seen is not None:
             memory[report.host] = report.seen
@@ -153,7 +170,7 @@ async def survey_all(
     ]
 
 
-def _load(path: Path) -> Dict[str, Seen]:
+def _remembered(path: Path) -> Dict[str, Seen]:
     """What each host said last; a damaged file counts as empty (it is only memory)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

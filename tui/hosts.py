@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from tui.config import load_config
 from tui.errors import ConnectError
 from tui.local import open_local
+from tui.mirror.host import HostMirror
+from tui.mirror.writer import MirrorWriter
 from tui.session import HostSession
 
 LOCAL_NAMES = frozenset({"", "local", "localhost"})
@@ -54,17 +57,25 @@ def make_session(
     keeper is left for the next verb (`tui.keeper`): for the CLI's short verbs."""
     if is_local(host):
         return HostSession("local", open_local, reconnect=reconnect)
+    mirror = mirror_writer(host)
     if kept:
         from tui.keeper.opener import KeptOpener
 
-        return HostSession(host, KeptOpener(host), reconnect=reconnect)
+        return HostSession(host, KeptOpener(host), reconnect=reconnect, mirror=mirror)
     from tui.remote import ssh_opener
 
     opener = ssh_opener(host)
-    session = HostSession(host, opener, reconnect=reconnect)
+    session = HostSession(host, opener, reconnect=reconnect, mirror=mirror)
     if progress_in_state:
         opener.install_progress = _ProgressInState(session)
     return session
+
+
+def mirror_writer(host: str) -> Optional[MirrorWriter]:
+    """What keeps a copy of what is read from `host` (`tui.mirror`), unless the
+    config turns the mirror off (``[mirror] max_size = "0"``)."""
+    cap = load_config().mirror_max_bytes
+    return MirrorWriter(HostMirror(host), cap) if cap > 0 else None
 
 
 def make_app_session(host: str) -> HostSession:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import UserEnv, make_user_env
+from tests.sshd import SshClient
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 H100 = FIXTURES / "nvml_h100.json"
@@ -50,3 +51,13 @@ def app_env(gpu_runner: UserEnv, monkeypatch: pytest.MonkeyPatch) -> UserEnv:
     monkeypatch.delenv("TETHER_HOST", raising=False)
     monkeypatch.chdir(gpu_runner.home)
     return gpu_runner
+
+
+@pytest.fixture
+def client_env(ssh_client: SshClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[SshClient]:
+    """The app's process as the SSH tests' client: its HOME, SSH and tether configs."""
+    for key, value in {**ssh_client.env.env, **ssh_client.extra_env}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.chdir(ssh_client.home)
+    yield ssh_client

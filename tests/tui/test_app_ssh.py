@@ -4,9 +4,6 @@ host key dialog, jobs and logs over SSH, and a killed SSH connection."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-
-import pytest
 
 from protocol.jobs import JobState
 from tests.sshd import SshClient, SshWorld
@@ -20,15 +17,6 @@ from tests.tui.pilot_helpers import (
 )
 from tui.app.log_panel import LogPanel
 from tui.app.screens.host_key import HostKeyScreen
-
-
-@pytest.fixture
-def client_env(ssh_client: SshClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[SshClient]:
-    for key, value in {**ssh_client.env.env, **ssh_client.extra_env}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
-    monkeypatch.chdir(ssh_client.home)
-    yield ssh_client
 
 
 def fingerprint(host_key_line: str) -> str:

@@ -8,7 +8,10 @@ stamped with when it became stale, so the screen can show the last known state
 and its age instead of going blank.
 
 On a remote host it also forwards the declared ports of the running jobs to
-this machine (`tui.forward.jobs`), brought in line with each new job table.
+this machine (`tui.forward.jobs`), brought in line with each new job table,
+opens on the job table the mirror kept (`tui.mirror`), stale, until the host
+answers, and keeps the mirror's copies of the running jobs' logs and metrics
+current (`tui.app.mirror_keeper`).
 
 Its two watchers (jobs, stats) are supervised: one that fails puts its error in
 `problems`, under the part of the screen it feeds, and is started again after
@@ -43,8 +46,11 @@ from typing import (
 
 from protocol.jobs import JobFlag, JobInfo, JobState
 from protocol.stats import GpuInventory, StatsHistory, StatsInfo, StatsSample, StatsUpdate
+from tui.app.mirror_keeper import MirrorKeeper
 from tui.errors import ConnectError, TetherError
 from tui.hosts import is_local, make_app_session
+from tui.mirror.host import HostMirror
+from tui.mirror.writer import MirrorWriter
 from tui.session import HostSession, SessionState, backoff_delay
 
 if TYPE_CHECKING:  # asyncssh is imported only where a host is remote
@@ -125,6 +131,8 @@ class HostMonitor:
         #: Told of each job the runner newly flagged stalled (`_tell_stalled`).
         self.on_job_stalled: Optional[Callable[[JobInfo], None]] = None
         self._forwards: Optional[JobForwards] = None
+        self._mirror_keeper: Optional[MirrorKeeper] = None
+        self._opening: Optional[asyncio.Task[None]] = None
         self._forwarding: Optional[asyncio.Task[None]] = None
         self._forwards_stale = False
         self._noticed: Dict[str, float] = {}
@@ -148,6 +156,11 @@ class HostMonitor:
         if self.stale_since is None:
             return None
         return max(0.0, self.clock() - self.stale_since)
+
+    @property
+    def mirror(self) -> Optional[HostMirror]:
+        """The host's local mirror (None: this machine, or the mirror is off)."""
+        return self._mirror_keeper.mirror if self._mirror_keeper is not None else None
 
     def job(self, job_id: int) -> Optional[JobInfo]:
         return next((j for j in self.jobs if j.id == job_id), None)
@@ -179,8 +192,24 @@ class HostMonitor:
         self.session = session
         session.listeners.append(self._on_link)
         self._forwards = self._job_forwards(session)
+        mirror = session.mirror
+        if isinstance(mirror, MirrorWriter):
+            self._mirror_keeper = MirrorKeeper(session, mirror.mirror)
+            self._opening = self._spawn(self._open_on_mirror(mirror.mirror))
         session.keep_connected()
         self._restart_watchers(session)
+
+    async def _open_on_mirror(self, mirror: HostMirror) -> None:
+        """Show the job table as the mirror kept it, stale, until the host answers."""
+        kept = await asyncio.to_thread(mirror.jobs)
+        if kept is None or self.jobs_known:
+            return
+        self.jobs = sorted(kept.jobs, key=lambda j: j.id, reverse=True)
+        self.jobs_known = True
+        if not self.connected:
+            self.stale_since = kept.as_of
+            self._notify(HostChange.LINK)
+        self._notify(HostChange.JOBS)
 
     def _job_forwards(self, session: HostSession) -> Optional[JobForwards]:
         if is_local(self.host):
@@ -221,12 +250,14 @@ class HostMonitor:
     async def close(self) -> None:
         self._closed = True
         tasks, self._watchers = self._watchers, []
-        for task in (self._asking, self._forwarding):
+        for task in (self._asking, self._forwarding, self._opening):
             if task is not None:
                 tasks.append(task)
         await _cancel(tasks)
         if self._forwards is not None:
             await self._forwards.close()
+        if self._mirror_keeper is not None:
+            await self._mirror_keeper.close()
         if self.session is not None:
             await self.session.close()
 
@@ -343,6 +374,8 @@ class HostMonitor:
             self._flowing(HostChange.JOBS)
             self._notify(HostChange.JOBS)
             self._forward_ports()
+            if self._mirror_keeper is not None:
+                self._mirror_keeper.update(self.jobs)
 
     def _tell_ended(self, before: Dict[int, JobState]) -> None:
         """Tell `on_job_ended` of each job that was active in the last table and has

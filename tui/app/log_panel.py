@@ -17,8 +17,9 @@ offline resumes the follow when the monitor reports it connected again.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 from rich.text import Text
 from textual import on, work
@@ -32,7 +33,7 @@ from textual.worker import Worker, WorkerState
 from protocol.jobs import JobInfo
 from protocol.limits import MAX_LOG_CHUNK_BYTES
 from protocol.messages import LogChunk
-from protocol.units import size
+from protocol.units import known_at, size
 from tui.app.host_monitor import HostChange, HostMonitor
 from tui.app.log_lines import EDGE_ROWS, LogLines
 from tui.app.log_status import state_badge, status_line
@@ -40,6 +41,7 @@ from tui.app.log_text import Query, find_line
 from tui.app.log_window import LogWindow
 from tui.errors import ConnectError, TetherError
 from tui.log_save import save_log
+from tui.mirror.host import tail_offset
 from tui.session import HostSession
 from tui.sync.pull import default_pull_dir
 from tui.visible import visible, visible_lines
@@ -187,6 +189,8 @@ class LogPanel(Vertical):
     async def _follow(self, job_id: int, at_tail: bool) -> None:
         try:
             session = self._session()
+            if at_tail and not self.monitor.connected and await self._from_mirror(job_id):
+                at_tail = False  # shown from the mirror; the follow goes on from its end
             if at_tail:
                 tail = await session.tail_offset(job_id, OPEN_TAIL_LINES, self.attempt)
                 self.window.reset(tail.offset)
@@ -204,6 +208,33 @@ class LogPanel(Vertical):
         except TetherError as exc:
             self.problem = str(exc)
             self._schedule_flush()
+
+    async def _from_mirror(self, job_id: int) -> bool:
+        """Show the tail of the mirror's copy of the log (the host cannot be
+        reached now); False when the mirror holds none."""
+        mirror = self.monitor.mirror
+        if mirror is None:
+            return False
+
+        def tail() -> Tuple[int, bytes, Optional[float]]:
+            with mirror.locked(shared=True):
+                log = mirror.log(job_id)
+                start = tail_offset(log, OPEN_TAIL_LINES)
+                return (
+                    start,
+                    log.read_at(start, log.prefix().size - start),
+                    mirror.written_at(job_id),
+                )
+
+        start, data, written = await asyncio.to_thread(tail)
+        if not data or written is None:
+            return False
+        self.window.reset(start)
+        self.window.append(data, start)
+        self.log_size = start + len(data)
+        self.note = f"from the mirror, as of {known_at(written, time.time())}"
+        self._schedule_flush()
+        return True
 
     def _take(self, chunk: LogChunk) -> None:
         self.log_size = max(self.log_size, chunk.size, chunk.offset + len(chunk.data))

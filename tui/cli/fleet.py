@@ -26,7 +26,7 @@ from tui.cli.format import job_json, jobs_table
 from tui.cli.output import write_json_list
 from tui.cli.verbs import status_counts, status_fields, status_health
 from tui.config import load_config
-from tui.errors import TetherError
+from tui.errors import TetherError, UsageError
 from tui.fleet import DEFAULT_TIMEOUT_S, HostReport, Seen, known_hosts, on_host, survey_all
 from tui.session import HostSession
 from tui.visible import visible
@@ -182,22 +182,47 @@ async def _each(
     return list(await asyncio.gather(*(one(name) for name in names)))
 
 
+async def top_many(names: List[str], as_json: bool, timeout_s: float) -> int:
+    """``top --once`` of each host: a frame each, under its name (``--json``: one
+    line per host, ``{"host": NAME, "top": FRAME}``, the frame nested because it
+    has a ``host`` of its own, the machine's readings)."""
+    from tui.cli.top import one_frame
+
+    results = await _each(names, one_frame, timeout_s)
+    answered = [(name, frame) for name, frame in results if frame is not None]
+    for i, (name, frame) in enumerate(answered):
+        if as_json:
+            print(json.dumps({"host": name, "top": frame.json()}))
+        else:
+            print(("\n" if i else "") + f"{visible(name)}\n{frame.text(False)}")
+    return 0 if len(answered) == len(results) else 1
+
+
 # -- the verbs' entry points ------------------------------------------------------------
 
 #: The verbs that take several hosts (``-H a,b,c``, ``-H @all``).
-MANY_HOST_VERBS = ("ls", "status")
+MANY_HOST_VERBS = ("ls", "status", "top --once", "run")
 
 
 async def run_on_many(args: argparse.Namespace, text: str) -> int:
-    """``tether VERB -H a,b,c`` (or ``@all``) for a verb that reads several hosts."""
+    """``tether VERB -H a,b,c`` (or ``@all``) for a verb that reads several hosts,
+    or ``run``, which goes to one of them (`tui.cli.place`)."""
     from tui.fleet import split_hosts
 
     names = split_hosts(text, every_host) or [text]
-    if args.verb not in MANY_HOST_VERBS:
-        raise TetherError(
-            f"tether {args.verb} acts on one host; -H a,b,c and -H @all work with "
-            f"{', '.join(MANY_HOST_VERBS)} and hosts"
-        )
     if args.verb == "ls":
         return await ls_many(names, args.all, args.json, DEFAULT_TIMEOUT_S)
-    return await status_many(names, args.json, DEFAULT_TIMEOUT_S)
+    if args.verb == "status":
+        return await status_many(names, args.json, DEFAULT_TIMEOUT_S)
+    if args.verb == "top" and args.once:
+        return await top_many(names, args.json, DEFAULT_TIMEOUT_S)
+    if args.verb == "run":
+        from tui.cli.place import run_placed
+
+        return await run_placed(args, names, DEFAULT_TIMEOUT_S)
+    what = "acts on one host at a time"
+    if args.verb == "top":
+        what = "follows one host: add --once for a frame of each"
+    raise UsageError(
+        f"{what} (-H a,b,c and -H @all work with {', '.join(MANY_HOST_VERBS)} and hosts)"
+    )

@@ -29,6 +29,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, Dict[str, argparse.Argument
     parser = argparse.ArgumentParser(
         prog="tether",
         description="Run training on GPU hosts over SSH and watch it. No verb: open the app.",
+        epilog="Exit status: 0 done; 1 failed (said on stderr); 2 a usage error; 3 the host "
+        "could not be reached and ls, logs or metrics answered from the local mirror (stale); "
+        "logs -f, wait: the job's own.",
     )
     parser.add_argument("--version", action="version", version=f"tether {__version__}")
     parser.add_argument(
@@ -56,6 +59,7 @@ def _run_verb(args: argparse.Namespace) -> int:
     """Carry out the verb `args` name, its text made safe on the way out; the exit status."""
     import asyncio
 
+    from tui.cli.job_ref import host_from_refs
     from tui.cli.output import visible_output
     from tui.hosts import resolve_host
 
@@ -65,7 +69,8 @@ def _run_verb(args: argparse.Namespace) -> int:
             if len(top_hosts) > 1:
                 raise TetherError("a verb acts on one host: give one -H (or -H a,b,c for ls)")
             chosen = getattr(args, "host", None)  # `tether hosts` takes none
-            host = resolve_host(chosen or (top_hosts[0] if top_hosts else None))
+            chosen = host_from_refs(args, chosen or (top_hosts[0] if top_hosts else None))
+            host = resolve_host(chosen)
             if "," in host or host == "@all":  # several hosts at once (tui.cli.fleet)
                 from tui.cli.fleet import run_on_many
 

@@ -31,8 +31,10 @@ from protocol.limits import (
 )
 from protocol.manifest import ManifestError, check_relative_path
 from protocol.units import duration, parse_duration
-from tui.cli import transfer, verbs
+from tui.cli import offline, transfer, verbs
+from tui.cli.job_ref import job_number
 from tui.cli.metrics import metrics as job_metrics
+from tui.cli.offline import Offline
 from tui.cli.top import top as top_verb
 from tui.cli.verb import Run
 from tui.cli.wait import wait as wait_for_jobs
@@ -62,6 +64,7 @@ def on_session(
     *,
     changes: bool = False,
     kept: bool = True,
+    offline: Optional[Offline] = None,
 ) -> Run:
     """A verb's `Run`: bind the arguments, open a session to the host, make the call.
 
@@ -70,13 +73,22 @@ def on_session(
     answer and asks again (the request's idempotency key makes that safe);
     the others fail at once. A remote host is reached through its kept connection
     (`tui.keeper`) unless `kept` is False: ``pull`` reads files over SFTP on an SSH
-    connection of its own."""
+    connection of its own. A verb with an `offline` answer gives it when the
+    host cannot be reached (`tui.cli.offline`: the mirror's copy, marked stale)."""
 
     async def run(args: argparse.Namespace, host: str) -> int:
         call = bind(args, host)
         session = make_session(host, reconnect=follows(args) or changes, kept=kept)
         try:
-            await session.start()
+            try:
+                await session.start()
+            except ConnectError as exc:
+                answer = None
+                if offline is not None and session.mirror is not None:
+                    answer = await offline(args, host, exc)
+                if answer is None:
+                    raise
+                return answer
             session.listeners.append(verbs.report_state)
             if changes and not follows(args):
                 return await _retrying_for(session, call, host, RETRY_CHANGE_S)
@@ -126,7 +138,7 @@ def _following(args: argparse.Namespace) -> bool:
 # -- run -----------------------------------------------------------------------------
 
 
-def _run(args: argparse.Namespace, host: str) -> SessionCall:
+def bind_run(args: argparse.Namespace, host: str) -> SessionCall:
     if args.name is not None and not args.name.strip():
         raise TetherError("--name is empty: give a name, or leave it out to show the command")
     if args.cwd is not None and not args.cwd.strip():
@@ -141,6 +153,7 @@ def _run(args: argparse.Namespace, host: str) -> SessionCall:
     tags = verbs.JobTags(_group(args.group), _labels(args.labels))
     executor, slurm = _placement(args, host)
     gpus = None if slurm is not None else args.gpus
+    shown_host = getattr(args, "shown_host", None)  # placed among several (tui.cli.place)
     return lambda s: verbs.run(
         s,
         words,
@@ -155,11 +168,14 @@ def _run(args: argparse.Namespace, host: str) -> SessionCall:
         tags,
         executor,
         slurm,
+        shown_host,
     )
 
 
 _SLURM_WORDS = ("partition", "time", "mem", "account", "qos")
 _SLURM_COUNTS = ("nodes", "cpus")
+#: The flags that ask for Slurm, by their argparse names.
+SLURM_FLAGS = _SLURM_WORDS + _SLURM_COUNTS
 
 
 def _placement(
@@ -221,12 +237,6 @@ def _job_ids(flag: str, text: str) -> List[int]:
     if not all(word.isdigit() and int(word) >= 1 for word in words):
         raise UsageError(f"{flag} takes job ids like 3 or 3,4, not {text!r}")
     return [int(word) for word in words]
-
-
-def _job_id(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise UsageError(f"a job is named by its id, like 3, not {text!r}")
-    return int(text)
 
 
 def _priority(text: str) -> int:
@@ -346,8 +356,8 @@ def _ls(args: argparse.Namespace, host: str) -> SessionCall:
 def _logs(args: argparse.Namespace, host: str) -> SessionCall:
     if args.tail is not None and args.tail < 0:
         raise TetherError("--tail takes a number of lines, 0 or more")
-    attempt = _attempt(args.attempt)
-    return lambda s: verbs.logs(s, args.job, args.follow, args.tail, args.raw, attempt)
+    attempt, job = _attempt(args.attempt), job_number(args.job)
+    return lambda s: verbs.logs(s, job, args.follow, args.tail, args.raw, attempt)
 
 
 def _cancel(args: argparse.Namespace, host: str) -> SessionCall:
@@ -357,17 +367,17 @@ def _cancel(args: argparse.Namespace, host: str) -> SessionCall:
         group = _group(args.group)
         assert group is not None
         return lambda s: verbs.cancel_group(s, group)
-    job = _job_id(args.job)
+    job = job_number(args.job)
     return lambda s: verbs.cancel(s, job)
 
 
 def _pause(args: argparse.Namespace, host: str) -> SessionCall:
-    job = _job_id(args.job)
+    job = job_number(args.job)
     return lambda s: verbs.pause(s, job, True)
 
 
 def _resume(args: argparse.Namespace, host: str) -> SessionCall:
-    job = _job_id(args.job)
+    job = job_number(args.job)
     return lambda s: verbs.pause(s, job, False)
 
 
@@ -379,12 +389,12 @@ def _queue(args: argparse.Namespace, host: str) -> SessionCall:
 
 
 def _set(args: argparse.Namespace, host: str) -> SessionCall:
-    job, priority = _job_id(args.job), _priority(args.priority)
+    job, priority = job_number(args.job), _priority(args.priority)
     return lambda s: verbs.set_priority(s, job, priority)
 
 
 def _wait(args: argparse.Namespace, host: str) -> SessionCall:
-    jobs = [_job_id(text) for text in args.jobs]
+    jobs = [job_number(text) for text in args.jobs]
     return lambda s: wait_for_jobs(s, jobs, args.any)
 
 
@@ -392,14 +402,16 @@ def _wait(args: argparse.Namespace, host: str) -> SessionCall:
 
 
 def _rerun(args: argparse.Namespace, host: str) -> SessionCall:
-    return lambda s: transfer.rerun(s, args.job)
+    job = job_number(args.job)
+    return lambda s: transfer.rerun(s, job)
 
 
 def _pull(args: argparse.Namespace, host: str) -> SessionCall:
     paths = check_pull_paths(args.paths)
     if args.to is not None and not args.to.strip():
         raise TetherError("--to is empty: give a folder, or leave it out for ./tether-out/HOST/JOB")
-    return lambda s: transfer.pull(s, host, args.job, paths, args.to, args.follow)
+    job = job_number(args.job)
+    return lambda s: transfer.pull(s, host, job, paths, args.to, args.follow)
 
 
 def _always(args: argparse.Namespace) -> bool:
@@ -416,7 +428,8 @@ def _gc(args: argparse.Namespace, host: str) -> SessionCall:
 
 
 def _metrics(args: argparse.Namespace, host: str) -> SessionCall:
-    return lambda s: job_metrics(s, args.job, args.json, args.follow)
+    job = job_number(args.job)
+    return lambda s: job_metrics(s, job, args.json, args.follow)
 
 
 def _top(args: argparse.Namespace, host: str) -> SessionCall:
@@ -444,9 +457,9 @@ def _forward(args: argparse.Namespace, host: str) -> SessionCall:
     return lambda s: forward_ports(s, host, target, local)
 
 
-run = on_session(_run, changes=True)
-ls = on_session(_ls)
-logs = on_session(_logs, _following)
+run = on_session(bind_run, changes=True)
+ls = on_session(_ls, offline=offline.ls)
+logs = on_session(_logs, _following, offline=offline.logs)
 cancel = on_session(_cancel, changes=True)
 set_job = on_session(_set, changes=True)
 pause = on_session(_pause, changes=True)
@@ -456,7 +469,7 @@ wait = on_session(_wait, _always)
 rerun = on_session(_rerun, changes=True)
 pull = on_session(_pull, _always, kept=False)
 gc = on_session(_gc)
-metrics = on_session(_metrics, _following)
+metrics = on_session(_metrics, _following, offline=offline.metrics)
 top = on_session(_top, _top_follows)
 status = on_session(_status)
 forward = on_session(_forward, _always, kept=False)

@@ -16,7 +16,7 @@ from tui.shell.verb import add_shell_arguments
 
 
 def _run_arguments(run: argparse.ArgumentParser) -> None:
-    add_host(run)
+    add_host(run, "a,b,c or @all: the job goes where its GPUs are free, printed as HOST:ID")
     run.add_argument("--name", help="a name to show instead of the command")
     run.add_argument(
         "--cwd", metavar="DIR", help="working directory (default: here locally, home remotely)"
@@ -145,7 +145,7 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
 
 
 def _ls_arguments(ls: argparse.ArgumentParser) -> None:
-    add_host(ls)
+    add_host(ls, "a,b,c or @all: every one's jobs, with a HOST column")
     ls.add_argument("--all", action="store_true", help="every job ever run")
     ls.add_argument("--json", action="store_true", help="a JSON array")
     ls.add_argument("--group", metavar="NAME", help="only the jobs of this group")
@@ -153,7 +153,7 @@ def _ls_arguments(ls: argparse.ArgumentParser) -> None:
 
 def _logs_arguments(logs: argparse.ArgumentParser) -> None:
     add_host(logs)
-    logs.add_argument("job", type=int, metavar="JOB")
+    logs.add_argument("job", metavar="JOB", help="its id, or HOST:ID (then -H is not needed)")
     logs.add_argument(
         "-f",
         "--follow",
@@ -217,12 +217,12 @@ def _wait_arguments(wait: argparse.ArgumentParser) -> None:
 
 def _rerun_arguments(rerun: argparse.ArgumentParser) -> None:
     add_host(rerun)
-    rerun.add_argument("job", type=int, metavar="JOB")
+    rerun.add_argument("job", metavar="JOB")
 
 
 def _pull_arguments(pull: argparse.ArgumentParser) -> None:
     add_host(pull)
-    pull.add_argument("job", type=int, metavar="JOB")
+    pull.add_argument("job", metavar="JOB")
     pull.add_argument(
         "paths",
         nargs="*",
@@ -255,7 +255,7 @@ def _gc_arguments(gc: argparse.ArgumentParser) -> None:
 
 def _metrics_arguments(metrics: argparse.ArgumentParser) -> None:
     add_host(metrics)
-    metrics.add_argument("job", type=int, metavar="JOB")
+    metrics.add_argument("job", metavar="JOB")
     metrics.add_argument("--json", action="store_true", help="one JSON object per line")
     metrics.add_argument(
         "-f",
@@ -266,7 +266,7 @@ def _metrics_arguments(metrics: argparse.ArgumentParser) -> None:
 
 
 def _top_arguments(top: argparse.ArgumentParser) -> None:
-    add_host(top)
+    add_host(top, "a,b,c or @all with --once: a frame of each")
     top.add_argument("--json", action="store_true", help="JSON: one object per sample")
     top.add_argument("--once", action="store_true", help="print the newest sample and exit")
     top.add_argument(
@@ -279,7 +279,7 @@ def _top_arguments(top: argparse.ArgumentParser) -> None:
 
 
 def _status_arguments(status: argparse.ArgumentParser) -> None:
-    add_host(status)
+    add_host(status, "a,b,c or @all: each one's")
     status.add_argument("--json", action="store_true")
 
 

@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional
 
 from protocol.jobs import JobInfo
@@ -32,6 +33,7 @@ from protocol.stats import (
     HostReading,
     StatsInfo,
     StatsSample,
+    StatsSnapshot,
     StatsUpdate,
 )
 from protocol.units import gib, iso_time, size
@@ -290,15 +292,35 @@ def _frame(
     return render(inventory, sample, jobs, width, cluster)
 
 
+@dataclass
+class Frame:
+    """What one frame of `top --once` shows of a host."""
+
+    snapshot: StatsSnapshot
+    jobs: JobDirectory
+    cluster: ClusterView
+
+    def text(self, as_json: bool) -> str:
+        return _frame(self.snapshot.gpu, self.snapshot.sample, self.jobs, as_json, self.cluster)
+
+    def json(self) -> Dict[str, Any]:
+        return top_json(self.snapshot.gpu, self.snapshot.sample, self.jobs, self.cluster)
+
+
+async def one_frame(session: HostSession) -> Frame:
+    """The host's newest sample, with its jobs' names and (on a login node) its cluster."""
+    frame = Frame(await session.stats_snapshot(), JobDirectory(), ClusterView())
+    frame.jobs.update(await session.list_jobs())
+    await frame.cluster.refresh(session)
+    return frame
+
+
 async def top(session: HostSession, as_json: bool, once: bool, interval_s: Optional[float]) -> int:
+    if once:
+        print((await one_frame(session)).text(as_json))
+        return 0
     jobs = JobDirectory()
     cluster = ClusterView()
-    if once:
-        snapshot = await session.stats_snapshot()
-        jobs.update(await session.list_jobs())
-        await cluster.refresh(session)
-        print(_frame(snapshot.gpu, snapshot.sample, jobs, as_json, cluster))
-        return 0
     live = sys.stdout.isatty() and not as_json
     frames = asyncio.ensure_future(_follow(session, as_json, live, interval_s, jobs, cluster))
     with _quit_on_q(frames, enabled=live and sys.stdin.isatty()):

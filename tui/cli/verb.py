@@ -36,13 +36,14 @@ class Verb:
         return cast(Run, getattr(importlib.import_module(module), attribute))
 
 
-def add_host(parser: argparse.ArgumentParser) -> None:
-    """``-H HOST``, as every verb takes it."""
+def add_host(parser: argparse.ArgumentParser, several: str = "") -> None:
+    """``-H HOST``, as every verb takes it; `several` says what ``-H a,b,c`` does
+    for a verb that takes several hosts."""
     parser.add_argument(
         "-H",
         "--host",
         dest="host",
         metavar="HOST",
         help="what `ssh HOST` accepts (alias, user@host, host:port); default $TETHER_HOST, "
-        "else this machine",
+        f"else this machine{'; ' + several if several else ''}",
     )

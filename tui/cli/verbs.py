@@ -84,10 +84,13 @@ async def run(
     tags: Optional[JobTags] = None,
     executor: Optional[Executor] = None,
     slurm: Optional[SlurmRequest] = None,
+    shown_host: Optional[str] = None,
 ) -> int:
     """Submit the command; with `sync`, in a snapshot of that folder sent first
     (``cwd`` is then a folder inside the snapshot). An ``--after`` naming a job
-    the host does not have is a usage error (exit 2): nothing was queued."""
+    the host does not have is a usage error (exit 2): nothing was queued. The id
+    is printed alone, or as ``HOST:ID`` with `shown_host` (a job placed among
+    several hosts)."""
     if not words:
         raise TetherError(
             "nothing to run: give a command after --, e.g. tether run -- python train.py"
@@ -125,7 +128,7 @@ async def run(
         if exc.code is ErrorCode.NO_SUCH_JOB and spec.after:
             raise UsageError(str(exc)) from None
         raise
-    print(job.id)
+    print(f"{shown_host}:{job.id}" if shown_host else job.id)
     return 0
 
 

@@ -93,6 +93,7 @@ from tui.session.cursors import (
     StatsPosition,
 )
 from tui.session.link import Link, Opener, StateListener
+from tui.session.mirror_sink import MirrorSink
 from tui.session.state import BACKOFF_S, SessionState
 
 Req = TypeVar("Req", bound=Request)
@@ -129,11 +130,15 @@ class HostSession:
         *,
         reconnect: bool = True,
         heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
+        mirror: Optional[MirrorSink] = None,
     ) -> None:
         """`opener` makes a fresh byte-stream pair to the runner each time it is
         called; `heartbeat` says how often to ping and how long a silent link
-        may live (like OpenSSH's ServerAliveInterval and ServerAliveCountMax)."""
+        may live (like OpenSSH's ServerAliveInterval and ServerAliveCountMax).
+        A `mirror` is handed every job, log byte and metric chunk read, to keep
+        (`tui.mirror`); `close` waits for it to have written them."""
         self.name = name
+        self.mirror = mirror
         self._link = Link(name, opener, reconnect=reconnect, heartbeat=heartbeat)
 
     # -- the link ---------------------------------------------------------------------
@@ -193,8 +198,15 @@ class HostSession:
 
     async def close(self) -> None:
         """Stop reconnecting, close the connection and the opener's own link
-        (an SSH connection). Pending calls and streams raise `ConnectError`."""
+        (an SSH connection). Pending calls and streams raise `ConnectError`.
+        What the mirror was handed is written before it returns."""
         await self._link.close()
+        if self.mirror is not None:
+            await self.mirror.close()
+
+    def _seen(self, jobs: List[JobInfo], whole: bool = False) -> None:
+        if self.mirror is not None:
+            self.mirror.jobs(jobs, whole)
 
     # -- the two ways to ask -----------------------------------------------------------
 
@@ -249,6 +261,7 @@ class HostSession:
         """
         key = new_request_key()
         reply = await self._call(SUBMIT, lambda i: Submit(id=i, spec=spec, key=key))
+        self._seen([reply.job])
         return reply.job
 
     async def list_jobs(
@@ -269,12 +282,15 @@ class HostSession:
             reply = await self._call(LIST_JOBS, page(before))
             jobs += reply.jobs
             if not reply.more or not reply.jobs:
+                self._seen(jobs, whole=include_finished and group is None)
                 return jobs
             before = reply.jobs[-1].id
 
     async def get_job(self, job_id: int) -> JobInfo:
         """One job; `RemoteError` (``no_such_job``) when there is none."""
-        return (await self._call(GET_JOB, lambda i: GetJob(id=i, job_id=job_id))).job
+        job = (await self._call(GET_JOB, lambda i: GetJob(id=i, job_id=job_id))).job
+        self._seen([job])
+        return job
 
     async def cancel(self, job_id: int) -> JobInfo:
         """Stop a job (SIGTERM, then SIGKILL after its grace period); returns it.
@@ -282,7 +298,9 @@ class HostSession:
         whose answer was lost is answered with the job it stopped, not with
         "already ended"."""
         key = new_request_key()
-        return (await self._call(CANCEL, lambda i: Cancel(id=i, job_id=job_id, key=key))).job
+        job = (await self._call(CANCEL, lambda i: Cancel(id=i, job_id=job_id, key=key))).job
+        self._seen([job])
+        return job
 
     async def cancel_group(self, group: str) -> Tuple[List[JobInfo], int]:
         """Cancel every job of `group` that has not ended (SIGTERM to all at
@@ -301,6 +319,7 @@ class HostSession:
         job that is queued or ended (and for resuming one that runs). Safe to ask
         again after a lost link: it leaves the job as asked."""
         reply = await self._call(PAUSE_JOB, lambda i: PauseJob(id=i, job_id=job_id, paused=paused))
+        self._seen([reply.job])
         return reply.job
 
     async def pause_queue(self, paused: bool = True) -> None:
@@ -332,6 +351,7 @@ class HostSession:
             return WatchJobs(id=i, include_finished=include_finished)
 
         async for table in self._resume(WATCH_JOBS, build, JobTableCursor()):
+            self._seen(table.jobs, whole=include_finished and not table.more)
             yield table
 
     # -- the runner ---------------------------------------------------------------------
@@ -365,7 +385,10 @@ class HostSession:
                 return ReadLog(id=i, job_id=job_id, offset=offset, attempt=attempt)
             return ReadLog(id=i, job_id=job_id, offset=offset, max_bytes=max_bytes, attempt=attempt)
 
-        return await self._call(READ_LOG, build)
+        chunk = await self._call(READ_LOG, build)
+        if self.mirror is not None:
+            self.mirror.log(job_id, attempt, chunk.offset, chunk.data)
+        return chunk
 
     async def tail_offset(
         self, job_id: int, lines: int, attempt: Optional[int] = None
@@ -402,6 +425,11 @@ class HostSession:
         # Typed as the protocol: mypy would widen the union of items to `Reply`.
         cursor: Cursor[int, LogEvent] = LogCursor(self.name, job_id, offset)
         async for message in self._resume(FOLLOW_LOG, build, cursor):
+            if self.mirror is not None:
+                if isinstance(message, LogChunk):
+                    self.mirror.log(job_id, attempt, message.offset, message.data)
+                else:
+                    self.mirror.jobs([message.job], False)
             yield message
 
     # -- metrics ------------------------------------------------------------------------
@@ -409,9 +437,12 @@ class HostSession:
     async def read_metrics(self, job_id: int, offset: int = 0) -> MetricsChunk:
         """The metric records a job reported, one chunk from byte `offset` of its
         metrics file; ask again from ``next_offset`` while it is below ``size``."""
-        return await self._call(
+        chunk = await self._call(
             READ_METRICS, lambda i: ReadMetrics(id=i, job_id=job_id, offset=offset)
         )
+        if self.mirror is not None:
+            self.mirror.metrics(chunk)
+        return chunk
 
     async def follow_metrics(self, job_id: int, offset: int = 0) -> AsyncIterator[MetricsEvent]:
         """Every metric record from `offset` as the job reports it, then `MetricsEnd`.
@@ -426,6 +457,11 @@ class HostSession:
 
         cursor: Cursor[int, MetricsEvent] = MetricsCursor(self.name, job_id, offset)
         async for message in self._resume(FOLLOW_METRICS, build, cursor):
+            if self.mirror is not None:
+                if isinstance(message, MetricsChunk):
+                    self.mirror.metrics(message)
+                else:
+                    self.mirror.jobs([message.job], False)
             yield message
 
     # -- stats --------------------------------------------------------------------------

@@ -10,19 +10,16 @@ can, and the ``--sync-max`` (or ``--sync-max-files``) that would send it all.
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 from protocol.limits import MAX_SNAPSHOT_FILES, SYNC_DEFAULT_MAX_BYTES, SYNC_DEFAULT_MAX_FILES
+from protocol.units import parse_size as parse_byte_size
 from protocol.units import size
 from tui.errors import SyncError, TreeTooLarge
 from tui.sync.select import TETHERIGNORE, Selection
 from tui.visible import visible
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
-_UNIT = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 @dataclass(frozen=True)
@@ -35,12 +32,12 @@ class SyncLimits:
 
 def parse_size(text: str) -> int:
     """``500M``, ``2G``, ``1.5GiB``, ``4096`` (bytes): binary units, as tether prints."""
-    match = _SIZE.match(text)
-    if match is None:
+    count = parse_byte_size(text)
+    if count is None:
         raise SyncError(
             f"--sync-max takes a size such as 500M, 2G or 10G (binary units), not {text!r}"
         )
-    return int(float(match.group(1)) * _UNIT[match.group(2).lower()])
+    return count
 
 
 def parse_file_count(text: str) -> int:

@@ -1,0 +1,82 @@
+"""`MirrorKeeper`: while a remote host is open in the app, the logs and metrics of
+its running jobs are read into the mirror (`tui.mirror`) in the background, so
+a link that dies leaves the freshest copy for ``tether logs`` and the app to show.
+
+Each running job gets one follower of its log and one of its metrics, from
+where the mirror's copy ends; the session hands what they read to the mirror
+(its `MirrorSink`), so a follower itself only drains. A follower ends with its
+job, or when the link goes (the monitor brings the set up to date on the next
+job table). At most `MAX_FOLLOWED` jobs are followed at once, the newest first:
+a host running hundreds of jobs is not read in full all the time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import AsyncIterator, Dict, Iterable, List
+
+from protocol.jobs import JobInfo, JobState
+from tui.errors import TetherError
+from tui.mirror.host import HostMirror
+from tui.session import HostSession
+
+#: Running jobs whose logs and metrics are followed at once.
+MAX_FOLLOWED = 16
+
+
+class MirrorKeeper:
+    def __init__(self, session: HostSession, mirror: HostMirror) -> None:
+        self.session = session
+        self.mirror = mirror
+        self._followers: Dict[int, asyncio.Task[None]] = {}
+
+    @property
+    def followed(self) -> List[int]:
+        return sorted(job_id for job_id, task in self._followers.items() if not task.done())
+
+    def update(self, jobs: Iterable[JobInfo]) -> None:
+        """Follow the running jobs of this table that are not followed yet."""
+        running = sorted((j.id for j in jobs if j.state is JobState.RUNNING), reverse=True)
+        for job_id in [i for i, task in self._followers.items() if task.done()]:
+            del self._followers[job_id]
+        for job_id in running[:MAX_FOLLOWED]:
+            if job_id not in self._followers and len(self._followers) < MAX_FOLLOWED:
+                self._followers[job_id] = asyncio.ensure_future(self._follow(job_id))
+
+    async def close(self) -> None:
+        tasks = list(self._followers.values())
+        self._followers.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _follow(self, job_id: int) -> None:
+        log_at, metrics_at = await asyncio.to_thread(self._held, job_id)
+        both = [
+            asyncio.ensure_future(_drain(self.session.follow_log(job_id, log_at))),
+            asyncio.ensure_future(_drain(self.session.follow_metrics(job_id, metrics_at))),
+        ]
+        try:
+            await asyncio.wait(both, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in both:
+                task.cancel()
+            for task in both:
+                # The link went, or the job did: the next job table decides.
+                with contextlib.suppress(asyncio.CancelledError, TetherError):
+                    await task
+
+    def _held(self, job_id: int) -> tuple[int, int]:
+        """Where the mirror's copies of the job's log and metrics end on the host."""
+        with self.mirror.locked(shared=True):
+            log = self.mirror.log(job_id).prefix().host_offset
+            metrics = self.mirror.metrics_file(job_id).prefix().host_offset
+        return log, metrics
+
+
+async def _drain(messages: AsyncIterator[object]) -> None:
+    async for _ in messages:
+        pass
