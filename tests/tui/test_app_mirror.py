@@ -14,6 +14,7 @@ from tests.ssh.test_mirror import ALIAS, _alias
 from tests.sshd import SshClient, SshWorld
 from tests.tui.pilot_helpers import log_lines, make_app, screen_text, until, until_connected
 from tui.app.log_panel import LogPanel
+from tui.mirror.host import HostMirror
 
 JOB = (
     "import os, sys, time\n"
@@ -34,9 +35,10 @@ async def test_the_app_keeps_running_jobs_in_the_mirror_and_opens_on_it_offline(
     copy = client_env.home / ".cache" / "tether" / "mirror" / ALIAS / "jobs" / str(job)
     expected = [f"mirrored line {i}" for i in range(50)]
     try:
-        app = make_app([ALIAS], watch_stats=False)
+        app = make_app([ALIAS])
         async with app.run_test(size=(100, 30)) as pilot:
             await until_connected(pilot, app)
+            await until(pilot, lambda: len(app.current_monitor.history) >= 2, what="stats")
             # Nobody opened its log: the mirror keeper read it all the same.
             await until(
                 pilot,
@@ -47,12 +49,16 @@ async def test_the_app_keeps_running_jobs_in_the_mirror_and_opens_on_it_offline(
                 what="the running job's log in the mirror",
             )
             await app.action_quit()
+        stats = HostMirror(ALIAS, copy.parent.parent.parent).stats()
+        assert stats is not None and len(stats.samples) >= 2  # written when the app closed
 
         _alias(client_env, refused_port())
-        app = make_app([ALIAS], watch_stats=False)
+        app = make_app([ALIAS])
         async with app.run_test(size=(100, 30)) as pilot:
             monitor = app.current_monitor
             await until(pilot, lambda: monitor.job(job) is not None, what="the mirrored table")
+            assert monitor.gpu == stats.gpu
+            assert [s.seq for s in monitor.history] == [s.seq for s in stats.samples]
             assert not monitor.connected and monitor.stale_age() is not None
             await until(pilot, lambda: "stale" in screen_text(app), what="the stale mark")
             panel = app.current_view.query_one(LogPanel)

@@ -200,16 +200,27 @@ class HostMonitor:
         self._restart_watchers(session)
 
     async def _open_on_mirror(self, mirror: HostMirror) -> None:
-        """Show the job table as the mirror kept it, stale, until the host answers."""
-        kept = await asyncio.to_thread(mirror.jobs)
-        if kept is None or self.jobs_known:
-            return
-        self.jobs = sorted(kept.jobs, key=lambda j: j.id, reverse=True)
-        self.jobs_known = True
+        """Show the job table and the stats as the mirror kept them, stale, until
+        the host answers."""
+        kept, stats = await asyncio.gather(
+            asyncio.to_thread(mirror.jobs), asyncio.to_thread(mirror.stats)
+        )
+        if stats is not None and self.gpu is None and not self.history:
+            self.gpu = stats.gpu
+            self._add_samples(stats.samples)
+            self._mark_stale(stats.as_of)
+            self._notify(HostChange.STATS)
+        if kept is not None and not self.jobs_known:
+            self.jobs = sorted(kept.jobs, key=lambda j: j.id, reverse=True)
+            self.jobs_known = True
+            self._mark_stale(kept.as_of)
+            self._notify(HostChange.JOBS)
+
+    def _mark_stale(self, as_of: float) -> None:
+        """What the mirror gave is as old as `as_of` (while the host has not answered)."""
         if not self.connected:
-            self.stale_since = kept.as_of
+            self.stale_since = min(as_of, self.stale_since or as_of)
             self._notify(HostChange.LINK)
-        self._notify(HostChange.JOBS)
 
     def _job_forwards(self, session: HostSession) -> Optional[JobForwards]:
         if is_local(self.host):
@@ -425,6 +436,8 @@ class HostMonitor:
             elif isinstance(event, StatsUpdate):
                 self._add_samples([event.sample])
                 self._notify(HostChange.STATS)
+            if self._mirror_keeper is not None and self.gpu is not None:
+                self._mirror_keeper.stats_seen(self.gpu, self.history)
 
     def _add_samples(self, samples: List[StatsSample]) -> None:
         history = self.history

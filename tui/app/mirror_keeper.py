@@ -8,21 +8,31 @@ where the mirror's copy ends; the session hands what they read to the mirror
 job, or when the link goes (the monitor brings the set up to date on the next
 job table). At most `MAX_FOLLOWED` jobs are followed at once, the newest first:
 a host running hundreds of jobs is not read in full all the time.
+
+The host's GPU inventory and recent stats samples are kept too, written at
+most every `STATS_SAVE_S` and when the host is closed, thinned to
+`MAX_KEPT_SAMPLES`: enough for the sparklines of a host that cannot be reached.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import AsyncIterator, Dict, Iterable, List
+import time
+from typing import AsyncIterator, Dict, Iterable, List, Optional, Tuple
 
 from protocol.jobs import JobInfo, JobState
+from protocol.stats import GpuInventory, StatsSample
 from tui.errors import TetherError
 from tui.mirror.host import HostMirror
 from tui.session import HostSession
 
 #: Running jobs whose logs and metrics are followed at once.
 MAX_FOLLOWED = 16
+#: Seconds between two writes of the stats history.
+STATS_SAVE_S = 30.0
+#: Samples kept of the history (evenly thinned from the newest back).
+MAX_KEPT_SAMPLES = 300
 
 
 class MirrorKeeper:
@@ -30,6 +40,9 @@ class MirrorKeeper:
         self.session = session
         self.mirror = mirror
         self._followers: Dict[int, asyncio.Task[None]] = {}
+        self._stats: Optional[Tuple[GpuInventory, List[StatsSample]]] = None
+        self._stats_saved = 0.0
+        self._saving: Optional[asyncio.Task[None]] = None
 
     @property
     def followed(self) -> List[int]:
@@ -44,7 +57,26 @@ class MirrorKeeper:
             if job_id not in self._followers and len(self._followers) < MAX_FOLLOWED:
                 self._followers[job_id] = asyncio.ensure_future(self._follow(job_id))
 
+    def stats_seen(self, gpu: GpuInventory, history: Iterable[StatsSample]) -> None:
+        """The monitor's stats now; written when `STATS_SAVE_S` have passed."""
+        self._stats = (gpu, _thinned(list(history)))
+        now = time.monotonic()
+        if now - self._stats_saved >= STATS_SAVE_S and (
+            self._saving is None or self._saving.done()
+        ):
+            self._stats_saved = now
+            self._saving = asyncio.ensure_future(self._save_stats())
+
+    async def _save_stats(self) -> None:
+        if self._stats is not None:
+            gpu, samples = self._stats
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self.mirror.record_stats, gpu, samples, time.time())
+
     async def close(self) -> None:
+        if self._saving is not None:
+            await self._saving
+        await self._save_stats()
         tasks = list(self._followers.values())
         self._followers.clear()
         for task in tasks:
@@ -75,6 +107,13 @@ class MirrorKeeper:
             log = self.mirror.log(job_id).prefix().host_offset
             metrics = self.mirror.metrics_file(job_id).prefix().host_offset
         return log, metrics
+
+
+def _thinned(samples: List[StatsSample]) -> List[StatsSample]:
+    if len(samples) <= MAX_KEPT_SAMPLES:
+        return samples
+    step = len(samples) / MAX_KEPT_SAMPLES
+    return [samples[int(i * step)] for i in range(MAX_KEPT_SAMPLES - 1)] + [samples[-1]]
 
 
 async def _drain(messages: AsyncIterator[object]) -> None:

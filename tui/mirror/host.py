@@ -6,6 +6,7 @@ answers (`tui.cli.offline`), marked as stale.
 
     ~/.cache/tether/mirror/HOST/
         jobs.json                   the job list as last seen, and when
+        stats.json                  the GPU inventory and recent stats samples
         jobs/ID/output.log (.meta)  an exact prefix of the job's (latest) log
         jobs/ID/metrics.jsonl (.meta)  the metric chunks read, in host order
         .lock                       writers and readers of this host's mirror
@@ -34,6 +35,7 @@ from urllib.parse import quote
 
 from protocol.jobs import JobInfo
 from protocol.metrics import MetricsChunk
+from protocol.stats import GpuInventory, StatsSample
 from tui.cache_file import cache_home, replace_json
 from tui.mirror.prefix_file import PrefixFile
 
@@ -56,6 +58,15 @@ class MirroredJobs:
 
     as_of: float
     jobs: List[JobInfo]
+
+
+@dataclass(frozen=True)
+class MirroredStats:
+    """The host's GPUs and its recent samples, oldest first, as last seen."""
+
+    as_of: float
+    gpu: GpuInventory
+    samples: List[StatsSample]
 
 
 class HostMirror:
@@ -106,6 +117,33 @@ class HostMirror:
     def job(self, job_id: int) -> Optional[JobInfo]:
         kept = self.jobs()
         return next((job for job in kept.jobs if job.id == job_id), None) if kept else None
+
+    # -- stats ----------------------------------------------------------------------------
+
+    def record_stats(self, gpu: GpuInventory, samples: Sequence[StatsSample], at: float) -> None:
+        data = {
+            "as_of": at,
+            "gpu": gpu.model_dump(mode="python"),
+            "samples": [sample.model_dump(mode="python") for sample in samples],
+        }
+        replace_json(self.dir / "stats.json", data, ".stats.")
+
+    def stats(self) -> Optional[MirroredStats]:
+        """The kept stats, None when there are none (or they were damaged: dropped)."""
+        path = self.dir / "stats.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return MirroredStats(
+                float(data["as_of"]),
+                GpuInventory.model_validate(data["gpu"]),
+                [StatsSample.model_validate(sample) for sample in data["samples"]],
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
 
     # -- logs and metrics ---------------------------------------------------------------
 
