@@ -11,6 +11,7 @@ from typing import Optional
 from rich.text import Text
 
 from protocol.jobs import JobState
+from protocol.units import duration
 from tui.app.gpu_panel import bar
 from tui.app.host_monitor import HostMonitor
 from tui.app.link_text import link_badge
@@ -18,11 +19,11 @@ from tui.app.link_text import link_badge
 #: Cells of each bar.
 BAR = 4
 #: Cells for the host's name and link, so the numbers line up (a row fits the
-#: 72 columns of the dialog at 80).
+#: 66 columns the dialog gives a row at 80).
 LABEL = 26
 
 
-def fleet_row(monitor: HostMonitor, now: float, width: int = 70) -> Text:
+def fleet_row(monitor: HostMonitor, now: float, width: int = 66) -> Text:
     """The row, cut to `width` cells: one line a host, however long a reason."""
     row = link_badge(monitor.label, monitor.link, now)
     row.truncate(LABEL, overflow="ellipsis", pad=True)
@@ -35,6 +36,7 @@ def fleet_row(monitor: HostMonitor, now: float, width: int = 70) -> Text:
     if alerts:
         row.append(f"  {alerts}", style="bold yellow")
     row.truncate(width, overflow="ellipsis")
+    row.no_wrap, row.overflow = True, "ellipsis"  # the list may be narrower than `width`
     return row
 
 
@@ -66,7 +68,7 @@ def _alerts(monitor: HostMonitor, now: float) -> str:
     said = []
     age = monitor.stale_age()
     if age is not None:
-        said.append(f"stale {age:.0f}s")
+        said.append(f"stale {duration(age)}")
     if monitor.problems:
         said.append("watcher stopped")
     if any(job.leaked_gpu_pids for job in monitor.jobs):

@@ -46,7 +46,8 @@ def status_line(
     if note:
         text.append(f"  {visible(note)}", style="italic")
     held = window.end - window.start
-    text.append(f"  {window.line_count:,} lines", style="dim")
+    lines = "line" if window.line_count == 1 else "lines"
+    text.append(f"  {window.line_count:,} {lines}", style="dim")
     text.append(f" {size(held)}", style="dim")
     if log_size > held:
         text.append(f" of {size(log_size)}", style="dim")

@@ -58,12 +58,13 @@ class HostPickerScreen(ModalScreen[Optional[str]]):
         current = next((i for i, m in enumerate(self._monitors) if m.host == self._current), 0)
         hosts.highlighted = current
         hosts.focus()
+        self.call_after_refresh(self._refresh)  # cut to the list's real width at once
         self.set_interval(1.0, self._refresh)
 
     def _refresh(self) -> None:
         """The rows again: links, GPUs and jobs move while the screen is open."""
         hosts, now = self.query_one(OptionList), self._clock()
-        width = max(20, hosts.scrollable_content_region.width - 2)
+        width = max(20, hosts.scrollable_content_region.width)
         for index, monitor in enumerate(self._monitors):
             hosts.replace_option_prompt_at_index(index, fleet_row(monitor, now, width))
 
