@@ -220,13 +220,22 @@ async def test_search_jumps_between_matches_and_reaches_into_earlier_output(
         await pilot.press("enter")
         await until(pilot, lambda: "needle 5500" in log_lines(panel), what="nearest match above")
         assert not panel.lines.following
+        await until(pilot, lambda: "match 2/2+" in screen_text(app), what="which match, of what")
         await pilot.press("N")
         await until(pilot, lambda: "needle 4500" in log_lines(panel))
         await pilot.press("N")  # beyond what is loaded: the search reads earlier output
         await until(pilot, lambda: "needle 10" in log_lines(panel), what="match in earlier output")
         assert panel.window.start == 0
+        await until(pilot, lambda: "match 1/3 " in screen_text(app), what="all loaded: no +")
         await pilot.press("n")
         await until(pilot, lambda: "needle 4500" in log_lines(panel))
+        await pilot.press("n", "n")  # past the last match: on from the top, said
+        await until(
+            pilot, lambda: "match 1/3, wrapped to the top" in screen_text(app), what="the wrap"
+        )
+        assert "needle 10" in log_lines(panel)
+        await pilot.press("N")
+        await until(pilot, lambda: "match 3/3, wrapped to the bottom" in screen_text(app))
         await pilot.press("slash")
         await type_text(pilot, "absent")
         await pilot.press("enter")

@@ -37,7 +37,7 @@ from protocol.units import known_at, size
 from tui.app.host_monitor import HostChange, HostMonitor
 from tui.app.log_lines import EDGE_ROWS, LogLines
 from tui.app.log_status import state_badge, status_line
-from tui.app.log_text import Query, find_line
+from tui.app.log_text import Query, find_line, match_rank
 from tui.app.log_window import LogWindow
 from tui.errors import ConnectError, TetherError
 from tui.log_save import save_log
@@ -424,8 +424,15 @@ class LogPanel(Vertical):
             return
         lines, starts = list(self.window.lines), list(self.window.starts)
         found = await asyncio.to_thread(find_line, lines, query, forward, start)
+        wrapped = ""
+        if found is None and lines and (forward or self.window.start == 0):
+            # As less and vim do, on from the other end of what is loaded, saying so.
+            again = 0 if forward else len(lines) - 1
+            found = await asyncio.to_thread(find_line, lines, query, forward, again)
+            wrapped = ", wrapped to the top" if forward else ", wrapped to the bottom"
         if found is not None:
-            self._show_match(starts[found])
+            rank = await asyncio.to_thread(match_rank, lines, query, found)
+            self._show_match(starts[found], rank, wrapped)
         elif not forward and self.window.start > 0 and self.job_id is not None:
             self.note = "searching earlier output…"
             self._show_status()
@@ -443,7 +450,9 @@ class LogPanel(Vertical):
                 read += before - self.window.start
                 found = find_line(self.window.lines[:added], query, False, added - 1)
                 if found is not None:
-                    self._show_match(self.window.starts[found])
+                    lines = list(self.window.lines)
+                    rank = await asyncio.to_thread(match_rank, lines, query, found)
+                    self._show_match(self.window.starts[found], rank)
                     return
             where = "in the log" if self.window.start == 0 else f"in the last {size(read)}"
             self.note = f"no earlier match for {query.text!r} {where}"
@@ -452,12 +461,15 @@ class LogPanel(Vertical):
         finally:
             self._show_status()
 
-    def _show_match(self, offset: int) -> None:
-        """Show the line at byte `offset` as the match, if it is still loaded."""
+    def _show_match(self, offset: int, rank: Tuple[int, int], wrapped: str = "") -> None:
+        """Show the line at byte `offset` as the match, if it is still loaded, and
+        which match it is among the loaded lines (``match 3/17``; ``+`` when
+        earlier output is not loaded, and may hold more)."""
         index = self.window.index_of_offset(offset)
         if not self.window.starts or self.window.starts[index] != offset:
             return
-        self.note = ""
+        more = "+" if self.window.start > 0 else ""
+        self.note = f"match {rank[0]}/{rank[1]}{more}{wrapped}"
         self.lines.show_line(index, offset)
         self._show_status()
 

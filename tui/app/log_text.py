@@ -9,7 +9,7 @@ UTF-8 (shown as U+FFFD, never an exception).
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence, Tuple
 
 from rich.style import Style
 from rich.text import Text
@@ -94,3 +94,14 @@ def find_line(lines: Sequence[bytes], query: Query, forward: bool, start: int) -
     else:
         indexes = range(min(start, len(lines) - 1), -1, -1)
     return next((i for i in indexes if query.matches(lines[i])), None)
+
+
+def match_rank(lines: Sequence[bytes], query: Query, index: int) -> Tuple[int, int]:
+    """(which match line `index` is, counting from 1; how many lines match)."""
+    rank = total = 0
+    for i, line in enumerate(lines):
+        if query.matches(line):
+            total += 1
+            if i <= index:
+                rank = total
+    return rank, total
