@@ -69,7 +69,7 @@ def test_an_unreachable_host_answers_from_the_mirror_byte_for_byte_marked_stale(
     assert first == ssh_world.remote_log(job)
     online_metrics = ssh_client.tether("metrics", "--json", ref, check=True).stdout
     listed = json.loads(ssh_client.tether("ls", "-H", ALIAS, "--json", check=True).stdout)
-    assert [j["id"] for j in listed] == [job]
+    assert job in [j["id"] for j in listed]  # other tests' jobs are on this host too
 
     _alias(ssh_client, refused_port())  # the host is gone
     flag.write_text("")  # ...and its job goes on there, unseen
@@ -88,9 +88,10 @@ def test_an_unreachable_host_answers_from_the_mirror_byte_for_byte_marked_stale(
 
     ls = ssh_client.tether("ls", "-H", ALIAS, "--json")
     assert ls.returncode == 3 and STALE.match(ls.stderr.decode())
-    rows = json.loads(ls.stdout)
-    assert [(r["id"], r["state"], r["stale"]) for r in rows] == [(job, "running", True)]
-    assert rows[0]["as_of"].endswith("+00:00")
+    rows = {r["id"]: r for r in json.loads(ls.stdout)}
+    assert (rows[job]["state"], rows[job]["stale"]) == ("running", True)
+    assert all(r["stale"] is True for r in rows.values())
+    assert rows[job]["as_of"].endswith("+00:00")
     table = ssh_client.tether("ls", "-H", ALIAS)
     assert table.returncode == 3 and table.stdout.decode().split()[:2] == ["ID", "NAME"]
 

@@ -214,7 +214,7 @@ def test_bad_values_are_refused_in_one_line_and_nothing_is_queued(user_env: User
     )
     assert _error(env.tether("wait", "x")) == (
         2,
-        "tether wait: a job is named by its id, like 3, not 'x'",
+        "tether wait: a job is named by its id, like 3 (or HOST:3), not 'x'",
     )
 
 

@@ -126,7 +126,10 @@ def test_pause_and_resume_refuse_what_they_cannot_do_in_one_line(user_env: UserE
         f"job {first} has ended (succeeded): only a running job can be paused"
     )
     code, err = _error(env.tether("pause", "abc"))
-    assert code == 2 and err == "tether pause: a job is named by its id, like 3, not 'abc'"
+    assert (code, err) == (
+        2,
+        "tether pause: a job is named by its id, like 3 (or HOST:3), not 'abc'",
+    )
     code, err = _error(env.tether("queue", "stop"))
     assert code == 2 and err == "tether queue: takes pause or resume, not 'stop'"
 

@@ -15,7 +15,6 @@ import pytest
 from tests.ssh.serving import MARKER, listening, port_is_free, serve, try_get
 from tests.sshd import SshClient, SshWorld
 from tests.tui.pilot_helpers import make_app, screen_text, until, until_connected
-from tests.tui.test_app_ssh import client_env  # noqa: F401 (a fixture)
 from tui.forward.jobs import LOCAL_OFFSET
 
 
@@ -43,7 +42,7 @@ async def page(url: str) -> str:
 
 
 async def test_running_jobs_ports_are_forwarded_through_a_cut_and_closed_when_they_end(
-    client_env: SshClient,  # noqa: F811
+    client_env: SshClient,
     ssh_world: SshWorld,
     busy_local: socket.socket,
 ) -> None:

@@ -562,6 +562,7 @@ class TetherApp(App[int]):
         if view is None:
             return
         self.switcher.current = view.id
+        view.catch_up()
         bar = self.host_bar
         bar.current = host
         bar.refresh_tabs()

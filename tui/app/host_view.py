@@ -10,7 +10,7 @@ comes from the clock it is given, so tests can freeze it).
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Set, Tuple
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -142,6 +142,8 @@ class HostView(Vertical):
         super().__init__(id=id)
         self.monitor = monitor
         self.clock = clock
+        #: What changed on the host while this view was hidden (`catch_up`).
+        self._missed: Set[HostChange] = set()
 
     def compose(self) -> ComposeResult:
         yield HostLine(self.monitor, id="host-line")
@@ -182,13 +184,27 @@ class HostView(Vertical):
 
     def on_host_view_changed(self, event: Changed) -> None:
         event.stop()
-        if event.change is HostChange.JOBS:
+        if not self.display:  # another host's view is on screen: catch up when shown
+            self._missed.add(event.change)
+            return
+        self._apply(event.change)
+
+    def catch_up(self) -> None:
+        """Draw what changed while another host's view was on screen."""
+        missed, self._missed = self._missed, set()
+        for change in (HostChange.JOBS, HostChange.STATS, HostChange.PROBLEM, HostChange.FORWARDS):
+            if change in missed:
+                self._apply(change)
+        self.tick()
+
+    def _apply(self, change: HostChange) -> None:
+        if change is HostChange.JOBS:
             self._show_jobs()
-        elif event.change is HostChange.STATS:
+        elif change is HostChange.STATS:
             self._show_stats()
-        elif event.change is HostChange.PROBLEM:
+        elif change is HostChange.PROBLEM:
             self._title_table()  # a stopped watcher says so there while it lasts
-        elif event.change is HostChange.FORWARDS:
+        elif change is HostChange.FORWARDS:
             self._title_job(self.selected_job)
         self._show_link()
 
@@ -209,6 +225,8 @@ class HostView(Vertical):
         self.query_one(HostLine).show(self.clock())
 
     def tick(self) -> None:
+        if not self.display:
+            return  # not on screen: `catch_up` ticks when it is
         now = self.clock()
         self.table.now = now
         self._show_link()

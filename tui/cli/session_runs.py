@@ -84,7 +84,9 @@ def on_session(
                 await session.start()
             except ConnectError as exc:
                 answer = None
-                if offline is not None and session.mirror is not None:
+                # A passing cause (the link): the mirror's copy. One that waiting
+                # will not fix (a refused key, an old runner) is said as it is.
+                if offline is not None and session.mirror is not None and exc.retryable:
                     answer = await offline(args, host, exc)
                 if answer is None:
                     raise
