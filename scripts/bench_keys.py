@@ -51,6 +51,8 @@ while time.monotonic() - start < seconds:
 
 
 class Tmux:
+    """A private tmux server (its own socket), so a benchmark touches no other."""
+
     def __init__(self, socket: Path, env: Dict[str, str]) -> None:
         self.socket, self.env = socket, env
 
@@ -64,8 +66,8 @@ class Tmux:
         )
         return result.stdout
 
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "bench")
+    def screen(self, session: str = "bench") -> str:
+        return self.run("capture-pane", "-p", "-t", session)
 
     def wait_for(self, check: Callable[[str], bool], timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout

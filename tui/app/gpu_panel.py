@@ -74,6 +74,7 @@ class GpuPanel(Widget):
         super().__init__(id=id)
         self.inventory: Optional[GpuInventory] = None
         self.history: Sequence[StatsSample] = ()
+        self._row_count = 0
         self.waiting = waiting_text("connecting")
 
     def show_link(self, link_kind: str) -> None:
@@ -88,7 +89,10 @@ class GpuPanel(Widget):
         """Take the latest readings (the monitor's own objects; nothing is copied)."""
         self.inventory = inventory
         self.history = history
-        self.refresh(layout=True)
+        # A new sample redraws the rows; only a change in their number moves the layout.
+        rows = len(self._rows(self.size.width or 80))
+        self.refresh(layout=rows != self._row_count)
+        self._row_count = rows
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
         return max(1, len(self._rows(width)))

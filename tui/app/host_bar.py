@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.events import Click
@@ -22,6 +23,7 @@ class HostTab(Static):
     def __init__(self, monitor: HostMonitor) -> None:
         super().__init__(classes="host-tab")
         self.monitor = monitor
+        self.badge: Optional[Text] = None
 
     def on_click(self, event: Click) -> None:
         event.stop()
@@ -59,5 +61,9 @@ class HostBar(Horizontal):
     def refresh_tabs(self) -> None:
         now = self._clock()
         for host, tab in self._tabs.items():
-            tab.update(link_badge(tab.monitor.label, tab.monitor.link, now))
+            badge = link_badge(tab.monitor.label, tab.monitor.link, now)
+            if badge != tab.badge:  # asked every second: redrawn only when it changed
+                resized = tab.badge is None or badge.cell_len != tab.badge.cell_len
+                tab.badge = badge
+                tab.update(badge, layout=resized)
             tab.set_class(host == self.current, "-current")

@@ -33,6 +33,7 @@ class HostLine(Static):
     def __init__(self, monitor: HostMonitor, *, id: Optional[str] = None) -> None:
         super().__init__(id=id)
         self.monitor = monitor
+        self._shown: Optional[Text] = None
 
     def show(self, now: float) -> None:
         monitor = self.monitor
@@ -44,4 +45,6 @@ class HostLine(Static):
         if sample is not None:
             text.append("  ")
             text.append_text(host_numbers(sample))
-        self.update(text)
+        if text != self._shown:  # shown every second: a redraw only when it reads otherwise
+            self._shown = text
+            self.update(text, layout=False)  # one line, cut to fit: its size never changes

@@ -61,12 +61,14 @@ def matches(job: JobInfo, text: str) -> bool:
 class JobsTable(DataTable[Text]):
     jobs: reactive[List[JobInfo]] = reactive(list, always_update=True)
     state_filter: reactive[Optional[str]] = reactive(None)
-    now: reactive[float] = reactive(0.0)
+    # Times and usage redraw only the cells they change (`_refresh_cells`), not the
+    # whole table: they are set every second, a job running or not.
+    now: reactive[float] = reactive(0.0, repaint=False)
     order: reactive[JobOrder] = reactive(JobOrder)
     text_filter: reactive[str] = reactive("")
     shown_columns: reactive[Tuple[str, ...]] = reactive(DEFAULT_KEYS)
     #: The host's latest usage by job (its stats), for the CPU, MEM and GMEM columns.
-    usage: reactive[Dict[int, JobUsage]] = reactive(dict, always_update=True)
+    usage: reactive[Dict[int, JobUsage]] = reactive(dict, always_update=True, repaint=False)
 
     class JobHighlighted(Message):
         """The highlighted job changed (None: the table is empty)."""
