@@ -21,8 +21,14 @@ from protocol.connection.events import (
 from protocol.envelope import Request
 from protocol.errors import FrameError, LocalProtocolError, MessageError
 from protocol.exchanges import BY_REQUEST, PING, UNSUBSCRIBE, Exchange
+from protocol.limits import PEER_SILENCE_LIMIT_S
 from protocol.messages import Error, Hello, Message, Ping, Unsubscribe, Welcome
 from protocol.version import PROTOCOL_VERSION
+
+#: The longest a client goes without a ping, however busy the link is with
+#: what the runner sends: the runner drops a client it has not heard from in
+#: `PEER_SILENCE_LIMIT_S`.
+PING_AT_LEAST_S = PEER_SILENCE_LIMIT_S / 3
 
 
 class ClientConnection:
@@ -54,6 +60,7 @@ class ClientConnection:
         self._failure: Optional[str] = None
         self._last_heard = now
         self._last_tick = now
+        self._last_ping = now
 
     @property
     def failure(self) -> Optional[str]:
@@ -153,6 +160,13 @@ class ClientConnection:
         """The heartbeat: a ping to send when one is due, or the link declared
         dead (a `Failed` event) after too long a silence.
 
+        A ping is due when nothing was heard for an interval: a link that
+        carries a stream (stats every second) is alive by its own traffic, and
+        twenty hosts open in the app would otherwise spend a ping and a pong
+        each every few seconds for nothing. It is due at least every third of
+        the runner's `PEER_SILENCE_LIMIT_S` all the same, since a stream is
+        traffic in one direction only and the runner counts the client's.
+
         A tick that comes much later than asked means this process was held up
         (a stalled stdout, a suspended laptop): that says nothing about the
         link, so silence is counted afresh from then. ``receiving_paused``: the
@@ -168,6 +182,9 @@ class ClientConnection:
         if silent > self.heartbeat.timeout_s and not receiving_paused:
             self._fail(f"no answer for {silent:.0f} s (link dead?)")
             return b""
+        if silent < self.heartbeat.interval_s and now - self._last_ping < PING_AT_LEAST_S:
+            return b""
+        self._last_ping = now
         request_id, data = self.request(PING, lambda i: Ping(id=i))
         self._internal.add(request_id)
         return data

@@ -227,11 +227,28 @@ def test_the_heartbeat_pings_and_a_silent_link_dies_after_the_timeout() -> None:
 
 def test_pongs_keep_the_link_alive_and_are_not_reported() -> None:
     client = greeted_client(now=0.0)
+    pings = 0
     for now in range(1, 20):
-        (ping,) = decode_all(client.tick(float(now)))
-        client.receive_data(encode(Pong(id=ping.id)), now + 0.1)  # type: ignore[union-attr]
+        for ping in decode_all(client.tick(float(now))):
+            pings += 1
+            client.receive_data(encode(Pong(id=ping.id)), now + 0.1)  # type: ignore[union-attr]
     assert client.failure is None
     assert client_events(client) == []
+    assert pings >= 9  # every other tick: a pong 0.9 s before a tick says the link lives
+
+
+def test_a_link_busy_with_a_stream_pings_only_to_keep_the_runner_hearing() -> None:
+    client = greeted_client(now=0.0, heartbeat=Heartbeat(interval_s=3.0, timeout_s=10.0))
+    sent = []
+    for tenth in range(1, 600):  # a minute of a stats sample every 0.5 s
+        now = tenth / 10
+        if tenth % 5 == 0:
+            client.receive_data(encode(Pong(id=999)), now)  # any message is traffic
+        if tenth % 30 == 0:
+            sent += [(now, m) for m in decode_all(client.tick(now))]
+    assert client.failure is None
+    assert [now for now, _ in sent] == [12.0, 24.0, 36.0, 48.0]  # PING_AT_LEAST_S apart
+    assert all(isinstance(m, Ping) for _, m in sent)
 
 
 def test_a_held_up_process_is_not_mistaken_for_a_dead_link() -> None:

@@ -123,3 +123,33 @@ async def test_the_app_shows_a_stopped_job_watch_in_place(app_env: UserEnv) -> N
         assert "the job table is locked" in text
         assert app.current_monitor.connected  # the link is fine; only the watch failed
         await app.action_quit()
+
+
+async def test_a_host_off_screen_takes_its_stats_slower_and_no_history_twice(
+    home: UserEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home.env["TETHER_STATS_INTERVAL"] = "0.1"  # the runner's rate
+    monkeypatch.setattr("tui.app.host_monitor.BACKGROUND_STATS_S", 0.6)
+    assert home.runner("serve", "--daemon").returncode == 0
+    monitor = HostMonitor("local")
+    monitor.start()
+    try:
+        await wait_for(lambda: len(monitor.history) >= 10)
+        batches: list[int] = []
+        add = monitor._add_samples
+        monkeypatch.setattr(monitor, "_add_samples", lambda s: (batches.append(len(s)), add(s)))
+        monitor.set_background(True)
+        mark = len(monitor.history)
+        await wait_for(lambda: len(monitor.history) >= mark + 4)
+        slow = [s.t for s in list(monitor.history)[mark + 1 :]]
+        assert min(b - a for a, b in zip(slow, slow[1:])) >= 0.5  # at 0.6 s, not 0.1 s
+        monitor.set_background(False)
+        mark = len(monitor.history)
+        await wait_for(lambda: len(monitor.history) >= mark + 10)
+        seqs = [s.seq for s in monitor.history]
+        assert seqs == sorted(set(seqs))
+        assert max(batches) <= 6  # what was missed at most, never the history again
+        fast = [s.t for s in list(monitor.history)[mark + 1 :]]
+        assert max(b - a for a, b in zip(fast, fast[1:])) < 0.5
+    finally:
+        await monitor.close()

@@ -210,6 +210,7 @@ class TetherApp(App[int]):
         bar.current = self.monitors[0].host
         bar.set_hosts(self.monitors)
         for monitor in self.monitors:
+            monitor.background = monitor.host != bar.current  # before its streams open
             self._start(monitor)
         self.set_interval(1.0, bar.refresh_tabs)
         self.current_view.table.focus()
@@ -562,6 +563,8 @@ class TetherApp(App[int]):
         if view is None:
             return
         self.switcher.current = view.id
+        for monitor in self.monitors:  # stats at full rate for the host on screen only
+            monitor.set_background(monitor.host != host)
         view.catch_up()
         bar = self.host_bar
         bar.current = host

@@ -134,9 +134,10 @@ class StatsPosition:
 class StatsCursor:
     """The last stats sample delivered; each sample is delivered once per epoch."""
 
-    def __init__(self) -> None:
-        self._epoch: Optional[str] = None
-        self._after_seq: Optional[int] = None
+    def __init__(self, held: StatsPosition = StatsPosition()) -> None:
+        """`held`: the samples the caller holds already (from an earlier stream)."""
+        self._epoch: Optional[str] = held.epoch
+        self._after_seq: Optional[int] = held.after_seq
 
     @property
     def position(self) -> StatsPosition:

@@ -471,7 +471,10 @@ class HostSession:
         return await self._call(GET_STATS, lambda i: GetStats(id=i))
 
     async def subscribe_stats(
-        self, interval_s: Optional[float] = None, history_s: float = 900.0
+        self,
+        interval_s: Optional[float] = None,
+        history_s: float = 900.0,
+        since: Optional[StatsPosition] = None,
     ) -> AsyncIterator[StatsEvent]:
         """The host's stats stream: a `StatsInfo`, the recorded history as
         `StatsHistory` batches (the last has ``last=True``), then a `StatsUpdate`
@@ -484,7 +487,9 @@ class HostSession:
         After a reconnect a new `StatsInfo` arrives, then only the samples missed
         meanwhile, each sample yielded once. If the new `StatsInfo` has another
         ``epoch`` than the previous one, the runner restarted: its history (sent
-        next) replaces whatever the caller holds.
+        next) replaces whatever the caller holds. `since` says which samples the
+        caller holds already (another stream's last position, to change the
+        rate without drawing the history again).
         """
 
         def build(i: int, held: StatsPosition) -> SubscribeStats:
@@ -498,7 +503,7 @@ class HostSession:
                 after_seq=held.after_seq,
             )
 
-        cursor: Cursor[StatsPosition, StatsEvent] = StatsCursor()
+        cursor: Cursor[StatsPosition, StatsEvent] = StatsCursor(since or StatsPosition())
         async for event in self._resume(SUBSCRIBE_STATS, build, cursor):
             yield event
 
