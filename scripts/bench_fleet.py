@@ -298,7 +298,9 @@ def bench_app_case(fleet: Fleet, tmux: Tmux, count: int, args: argparse.Namespac
     job: Optional[int] = None
     try:
         proc = app_process(tmux, session)
-        screen = settle(tmux, session)
+        # A second a host: the ones past the host bar's edge connect unseen, and
+        # their first contact (handshake, 15 min of stats history) is not idling.
+        screen = settle(tmux, session, least=5.0 + count)
         notes += [f"'{word}' on screen" for word in ("connecting", "offline") if word in screen]
         idle = measure(proc, args.window)
         seconds = args.window + 6

@@ -80,3 +80,53 @@ async def test_the_app_keeps_running_jobs_in_the_mirror_and_opens_on_it_offline(
     finally:
         flag.write_text("")
     wait_for(lambda: b"mirrored line 49" in ssh_world.remote_log(job), timeout=10)
+
+
+HANDOVER_JOB = (
+    "import os, sys, time\n"
+    "for i in range(20000):\n    print(f'early {i:05d} ' + 'x' * 100)\n"
+    "sys.stdout.flush()\n"
+    "i = 0\n"
+    "while not os.path.exists(sys.argv[1]):\n"
+    "    print(f'late {i}', flush=True); i += 1; time.sleep(0.05)\n"
+    "print('the end')\n"
+)
+
+
+async def test_a_log_on_screen_is_read_once_and_its_copy_stays_whole(
+    client_env: SshClient, ssh_world: SshWorld
+) -> None:
+    _alias(client_env, ssh_world.gpu.port)
+    flag = ssh_world.flag(f"handover-{os.getpid()}-{time.monotonic_ns()}")
+    run = client_env.tether(
+        "run", "-H", ALIAS, "--", "python3", "-c", HANDOVER_JOB, str(flag), check=True
+    )
+    job = int(run.stdout)
+    copy = client_env.home / ".cache" / "tether" / "mirror" / ALIAS / "jobs" / str(job)
+    try:
+        app = make_app([ALIAS], watch_stats=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until_connected(pilot, app)
+            monitor = app.current_monitor
+            panel = app.current_view.query_one(LogPanel)
+            await until(pilot, lambda: panel.job_id == job and panel.window.start > 0)
+            keeper = monitor.mirror_keeper
+            assert keeper is not None
+            # The keeper reads the log from its start, reaches the panel, and leaves
+            # the rest to the panel's own follow.
+            await until(pilot, lambda: (job, "log") not in keeper.followed, what="the handover")
+            assert (job, "metrics") in keeper.followed
+            # From then on the panel's chunks grow the copy, with no gap.
+            mark = panel.window.end + 200
+            await until(pilot, lambda: panel.window.end >= mark, what="more late lines")
+            log = copy / "output.log"
+            await until(pilot, lambda: log.stat().st_size >= mark, what="the copy keeping up")
+            assert ssh_world.remote_log(job).startswith(log.read_bytes())
+            flag.write_text("")
+            await until(pilot, lambda: monitor.job(job).state.value == "succeeded")
+            await app.action_quit()
+    finally:
+        flag.write_text("")
+    whole = ssh_world.remote_log(job)
+    assert whole.endswith(b"the end\n")
+    assert (copy / "output.log").read_bytes() == whole

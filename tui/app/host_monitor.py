@@ -167,6 +167,11 @@ class HostMonitor:
         return max(0.0, self.clock() - self.stale_since)
 
     @property
+    def mirror_keeper(self) -> Optional[MirrorKeeper]:
+        """What keeps the mirror current while the host is open (None: local, or off)."""
+        return self._mirror_keeper
+
+    @property
     def mirror(self) -> Optional[HostMirror]:
         """The host's local mirror (None: this machine, or the mirror is off)."""
         return self._mirror_keeper.mirror if self._mirror_keeper is not None else None

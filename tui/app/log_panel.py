@@ -196,9 +196,12 @@ class LogPanel(Vertical):
                 self.window.reset(tail.offset)
                 self.log_size = tail.size
             follow = session.follow_log(job_id, self.window.end, attempt=self.attempt)
+            keeper = self.monitor.mirror_keeper
             async for message in follow:
                 if isinstance(message, LogChunk):
                     self._take(message)
+                    if keeper is not None:  # so that it need not read this log too
+                        keeper.panel_at(job_id, message.offset + len(message.data))
                     if self.detached:
                         return
                 else:
@@ -208,6 +211,9 @@ class LogPanel(Vertical):
         except TetherError as exc:
             self.problem = str(exc)
             self._schedule_flush()
+        finally:
+            if self.monitor.mirror_keeper is not None:
+                self.monitor.mirror_keeper.panel_left(job_id)
 
     async def _from_mirror(self, job_id: int) -> bool:
         """Show the tail of the mirror's copy of the log (the host cannot be

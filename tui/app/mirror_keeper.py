@@ -9,6 +9,11 @@ job, or when the link goes (the monitor brings the set up to date on the next
 job table). At most `MAX_FOLLOWED` jobs are followed at once, the newest first:
 a host running hundreds of jobs is not read in full all the time.
 
+A log the app's log panel is following is not read twice: once the keeper's
+copy reaches where the panel is, it stops, and the panel's own chunks (handed
+to the mirror by the session like any others) continue the copy; when the
+panel leaves the job, the keeper follows it again from where the copy ends.
+
 The host's GPU inventory and recent stats samples are kept too, written at
 most every `STATS_SAVE_S` and when the host is closed, thinned to
 `MAX_KEPT_SAMPLES`: enough for the sparklines of a host that cannot be reached.
@@ -22,6 +27,7 @@ import time
 from typing import AsyncIterator, Dict, Iterable, List, Optional, Tuple
 
 from protocol.jobs import JobInfo, JobState
+from protocol.messages import LogChunk
 from protocol.stats import GpuInventory, StatsSample
 from tui.errors import TetherError
 from tui.mirror.host import HostMirror
@@ -39,23 +45,41 @@ class MirrorKeeper:
     def __init__(self, session: HostSession, mirror: HostMirror) -> None:
         self.session = session
         self.mirror = mirror
-        self._followers: Dict[int, asyncio.Task[None]] = {}
+        self._followers: Dict[Tuple[int, str], asyncio.Task[None]] = {}
+        self._jobs: List[JobInfo] = []
+        #: The job whose log the panel follows, and where its last chunk ended.
+        self._shown: Optional[Tuple[int, int]] = None
         self._stats: Optional[Tuple[GpuInventory, List[StatsSample]]] = None
         self._stats_saved = 0.0
         self._saving: Optional[asyncio.Task[None]] = None
 
     @property
-    def followed(self) -> List[int]:
-        return sorted(job_id for job_id, task in self._followers.items() if not task.done())
+    def followed(self) -> List[Tuple[int, str]]:
+        """(job, "log" or "metrics") of every copy being kept current now."""
+        return sorted(key for key, task in self._followers.items() if not task.done())
 
     def update(self, jobs: Iterable[JobInfo]) -> None:
         """Follow the running jobs of this table that are not followed yet."""
-        running = sorted((j.id for j in jobs if j.state is JobState.RUNNING), reverse=True)
-        for job_id in [i for i, task in self._followers.items() if task.done()]:
-            del self._followers[job_id]
+        self._jobs = list(jobs)
+        running = sorted((j.id for j in self._jobs if j.state is JobState.RUNNING), reverse=True)
+        for key in [key for key, task in self._followers.items() if task.done()]:
+            del self._followers[key]
         for job_id in running[:MAX_FOLLOWED]:
-            if job_id not in self._followers and len(self._followers) < MAX_FOLLOWED:
-                self._followers[job_id] = asyncio.ensure_future(self._follow(job_id))
+            for kind in ("log", "metrics"):
+                if (job_id, kind) not in self._followers:
+                    self._followers[(job_id, kind)] = asyncio.ensure_future(
+                        self._follow(job_id, kind)
+                    )
+
+    def panel_at(self, job_id: int, end: int) -> None:
+        """The log panel took the job's bytes up to `end` (see the module docstring)."""
+        self._shown = (job_id, end)
+
+    def panel_left(self, job_id: int) -> None:
+        """The log panel stopped following the job: the keeper takes it up again."""
+        if self._shown is not None and self._shown[0] == job_id:
+            self._shown = None
+            self.update(self._jobs)
 
     def stats_seen(self, gpu: GpuInventory, history: Iterable[StatsSample]) -> None:
         """The monitor's stats now; written when `STATS_SAVE_S` have passed."""
@@ -85,21 +109,20 @@ class MirrorKeeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _follow(self, job_id: int) -> None:
+    async def _follow(self, job_id: int, kind: str) -> None:
         log_at, metrics_at = await asyncio.to_thread(self._held, job_id)
-        both = [
-            asyncio.ensure_future(_drain(self.session.follow_log(job_id, log_at))),
-            asyncio.ensure_future(_drain(self.session.follow_metrics(job_id, metrics_at))),
-        ]
         try:
-            await asyncio.wait(both, return_when=asyncio.FIRST_EXCEPTION)
-        finally:
-            for task in both:
-                task.cancel()
-            for task in both:
-                # The link went, or the job did: the next job table decides.
-                with contextlib.suppress(asyncio.CancelledError, TetherError):
-                    await task
+            if kind == "metrics":
+                await _drain(self.session.follow_metrics(job_id, metrics_at))
+                return
+            async for message in self.session.follow_log(job_id, log_at):
+                if not isinstance(message, LogChunk):
+                    return
+                end = message.offset + len(message.data)
+                if self._shown is not None and self._shown[0] == job_id and self._shown[1] <= end:
+                    return  # the panel's next chunk continues the copy from here
+        except TetherError:
+            return  # the link went, or the job did: the next job table decides
 
     def _held(self, job_id: int) -> tuple[int, int]:
         """Where the mirror's copies of the job's log and metrics end on the host."""
