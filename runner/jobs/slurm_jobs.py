@@ -12,6 +12,7 @@ the controller what one does.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
@@ -33,6 +34,8 @@ from runner.slurm.states import SlurmJob
 
 #: How often Slurm is asked about the table's Slurm jobs.
 LOOK_INTERVAL_S = 2.0
+#: How long a cancel waits for others to go to Slurm with it (a group's).
+CANCEL_GATHER_S = 0.05
 #: The batch script, in the job's directory: it says by itself what was asked.
 SCRIPT_NAME = "slurm.sh"
 
@@ -81,6 +84,9 @@ class SlurmJobs:
         self._load: Optional[Tuple[List[PartitionLoad], List[ClusterJob]]] = None
         self._load_at = 0.0
         self.cluster: Optional[ClusterInfo] = None
+        #: The cancels gathering for the next `commands.cancel`, by Slurm id.
+        self._cancelling: Optional[Dict[int, asyncio.Future[Optional[SlurmJob]]]] = None
+        self._cancel_task: Optional[asyncio.Task[None]] = None
 
     async def probe(self) -> Optional[ClusterInfo]:
         """The cluster this runner submits to (asked once, then remembered)."""
@@ -148,11 +154,35 @@ class SlurmJobs:
         return self._load
 
     async def cancel(self, slurm_id: int) -> Optional[SlurmJob]:
-        """``scancel`` the job; the next look asks Slurm again, for every job at
-        once (a group cancel of 200 once asked 200 times, one job each)."""
-        before = await commands.cancel(slurm_id)
-        self._asked_at = 0.0
-        return before
+        """``scancel`` the job; the job as it was before, None when it was no
+        longer pending or running. The cancels asked for in one turn of the loop
+        (a group cancel asks for all of its jobs at once) go to Slurm as one
+        ``squeue`` and one ``scancel``; the next look asks Slurm again, for
+        every job at once."""
+        loop = asyncio.get_running_loop()
+        if self._cancelling is None:
+            self._cancelling = {}
+            self._cancel_task = loop.create_task(self._cancel_batch())
+        waiter = self._cancelling.setdefault(slurm_id, loop.create_future())
+        return await asyncio.shield(waiter)
+
+    async def _cancel_batch(self) -> None:
+        await asyncio.sleep(CANCEL_GATHER_S)
+        batch, self._cancelling = self._cancelling or {}, None
+        try:
+            before = await commands.cancel(list(batch))
+        except BaseException as exc:
+            for waiter in batch.values():
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        finally:
+            self._asked_at = 0.0
+        for slurm_id, waiter in batch.items():
+            if not waiter.done():
+                waiter.set_result(before.get(slurm_id))
 
 
 def _slurm_ids(records: Iterable[JobRecord]) -> List[int]:

@@ -233,16 +233,23 @@ async def load() -> Tuple[List[PartitionLoad], List[ClusterJob]]:
     return partitions, sorted(jobs, key=lambda job: job.slurm_id, reverse=True)
 
 
-async def cancel(slurm_id: int) -> Optional[SlurmJob]:
-    """Cancel the whole job, its steps with it (``scancel``). Returns the job as it was
-    just before, so a caller can say whether it was pending or running; None when it
-    was no longer pending or running (nothing was cancelled)."""
-    before = (await _squeue([slurm_id])).get(slurm_id)
-    if before is None or before.state not in ACTIVE_STATES:
-        return None
-    finished = await _run(["scancel", str(slurm_id)])
+async def cancel(slurm_ids: Sequence[int]) -> Dict[int, SlurmJob]:
+    """Cancel whole jobs, their steps with them, with one ``squeue`` and one
+    ``scancel`` however many. Returns each cancelled job as it was just before
+    (so a caller can say whether it was pending or running); a job that was no
+    longer pending or running is not in it (nothing was cancelled)."""
+    before = {
+        slurm_id: job
+        for slurm_id, job in (await _squeue(list(slurm_ids))).items()
+        if job.state in ACTIVE_STATES
+    }
+    if not before:
+        return {}
+    finished = await _run(["scancel", *map(str, sorted(before))])
     if finished.returncode != 0:
+        which = ", ".join(map(str, sorted(before)))
         raise SlurmError(
-            f"Slurm did not cancel job {slurm_id}: {slurm_sentence('scancel', finished.stderr)}"
+            f"Slurm did not cancel job{'s' if len(before) > 1 else ''} {which}: "
+            f"{slurm_sentence('scancel', finished.stderr)}"
         )
     return before

@@ -17,6 +17,8 @@ from typing import Optional
 
 import pytest
 
+from runner.jobs.slurm_jobs import SlurmJobs
+from runner.slurm import commands
 from runner.slurm.cluster import ClusterInfo
 from runner.slurm.commands import SlurmError, cancel, query, submit
 from runner.slurm.script import SlurmResources, batch_script
@@ -101,7 +103,7 @@ def test_a_job_waits_with_slurms_reason_while_the_node_is_full_then_runs(jobs: J
     reasons = ("waiting for resources", "waiting: priority")
     wait_for(lambda: jobs.outcome(waiting).reason in reasons, timeout=SETTLE, interval=POLL)
     assert jobs.outcome(waiting).state == "queued"
-    assert asyncio.run(cancel(blocker)) is not None
+    assert blocker in asyncio.run(cancel([blocker]))
     running = jobs.wait_until(waiting, "running")
     assert running.reason == f"running on {os.uname().nodename.split('.')[0]} (Slurm job {waiting})"
 
@@ -112,14 +114,17 @@ def test_cancel_says_whether_the_job_was_pending_or_running(jobs: Jobs) -> None:
     pending = jobs.submit(["sleep", "300"])
     jobs.wait_until(pending, "queued")
 
-    before_pending = asyncio.run(cancel(pending))
-    before_running = asyncio.run(cancel(running))
+    # One squeue and one scancel for both (a group cancel's way), and an id
+    # Slurm does not know is not an error: there was nothing to cancel.
+    before = asyncio.run(cancel([pending, running, 999_999]))
 
-    assert before_pending is not None and before_pending.state == "PENDING"
-    assert before_running is not None and before_running.state == "RUNNING"
+    assert {slurm_id: job.state for slurm_id, job in before.items()} == {
+        pending: "PENDING",
+        running: "RUNNING",
+    }
     assert jobs.wait_until(pending, "cancelled").reason == "cancelled"
     assert jobs.wait_until(running, "cancelled").reason == "cancelled"
-    assert asyncio.run(cancel(running)) is None, "a cancelled job has nothing left to cancel"
+    assert asyncio.run(cancel([running])) == {}, "a cancelled job has nothing left to cancel"
 
 
 def test_scancel_behind_our_back_reads_as_cancelled(jobs: Jobs) -> None:
@@ -200,3 +205,29 @@ def test_a_job_over_its_time_limit_fails_for_time(jobs: Jobs) -> None:
     jobs.wait_until(slurm_id, "running")
     result = jobs.wait_until(slurm_id, "failed", timeout=180)
     assert result.reason == "failed: time limit"
+
+
+def test_the_cancels_of_a_group_go_to_slurm_as_one_scancel(
+    jobs: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_hold = SlurmResources(sbatch_args=("--hold",))
+    held = [jobs.submit(["sleep", "300"], on_hold) for _ in range(4)]
+    asked: list[list[str]] = []
+    run = commands._run
+
+    async def counted(argv: list[str], *args: object, **kwargs: object) -> object:
+        asked.append(argv)
+        return await run(argv, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(commands, "_run", counted)
+
+    async def cancel_all() -> list[Optional[SlurmJob]]:
+        table = SlurmJobs()
+        return list(await asyncio.gather(*(table.cancel(i) for i in held)))
+
+    before = asyncio.run(cancel_all())
+    assert [job.state if job else None for job in before] == ["PENDING"] * 4
+    assert [argv[0] for argv in asked] == ["squeue", "scancel"]
+    assert sorted(map(int, asked[1][1:])) == sorted(held)
+    for slurm_id in held:
+        jobs.wait_until(slurm_id, "cancelled")

@@ -283,6 +283,11 @@ def test_small_jobs_backfill_until_the_big_one_has_waited_then_its_gpus_are_held
 # -- tether wait -----------------------------------------------------------------------
 
 
+def _clients(env: UserEnv) -> int:
+    status = env.tether("status", "--json", check=True)
+    return int(json.loads(status.stdout)["clients"])
+
+
 def test_wait_outlives_a_dropped_link_and_exits_with_the_first_failure(user_env: UserEnv) -> None:
     env = user_env
     ok = _submit(env)
@@ -302,7 +307,9 @@ def test_wait_outlives_a_dropped_link_and_exits_with_the_first_failure(user_env:
         stderr=subprocess.PIPE,
     )
     try:
-        time.sleep(2)  # both are watching
+        # Both are watching (connected: the runner counts them, and this asker too),
+        # however long a loaded machine takes to start them.
+        wait_for(lambda: _clients(env) >= 3, timeout=60)
         assert waiter.poll() is None and first.poll() is None
         _kill_runner(env)  # the link drops; they reconnect (starting a new runner)
         _release(env, bad, 7)

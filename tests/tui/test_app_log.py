@@ -214,7 +214,13 @@ async def test_search_jumps_between_matches_and_reaches_into_earlier_output(
         panel = app.current_view.query_one(LogPanel)
         await until(pilot, lambda: "hay 5999" in log_lines(panel), what="the tail")
         assert panel.window.start > 0  # "needle 10" is not loaded yet
+        assert "n New" in screen_text(app).splitlines()[-1]  # the jobs table has the keys
         panel.lines.focus()
+        # In the log, n is the next match, with a search or not: the footer says so.
+        await until(pilot, lambda: "n Next" in screen_text(app).splitlines()[-1])
+        await pilot.press("n")
+        await until(pilot, lambda: "no search yet: / searches the log" in screen_text(app))
+        assert app.screen.__class__.__name__ != "NewJobScreen"
         await pilot.press("slash")
         await type_text(pilot, "needle")
         await pilot.press("enter")

@@ -186,8 +186,9 @@ class LogLines(ScrollView, can_focus=True):
         self.post_message(self.SearchStep(forward=False))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
-        if action in ("next_match", "previous_match"):
-            return bool(self.search and self.search.text)
+        # n and N mean the next and previous match here, with a search or not, so
+        # the footer's n never changes meaning under the person's eyes (before a
+        # search they say how to start one); the app's n (New) is the jobs table's.
         return True
 
     def move_to(self, y: float) -> None:

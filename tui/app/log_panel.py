@@ -427,6 +427,8 @@ class LogPanel(Vertical):
         full window is tens of MB), over a copy, since following goes on meanwhile."""
         query = self.lines.search
         if query is None:
+            self.note = "no search yet: / searches the log (n and N then step through it)"
+            self._show_status()
             return
         lines, starts = list(self.window.lines), list(self.window.starts)
         found = await asyncio.to_thread(find_line, lines, query, forward, start)
