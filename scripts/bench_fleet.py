@@ -47,26 +47,13 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench_keys import Tmux  # noqa: E402
+from bench_keys import STREAMER, Tmux  # noqa: E402
 from bench_ssh import bench_world, tether_argv  # noqa: E402
 
 from tests.sshd import SshClient, SshWorld  # noqa: E402
 
 RECORDING = REPO / "tests" / "fixtures" / "nvml_h100.json"
 MB = 1024 * 1024
-#: Prints `rate` lines a second for `seconds`, in batches every 10 ms, then ends.
-STREAMER = """
-import sys, time
-rate = int(sys.argv[1]); seconds = float(sys.argv[2])
-out = sys.stdout; batch = max(1, rate // 100); i = 0
-start = time.monotonic()
-while time.monotonic() - start < seconds:
-    out.write(''.join(f'step {j:08d} loss {1 / (j + 1):.6f} lr 3.0e-04\\n'
-                      for j in range(i, i + batch)))
-    out.flush()
-    i += batch
-    time.sleep(max(0.0, start + i / rate - time.monotonic()))
-"""
 
 
 def parse_args() -> argparse.Namespace:

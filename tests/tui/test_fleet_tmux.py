@@ -4,7 +4,6 @@ opens on what the mirror kept of it, marked stale."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,18 +13,12 @@ import pytest
 from tests.ssh.test_fleet import refused_port
 from tests.ssh.test_mirror import ALIAS, _alias
 from tests.sshd import SshClient, SshWorld
-from tests.tui.test_tmux_e2e import Tmux
+from tests.tui.test_tmux_e2e import Tmux, tmux_for
 
 
 @pytest.fixture
 def small_tmux(ssh_client: SshClient, tmp_path: Path) -> Iterator[Tmux]:
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed (scripts/setup.sh installs it)")
-    env = {**ssh_client.env.env, **ssh_client.extra_env, "TERM": "xterm-256color"}
-    env.pop("COLORTERM", None)
-    session = Tmux(tmp_path, env, (80, 24))
-    yield session
-    session.kill()
+    yield from tmux_for(ssh_client, tmp_path, (80, 24))
 
 
 def test_twenty_hosts_at_80x24_and_an_unreachable_one_shows_its_mirror(

@@ -78,15 +78,20 @@ class Tmux:
         self.tmux("kill-server", check=False)
 
 
-@pytest.fixture
-def tmux(ssh_client: SshClient, tmp_path: Path) -> Iterator[Tmux]:
+def tmux_for(client: SshClient, root: Path, size: tuple[int, int]) -> Iterator[Tmux]:
+    """A private tmux of `size` with `client`'s environment, killed after (a fixture's body)."""
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed (scripts/setup.sh installs it)")
-    env = {**ssh_client.env.env, **ssh_client.extra_env, "TERM": "xterm-256color"}
+    env = {**client.env.env, **client.extra_env, "TERM": "xterm-256color"}
     env.pop("COLORTERM", None)
-    session = Tmux(tmp_path, env, (100, 32))
+    session = Tmux(root, env, size)
     yield session
     session.kill()
+
+
+@pytest.fixture
+def tmux(ssh_client: SshClient, tmp_path: Path) -> Iterator[Tmux]:
+    yield from tmux_for(ssh_client, tmp_path, (100, 32))
 
 
 def log_numbers(screen: str) -> list[int]:

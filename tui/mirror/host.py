@@ -30,7 +30,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 from urllib.parse import quote
 
 from protocol.jobs import JobInfo
@@ -38,6 +38,8 @@ from protocol.metrics import MetricsChunk
 from protocol.stats import GpuInventory, StatsSample
 from tui.cache_file import cache_home, replace_json
 from tui.mirror.prefix_file import PrefixFile
+
+T = TypeVar("T")
 
 LOG_NAME = "output.log"
 METRICS_NAME = "metrics.jsonl"
@@ -101,18 +103,12 @@ class HostMirror:
 
     def jobs(self) -> Optional[MirroredJobs]:
         """The kept job list, None when there is none (or it was damaged: dropped)."""
-        path = self.dir / "jobs.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return MirroredJobs(
+        return _kept(
+            self.dir / "jobs.json",
+            lambda data: MirroredJobs(
                 float(data["as_of"]), [JobInfo.model_validate(job) for job in data["jobs"]]
-            )
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError):
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
+            ),
+        )
 
     def job(self, job_id: int) -> Optional[JobInfo]:
         kept = self.jobs()
@@ -130,20 +126,14 @@ class HostMirror:
 
     def stats(self) -> Optional[MirroredStats]:
         """The kept stats, None when there are none (or they were damaged: dropped)."""
-        path = self.dir / "stats.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return MirroredStats(
+        return _kept(
+            self.dir / "stats.json",
+            lambda data: MirroredStats(
                 float(data["as_of"]),
                 GpuInventory.model_validate(data["gpu"]),
                 [StatsSample.model_validate(sample) for sample in data["samples"]],
-            )
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError):
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
+            ),
+        )
 
     # -- logs and metrics ---------------------------------------------------------------
 
@@ -207,6 +197,19 @@ class HostMirror:
             return os.stat(self._file(job_id, name).meta_path).st_mtime
         except FileNotFoundError:
             return None
+
+
+def _kept(path: Path, parse: Callable[[Any], T]) -> Optional[T]:
+    """What a JSON file of the mirror holds, parsed; None when there is none, and
+    when it is damaged (it is dropped, to be written afresh from the host)."""
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
 
 
 def tail_offset(log: PrefixFile, lines: int) -> int:
