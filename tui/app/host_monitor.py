@@ -463,8 +463,7 @@ class HostMonitor:
         async for event in stream:
             self._flowing(HostChange.STATS)
             if isinstance(event, StatsInfo):
-                if event.epoch != self._stats_epoch:
-                    self._stats_epoch = event.epoch
+                self._stats_epoch = event.epoch
                 self.gpu = event.gpu
                 self._notify(HostChange.STATS)
             elif isinstance(event, StatsHistory):
