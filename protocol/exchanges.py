@@ -19,6 +19,7 @@ from typing import Dict, Generic, Optional, Tuple, Type, TypeVar, Union
 
 from protocol.cluster import ClusterLoad, GetClusterLoad
 from protocol.envelope import Reply, Request
+from protocol.job_table import JobTableUpdate
 from protocol.messages import (
     Cancel,
     CancelGroup,
@@ -47,6 +48,7 @@ from protocol.messages import (
     WatchJobs,
 )
 from protocol.metrics import FollowMetrics, MetricsChunk, MetricsEnd, ReadMetrics
+from protocol.signals import SignalJob, SignalSent
 from protocol.stats import (
     GetStats,
     StatsHistory,
@@ -139,6 +141,7 @@ CANCEL = Unary(Cancel, JobReply, "cancel")
 SET_PRIORITY = Unary(SetPriority, JobReply, "set_priority")
 PAUSE_JOB = Unary(PauseJob, JobReply, "pause_job")
 PAUSE_QUEUE = Unary(PauseQueue, Ok, "pause_queue")
+SIGNAL_JOB = Unary(SignalJob, SignalSent, "signal_job")
 #: Named apart from CANCEL: each constant must be no part of another.
 STOP_GROUP = Unary(CancelGroup, JobList, "cancel_group")
 GET_STATUS = Unary(GetStatus, StatusReply, "status")
@@ -157,7 +160,7 @@ COLLECT_GARBAGE = Unary(CollectGarbage, GarbageReport, "collect_garbage")
 GET_CLUSTER_LOAD = Unary(GetClusterLoad, ClusterLoad, "cluster_load")
 FOLLOW_LOG = Stream(FollowLog, (LogChunk,), LogEnd, "follow_log")
 FOLLOW_METRICS = Stream(FollowMetrics, (MetricsChunk,), MetricsEnd, "follow_metrics")
-WATCH_JOBS = Stream(WatchJobs, (JobList,), None, "watch_job_table")
+WATCH_JOBS = Stream(WatchJobs, (JobTableUpdate,), None, "watch_job_table")
 SUBSCRIBE_STATS = Stream(
     SubscribeStats, (StatsInfo, StatsHistory, StatsUpdate), None, "subscribe_stats"
 )
@@ -172,6 +175,7 @@ EXCHANGES: Tuple[Exchange, ...] = (
     SET_PRIORITY,
     PAUSE_JOB,
     PAUSE_QUEUE,
+    SIGNAL_JOB,
     STOP_GROUP,
     GET_STATUS,
     SHUTDOWN,

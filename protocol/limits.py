@@ -30,6 +30,15 @@ MAX_ENV_VALUE_CHARS = 32 * 1024
 MAX_PATH_CHARS = 4096
 #: Most jobs one `job_list` reply carries; older ones need `--all` paging.
 MAX_LIST_JOBS = 2000
+#: Most jobs a job table stream (`WatchJobs`) holds: the newest of them, with
+#: ``more`` saying there are older ones.
+MAX_WATCH_JOBS = 20_000
+#: What one part of a `JobTableUpdate` carries: jobs (whole, so they fill a
+#: frame soonest), and ids (gone, or moved in the queue).
+MAX_WATCH_PART_JOBS = 500
+MAX_WATCH_PART_IDS = 50_000
+#: A finished job stays in the table of active and recent jobs this long.
+RECENT_WINDOW_S = 24 * 3600
 #: Most jobs one `--after` may name (a job waits for each of them to end).
 MAX_AFTER_JOBS = 256
 #: The range of `--priority`: higher runs first among jobs waiting for GPUs.
@@ -48,6 +57,12 @@ MAX_LABEL_KEY_CHARS = 64
 MAX_LABEL_VALUE_CHARS = 256
 #: An idempotency key (a client makes a random one per state-changing request).
 MAX_REQUEST_KEY_CHARS = 64
+#: Longest signal name `SignalJob` carries (the names are short: ``USR1``).
+MAX_SIGNAL_NAME_CHARS = 16
+#: The signals a job may be sent (`protocol.signals`), by name without ``SIG``, most
+#: asked for first; here, beside the other limits, so a verb's help reads them
+#: without loading the messages.
+JOB_SIGNALS = ("TERM", "INT", "KILL", "USR1", "USR2", "HUP", "QUIT")
 #: Most lines `--tail` may ask for.
 MAX_TAIL_LINES = 10_000_000
 #: Seconds between heartbeats; a peer silent for `HEARTBEAT_TIMEOUT_S` is dead.

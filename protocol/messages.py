@@ -14,6 +14,7 @@ from pydantic import Field
 from protocol.cluster import ClusterLoad, GetClusterLoad
 from protocol.envelope import Reply, Request, WireModel
 from protocol.errors import ErrorCode
+from protocol.job_table import JobTableUpdate
 from protocol.jobs import JobInfo, JobSpec
 from protocol.limits import (
     MAX_GROUP_CHARS,
@@ -24,6 +25,7 @@ from protocol.limits import (
     MIN_PRIORITY,
 )
 from protocol.metrics import FollowMetrics, MetricsChunk, MetricsEnd, ReadMetrics
+from protocol.signals import SignalJob, SignalSent
 from protocol.stats import (
     GetStats,
     StatsHistory,
@@ -186,10 +188,10 @@ class FollowLog(Request):
 
 
 class WatchJobs(Request):
-    """Stream the job table: a `job_list` now and another after every change.
+    """Stream the job table: whole now, then each change (`JobTableUpdate`).
 
     The stream has no end; a client that reconnects asks again and gets the
-    whole table first, so it never has to merge or miss an update.
+    whole table first, so it never has to merge across a lost link.
     """
 
     type: Literal["watch_jobs"] = "watch_jobs"
@@ -315,6 +317,8 @@ Message = Annotated[
         PauseJob,
         PauseQueue,
         CancelGroup,
+        SignalJob,
+        SignalSent,
         GetStatus,
         ReadLog,
         TailOffset,
@@ -326,6 +330,7 @@ Message = Annotated[
         Ok,
         JobReply,
         JobList,
+        JobTableUpdate,
         StatusReply,
         LogChunk,
         LogOffset,

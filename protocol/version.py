@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from typing import Tuple
 
-__version__ = "0.1.0"
-PROTOCOL_VERSION = 1
+__version__ = "0.2.0"
+#: 2: a job table stream sends the table once, then its changes (`JobTableUpdate`).
+PROTOCOL_VERSION = 2
 
 _RELEASE = re.compile(r"\s*v?(\d+(?:\.\d+)*)(.*)")
 

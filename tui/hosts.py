@@ -11,7 +11,7 @@ from typing import Optional
 
 from tui.config import load_config
 from tui.errors import ConnectError
-from tui.local import open_local
+from tui.local import LocalOpener
 from tui.mirror.host import HostMirror
 from tui.mirror.writer import MirrorWriter
 from tui.session import HostSession
@@ -56,7 +56,7 @@ def make_session(
     `kept`, a remote host is reached through its keeper where one runs, and a
     keeper is left for the next verb (`tui.keeper`): for the CLI's short verbs."""
     if is_local(host):
-        return HostSession("local", open_local, reconnect=reconnect)
+        return HostSession("local", LocalOpener(), reconnect=reconnect)
     mirror = mirror_writer(host)
     if kept:
         from tui.keeper.opener import KeptOpener

@@ -35,12 +35,22 @@ _STREAM_LIMIT = 1 << 20
 
 
 async def start_local_runner() -> None:
+    await _runner_verb("serve", "--daemon", doing="start")
+
+
+async def replace_local_runner() -> None:
+    """Stop the runner on this machine that refused this client's protocol (one
+    started by another tether install, before an upgrade); the next contact
+    starts this install's. Its jobs keep running, and the new runner adopts them."""
+    await _runner_verb("stop", doing="stop")
+
+
+async def _runner_verb(*args: str, doing: str) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "runner",
-        "serve",
-        "--daemon",
+        *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -50,7 +60,7 @@ async def start_local_runner() -> None:
     out, err = await proc.communicate()
     if proc.returncode != 0:
         detail = (err or out).decode(errors="replace").strip()
-        raise ConnectError(f"could not start the local runner: {detail}", retryable=False)
+        raise ConnectError(f"could not {doing} the local runner: {detail}", retryable=False)
 
 
 def _choose(path: Optional[Path]) -> RunDirChoice:
@@ -94,6 +104,17 @@ async def _connect(choice: RunDirChoice) -> Tuple[ByteReader, ByteWriter]:
     reader, writer = await asyncio.open_unix_connection(str(target), limit=_STREAM_LIMIT)
     _verify_peer(target, writer)
     return reader, writer
+
+
+class LocalOpener:
+    """Opens the runner on this machine (`open_local`); one that speaks another
+    protocol is replaced (`Link` asks `replace_incompatible`)."""
+
+    async def __call__(self) -> Tuple[ByteReader, ByteWriter]:
+        return await open_local()
+
+    async def replace_incompatible(self) -> None:
+        await replace_local_runner()
 
 
 async def open_local(

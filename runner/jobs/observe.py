@@ -7,6 +7,7 @@ small files and one ``/proc`` stat, cheap enough for the event loop.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Optional
 
@@ -34,6 +35,21 @@ def shim_alive(record: JobRecord) -> bool:
         and record.shim_start is not None
         and is_same_process(record.shim_pid, record.shim_start)
     )
+
+
+def signal_group(record: JobRecord, sig: int) -> bool:
+    """Send `sig` to the job's whole process group (its leader is the job's first
+    process) while the job's shim lives: the shim has not reaped the job then, so
+    the id cannot belong to anything else. False when the job is gone. Never the
+    runner's own group (nor 0 or 1, which would mean it, or every process)."""
+    pgid = record.job_pid
+    if pgid is None or pgid <= 1 or pgid == os.getpgrp() or not shim_alive(record):
+        return False
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def observe(record: JobRecord, files: JobFiles, boot_id: str, launching: bool) -> JobFacts:

@@ -29,6 +29,7 @@ from typing import (
 )
 
 from protocol.jobs import ACTIVE_STATES, JobState, SnapshotInfo
+from protocol.limits import RECENT_WINDOW_S
 from protocol.socket_path import PRIVATE_FILE_MODE, open_private
 
 _SCHEMA = """
@@ -110,9 +111,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS jobs_submit_key ON jobs(submit_key)
     WHERE submit_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_group ON jobs(job_group) WHERE job_group IS NOT NULL;
 """
-
-#: Finished jobs older than this are hidden from `tether ls` without --all.
-RECENT_WINDOW_S = 24 * 3600
 
 
 @dataclass
@@ -256,6 +254,9 @@ def _from_row(row: Sequence[Any]) -> JobRecord:
     return JobRecord(*values)
 
 
+#: Ids asked for in one ``IN (...)``: under SQLite's oldest limit of bound values.
+_IDS_PER_QUERY = 900
+
 #: SQLite's files beside the database, by suffix.
 _SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
@@ -333,6 +334,15 @@ class JobStore:
     def get(self, job_id: int) -> Optional[JobRecord]:
         found = self._records(f"{_SELECT} WHERE id = ?", (job_id,))
         return found[0] if found else None
+
+    def records_of(self, job_ids: Sequence[int]) -> List[JobRecord]:
+        """The jobs of `job_ids` there are, in id order."""
+        found: List[JobRecord] = []
+        for start in range(0, len(job_ids), _IDS_PER_QUERY):
+            chunk = job_ids[start : start + _IDS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            found += self._records(f"{_SELECT} WHERE id IN ({marks})", chunk)
+        return sorted(found, key=lambda record: record.id)
 
     def _records(self, sql: str, args: Sequence[object]) -> List[JobRecord]:
         """The jobs a `_SELECT` finds, each row a tuple (`sqlite3.Row` costs more

@@ -15,6 +15,7 @@ from runner.gpu.queue import DEFAULT_STARVE_AFTER_S
 from runner.gpu.scheduler import GpuScheduler
 from runner.jobs.hooks import DEFAULT_HOOK_TIMEOUT_S, Hooks, hook_command
 from runner.jobs.lifecycle import RETRY_BACKOFF_S
+from runner.jobs.signals import JobSignals
 from runner.jobs.table import DEFAULT_STALL_AFTER_S, JobManager
 from runner.jobs.watchdog import DEFAULT_IDLE_GPU_AFTER_S, Watchdog
 from runner.lock import RunnerLock
@@ -78,6 +79,7 @@ class Runner:
         self._services = Services(
             paths=self.paths,
             jobs=self.jobs,
+            signals=JobSignals(self.jobs),
             gpus=self.gpus,
             stats=self.stats,
             sync=self.jobs.snapshots,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from runner.gpu.scheduler import GpuScheduler
+from runner.jobs.signals import JobSignals
 from runner.jobs.table import JobManager
 from runner.logs.file_watch import FileWatcher
 from runner.paths import RunnerPaths
@@ -21,6 +22,8 @@ from runner.sync.store import SyncStore
 class Services:
     paths: RunnerPaths
     jobs: JobManager
+    #: Signals sent to jobs (``tether signal``), each key's answer remembered.
+    signals: JobSignals
     gpus: GpuScheduler
     stats: Sampler
     #: The snapshot store (the job table's: it copies synced jobs' trees from it).

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from protocol.cluster import ClusterJob, ClusterLoad, GetClusterLoad, PartitionLoad
 from protocol.codec import FrameDecoder, encode
 from protocol.errors import ErrorCode, FrameError, MessageError
+from protocol.job_table import JobTableUpdate
 from protocol.jobs import AttemptInfo, JobInfo, JobSpec, JobState, SnapshotInfo
 from protocol.limits import MAX_FRAME_BYTES, MAX_LOG_CHUNK_BYTES
 from protocol.messages import (
@@ -46,6 +47,7 @@ from protocol.messages import (
     Welcome,
 )
 from protocol.metrics import FollowMetrics, MetricRecord, MetricsChunk, MetricsEnd, ReadMetrics
+from protocol.signals import SignalJob, SignalSent
 from protocol.stats import (
     GetStats,
     GpuDevice,
@@ -176,6 +178,13 @@ EXAMPLES = [
     PauseJob(id=5, job_id=7, paused=False),
     PauseQueue(id=5, paused=True),
     CancelGroup(id=5, group="sweep-3", key="k1"),
+    SignalJob(id=5, job_id=7, signal="USR1", key="k3"),
+    SignalSent(
+        id=5,
+        signal="USR1",
+        process_group=4242,
+        job=JOB.model_copy(update={"state": JobState.RUNNING}),
+    ),
     ListJobs(id=3, group="sweep-3"),
     ReadLog(id=7, job_id=7, offset=0, attempt=2),
     Submit(
@@ -208,6 +217,8 @@ EXAMPLES = [
     Ok(id=11),
     JobReply(id=2, job=JOB),
     JobList(id=3, jobs=[JOB, JOB]),
+    JobTableUpdate(id=16, reset=True, jobs=[JOB], done=False, more=True),
+    JobTableUpdate(id=16, gone=[4, 5], positions=[(7, 1), (8, 2)]),
     StatusReply(
         id=6,
         runner_version="0.1.0",

@@ -25,6 +25,7 @@ from protocol.connection.events import (
 from protocol.connection.server import ServerConnection
 from protocol.errors import ErrorCode, LocalProtocolError
 from protocol.exchanges import FOLLOW_LOG, GET_JOB, LIST_JOBS, PING, WATCH_JOBS
+from protocol.job_table import JobTableUpdate
 from protocol.jobs import JobInfo, JobState
 from protocol.limits import MAX_FRAME_BYTES
 from protocol.messages import (
@@ -155,7 +156,7 @@ def test_a_stream_delivers_items_then_its_end_as_last() -> None:
 def test_an_error_ends_a_stream_and_an_endless_stream_only_ends_so() -> None:
     client = greeted_client()
     stream_id, _ = client.request(WATCH_JOBS, lambda i: WatchJobs(id=i))
-    listing = JobList(id=stream_id, jobs=[JOB])
+    listing = JobTableUpdate(id=stream_id, reset=True, jobs=[JOB])
     error = Error(id=stream_id, code=ErrorCode.INTERNAL, message="boom")
     client.receive_data(encode(listing) + encode(listing) + encode(error), 1)
     assert client_events(client) == [
@@ -180,7 +181,8 @@ def test_unsubscribing_drops_what_was_already_on_the_way() -> None:
     (unsubscribe,) = decode_all(client.unsubscribe(stream_id))
     assert isinstance(unsubscribe, Unsubscribe) and unsubscribe.stream_id == stream_id
     assert client.unsubscribe(stream_id) == b""  # once is enough
-    client.receive_data(encode(JobList(id=stream_id, jobs=[])) + encode(Ok(id=unsubscribe.id)), 1)
+    update = JobTableUpdate(id=stream_id, reset=True)
+    client.receive_data(encode(update) + encode(Ok(id=unsubscribe.id)), 1)
     assert client_events(client) == []
     assert client.open_requests == 0
 
@@ -302,7 +304,7 @@ def test_pings_and_unsubscribes_are_answered_by_the_rules_alone() -> None:
     assert decode_all(server.data_to_send()) == [Ok(id=3)]
     assert server_events(server) == [StreamCancelled(1)]
     # What the handler sends after the client left is dropped, not an error.
-    assert server.send(JobList(id=1, jobs=[])) == b""
+    assert server.send(JobTableUpdate(id=1, reset=True)) == b""
 
 
 def test_the_server_refuses_reused_ids_and_non_requests() -> None:

@@ -252,3 +252,23 @@ def test_the_config_can_make_slurm_a_hosts_default(slurm_env: UserEnv) -> None:
     here = int(env.tether("run", "-H", "local", "--here", "--", "true", check=True).stdout)
     assert _state(env, on_slurm, "succeeded", timeout=60)["executor"] == "slurm"
     assert _state(env, here, "succeeded")["executor"] == "local"
+
+
+def test_signal_refuses_a_slurm_job_and_says_why_scancel_is_no_better(
+    slurm_env: UserEnv,
+) -> None:
+    """The shim is the batch script there: ``scancel --signal`` would reach it too
+    and end the job, so tether sends none and says so."""
+    env = slurm_env
+    job = _run(env, "--", "bash", "-c", HOLD)
+    slurm_id = _state(env, job, "running", timeout=60)["slurm_id"]
+    code, err = _error(env.tether("signal", str(job), "USR1"))
+    assert code == 1
+    assert err == (
+        f"tether: job {job} runs in Slurm (Slurm job {slurm_id}), where tether sends no "
+        "signal: scancel --signal=USR1 would reach tether's shim too and end the job; "
+        f"tether cancel {job} stops it"
+    )
+    assert _jobs(env)[job]["state"] == "running"
+    _release(env, job)
+    _state(env, job, "succeeded", timeout=60)

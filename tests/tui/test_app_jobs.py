@@ -250,6 +250,7 @@ async def test_help_lists_every_action_with_its_key(app_env: UserEnv) -> None:
             ("m", "metric curves"),
             ("C", "Choose the jobs table's columns"),
             ("d", "Everything about the highlighted job"),
+            ("K", "Signal the highlighted running job"),
             ("s", "Filter jobs"),
             ("End / G", "follow again"),
         ]:
@@ -354,23 +355,34 @@ async def test_the_form_queues_a_job_after_another_and_the_table_says_so(
         await app.action_quit()
 
 
-async def test_a_host_with_more_jobs_than_one_table_says_it_shows_the_newest(
+async def test_a_queue_longer_than_a_page_is_held_whole_and_only_the_screen_is_drawn(
     app_env: UserEnv,
 ) -> None:
     app_env.tether("queue", "pause", check=True)  # they wait: nothing starts
+    count = MAX_LIST_JOBS + 50  # more than one page of a listing
     session = make_session("local")
     await session.start()
     try:
         spec = JobSpec(argv=["true"])
-        for _ in range((MAX_LIST_JOBS + 1) // 50 + 1):
+        for _ in range(count // 50):
             await asyncio.gather(*(session.submit(spec) for _ in range(50)))
+        oldest = min(job.id for job in await session.list_jobs())
     finally:
         await session.close()
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await until_connected(pilot, app)
-        await until(pilot, lambda: len(app.current_monitor.jobs) == MAX_LIST_JOBS, timeout=30)
+        await until(pilot, lambda: len(app.current_monitor.jobs) == count, timeout=30)
+        await until(pilot, lambda: f"jobs (all) {count}/{count}" in screen_text(app))
+        assert "newest" not in screen_text(app)
+        table = app.current_view.query_one(JobsTable)
+        table.focus()
+        await pilot.press("end")
         await until(
-            pilot, lambda: "the newest 2,000 (tether ls --all: every one)" in screen_text(app)
+            pilot, lambda: table.selected_job is not None and table.selected_job.id == oldest
         )
+        tail = [line.split() for line in screen_text(app).splitlines()]
+        assert [str(oldest), "true", "queued"] in [words[:3] for words in tail]  # on screen
+        # Drawn: the rows that were on screen, not the whole queue.
+        assert len(table._rows) < 100
         await app.action_quit()

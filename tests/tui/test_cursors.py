@@ -3,8 +3,11 @@ up, and what of a resent message is delivered again (nothing)."""
 
 from __future__ import annotations
 
+from typing import List, Optional, Tuple
+
 import pytest
 
+from protocol.job_table import JobTableUpdate
 from protocol.jobs import JobInfo, JobState
 from protocol.messages import JobList, LogChunk, LogEnd
 from protocol.metrics import MetricRecord, MetricsChunk, MetricsEnd
@@ -16,6 +19,7 @@ from protocol.stats import (
     StatsSample,
     StatsUpdate,
 )
+from tui.errors import TetherError
 from tui.session.cursors import (
     JobTableCursor,
     LogCursor,
@@ -164,9 +168,34 @@ def test_an_empty_history_batch_still_says_the_history_is_complete() -> None:
     assert isinstance(batch, StatsHistory) and batch.samples == [] and batch.last
 
 
-def test_the_job_table_cursor_passes_every_table_whole() -> None:
+def _queued(job_id: int, place: int) -> JobInfo:
+    return JOB.model_copy(update={"id": job_id, "state": JobState.QUEUED, "queue_position": place})
+
+
+def _ids(table: Optional[JobList]) -> List[Tuple[int, str, Optional[int]]]:
+    assert table is not None
+    return [(job.id, job.state.value, job.queue_position) for job in table.jobs]
+
+
+def test_the_job_table_cursor_builds_the_table_from_a_reset_and_its_changes() -> None:
     cursor = JobTableCursor()
-    assert cursor.take(JobList(id=1, jobs=[JOB], more=True)) == JobList(id=1, jobs=[JOB], more=True)
-    again = cursor.take(JobList(id=2, jobs=[JOB]))  # after a resume: the same table
-    assert again is not None and again.jobs == [JOB] and not again.more
+    # A reset in two parts: nothing is delivered until the table is whole.
+    assert cursor.take(JobTableUpdate(id=1, reset=True, jobs=[_queued(8, 1)], done=False)) is None
+    first = cursor.take(JobTableUpdate(id=1, jobs=[_queued(9, 2), JOB], more=True))
+    assert first is not None and first.more
+    assert _ids(first) == [(9, "queued", 2), (8, "queued", 1), (7, "succeeded", None)]
+    # Job 8 starts: it comes whole, 9 only moves up, 7 has aged out.
+    running = _queued(8, 0).model_copy(update={"state": JobState.RUNNING, "queue_position": None})
+    moved = cursor.take(JobTableUpdate(id=1, jobs=[running], gone=[7], positions=[(9, 1)]))
+    assert _ids(moved) == [(9, "queued", 1), (8, "running", None)]
+    # A place for a job the table does not hold is ignored, not made up.
+    assert _ids(cursor.take(JobTableUpdate(id=1, positions=[(40, 3)]))) == _ids(moved)
+    # After a resume the runner starts again with a reset: the old table is dropped.
+    again = cursor.take(JobTableUpdate(id=1, reset=True, jobs=[JOB]))
+    assert _ids(again) == [(7, "succeeded", None)] and again is not None and not again.more
     assert cursor.position is None and not cursor.finished
+
+
+def test_the_job_table_cursor_refuses_a_whole_job_list() -> None:
+    with pytest.raises(TetherError, match="cannot take a JobList"):
+        JobTableCursor().take(JobList(id=1, jobs=[JOB]))

@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from protocol.exchanges import WATCH_JOBS
+from protocol.job_table import JobTableUpdate
 from protocol.jobs import JobInfo, JobSpec, JobState
+from protocol.messages import WatchJobs
 from tests.conftest import UserEnv, make_user_env
 from tui.hosts import make_session
 
@@ -92,3 +95,38 @@ async def test_a_job_waiting_for_gpus_is_pushed_as_queued_at_once(one_gpu_home: 
     assert {j.id: j.state for j in done}[waiter.id] is JobState.SUCCEEDED
     await tables.aclose()
     await session.close()
+
+
+async def test_after_the_whole_table_only_what_changed_is_sent(one_gpu_home: UserEnv) -> None:
+    """A queue's head starting sends that job and the one cancelled whole; the
+    jobs behind it only move up, and are sent as (id, place) pairs."""
+    session = make_session("local")
+    await session.start()
+    holder = await session.submit(JobSpec(argv=["sleep", "30"], gpus="1"))
+    waiters = [(await session.submit(JobSpec(argv=["sleep", "30"], gpus="1"))).id for _ in "abc"]
+    conn = await session.connection()
+    updates = conn.stream(WATCH_JOBS, lambda i: WatchJobs(id=i))
+    try:
+        first = await asyncio.wait_for(updates.__anext__(), 10)
+        assert isinstance(first, JobTableUpdate) and first.reset and first.done
+        assert sorted(j.id for j in first.jobs) == sorted([holder.id, *waiters])
+        assert {j.id: j.queue_position for j in first.jobs if j.id in waiters} == {
+            waiters[0]: 1,
+            waiters[1]: 2,
+            waiters[2]: 3,
+        }
+        await session.cancel(holder.id)
+        whole: dict[int, JobState] = {}
+        places: dict[int, int] = {}
+        while whole.get(waiters[0]) is not JobState.RUNNING or len(places) < 2:
+            update = await asyncio.wait_for(updates.__anext__(), 10)
+            assert isinstance(update, JobTableUpdate) and not update.reset
+            whole.update({j.id: j.state for j in update.jobs})
+            places.update(update.positions)
+        assert set(whole) == {holder.id, waiters[0]}
+        assert places == {waiters[1]: 1, waiters[2]: 2}
+    finally:
+        await updates.aclose()
+        for job_id in waiters:
+            await session.cancel(job_id)
+        await session.close()

@@ -20,9 +20,10 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer
+from textual.widgets import ContentSwitcher, Footer
 
 from protocol.jobs import JobInfo, JobSpec, JobState
+from protocol.signals import nothing_to_signal
 from protocol.units import duration, plural, size
 from tui.app.commands import Command, palette_commands
 from tui.app.desktop_notice import terminal_notice
@@ -43,6 +44,7 @@ from tui.app.screens.host_picker import HostPickerScreen
 from tui.app.screens.log_screen import LogScreen
 from tui.app.screens.new_job import NewJobScreen
 from tui.app.screens.pull import PullScreen
+from tui.app.screens.signal_picker import SignalPickerScreen
 from tui.app.shell import shell_beside_app
 from tui.config import ConfigError, load_config
 from tui.errors import TetherError
@@ -88,6 +90,15 @@ class TetherApp(App[int]):
             show=False,
             tooltip="Pause the highlighted running job (SIGSTOP; its GPUs stay held), or resume it",
             title="Pause or resume job",
+        ),
+        # K as htop's k, which here scrolls the log up (j/k, as in less).
+        Command(
+            "K",
+            "signal_job",
+            "Signal",
+            show=False,
+            tooltip="Signal the highlighted running job: TERM, KILL, USR1…",
+            title="Send a signal to job",
         ),
         Command(
             "p",
@@ -376,6 +387,34 @@ class TetherApp(App[int]):
         held = f"; its GPUs ({','.join(map(str, changed.gpus))}) stay held" if pause else ""
         self.notify(f"job {changed.id} {verb}{held if changed.gpus else ''}", timeout=4)
 
+    def action_signal_job(self) -> None:
+        """A signal for the highlighted job, picked from a list as in htop's kill
+        menu; a job that is not running is said so, and nothing opens."""
+        job = self._selected("signal")
+        if job is None:
+            return
+        refused = nothing_to_signal(job.id, job.state)
+        if refused is not None:
+            self.notify(refused, severity="warning")
+            return
+        monitor = self.current_monitor
+
+        def picked(name: Optional[str]) -> None:
+            if name is not None:
+                self.run_worker(self._signal(monitor, job, name), group="actions")
+
+        about = f"Job {job.id} ({visible(job.name)}) on {visible(monitor.label)}: its processes get"
+        self.push_screen(SignalPickerScreen(f"Signal job {job.id}", about), picked)
+
+    async def _signal(self, monitor: HostMonitor, job: JobInfo, name: str) -> None:
+        try:
+            sent = await monitor.connected_session().signal_job(job.id, name)
+        except TetherError as exc:
+            self._failed(f"job {job.id} not signalled", exc)
+            return
+        group = sent.process_group
+        self.notify(f"sent SIG{sent.signal} to job {job.id} (process group {group})", timeout=4)
+
     def _cancel_marked(self) -> None:
         """Cancel every marked job that is still active, after one question."""
         view, monitor = self.current_view, self.current_monitor
@@ -499,9 +538,8 @@ class TetherApp(App[int]):
             return
         self.notify(f"shell on {visible(monitor.label)} exited {status}", timeout=4, markup=False)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if isinstance(event.data_table, JobsTable):
-            self.action_full_log()
+    def on_jobs_table_job_selected(self, event: JobsTable.JobSelected) -> None:
+        self.action_full_log()
 
     # -- hosts --------------------------------------------------------------------------------
 
@@ -656,7 +694,7 @@ class TetherApp(App[int]):
 
 
 #: The app's actions that start or stop jobs: not offered with ``--readonly``.
-CHANGES_A_HOST = frozenset({"new_job", "cancel_job", "rerun_job", "pause_job"})
+CHANGES_A_HOST = frozenset({"new_job", "cancel_job", "rerun_job", "pause_job", "signal_job"})
 
 
 def _same_host(a: str, b: str) -> bool:

@@ -31,6 +31,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -44,7 +45,7 @@ from typing import (
     Set,
 )
 
-from protocol.jobs import JobFlag, JobInfo, JobState
+from protocol.jobs import ACTIVE_STATES, JobFlag, JobInfo, JobState
 from protocol.stats import GpuInventory, StatsHistory, StatsInfo, StatsSample, StatsUpdate
 from tui.app.mirror_keeper import MirrorKeeper
 from tui.errors import ConnectError, TetherError
@@ -68,6 +69,11 @@ NOTICE_REPEAT_S = 10.0
 
 SessionFactory = Callable[[str], HostSession]
 Clock = Callable[[], float]
+
+
+_ID = attrgetter("id")
+#: A running job's flag for silence, as `JobInfo.flags` carries it.
+_STALLED = JobFlag.STALLED.value
 
 
 class HostChange(enum.Enum):
@@ -122,6 +128,8 @@ class HostMonitor:
         #: The host has more jobs than the newest `MAX_LIST_JOBS` it sent.
         self.jobs_more = False
         self.jobs_known = False
+        #: The ids of the active jobs in the last table (`_tell_ended`).
+        self._active_ids: Set[int] = set()
         self.include_finished = False
         self.gpu: Optional[GpuInventory] = None
         self.history: Deque[StatsSample] = deque()
@@ -225,8 +233,10 @@ class HostMonitor:
             self._mark_stale(stats.as_of)
             self._notify(HostChange.STATS)
         if kept is not None and not self.jobs_known:
-            self.jobs = sorted(kept.jobs, key=lambda j: j.id, reverse=True)
+            self.jobs = sorted(kept.jobs, key=_ID, reverse=True)
             self.jobs_known = True
+            # What ended while away is told once the host answers.
+            self._active_ids = {job.id for job in self.jobs if job.state in ACTIVE_STATES}
             self._mark_stale(kept.as_of)
             self._notify(HostChange.JOBS)
 
@@ -404,12 +414,12 @@ class HostMonitor:
     async def _watch_jobs(self, session: HostSession) -> None:
         async for table in session.watch_job_table(self.include_finished):
             jobs, self.jobs_more = table.jobs, table.more
-            before = {job.id: job.state for job in self.jobs} if self.jobs_known else {}
-            stalled_before = {job.id for job in self.jobs if JobFlag.STALLED.value in job.flags}
             first = not self.jobs_known
-            self.jobs = sorted(jobs, key=lambda j: j.id, reverse=True)
+            was_active = self._active_ids
+            stalled_before = {job.id for job in self.jobs if job.flags and _STALLED in job.flags}
+            self.jobs = sorted(jobs, key=_ID, reverse=True)
             self.jobs_known = True
-            self._tell_ended(before)
+            self._tell_ended(was_active)
             if not first:  # a job stalled before the app opened is shown, not announced
                 self._tell_stalled(stalled_before)
             self._flowing(HostChange.JOBS)
@@ -418,15 +428,21 @@ class HostMonitor:
             if self._mirror_keeper is not None:
                 self._mirror_keeper.update(self.jobs)
 
-    def _tell_ended(self, before: Dict[int, JobState]) -> None:
+    def _tell_ended(self, was_active: Set[int]) -> None:
         """Tell `on_job_ended` of each job that was active in the last table and has
         ended in this one: while the app watched, or while the link was down (the
-        first table after a reconnect). Jobs the app never saw active are not news."""
-        if self.on_job_ended is None:
-            return
+        first table after a reconnect). Jobs the app never saw active are not news.
+        One pass over the table, which also notes its active jobs for the next."""
+        active: Set[int] = set()
+        ended: List[JobInfo] = []
         for job in self.jobs:
-            was = before.get(job.id)
-            if was is not None and was.is_active and not job.state.is_active:
+            if job.state in ACTIVE_STATES:
+                active.add(job.id)
+            elif job.id in was_active:
+                ended.append(job)
+        self._active_ids = active
+        if self.on_job_ended is not None:
+            for job in ended:
                 self.on_job_ended(job)
 
     def _tell_stalled(self, before: Set[int]) -> None:
@@ -435,7 +451,7 @@ class HostMonitor:
         if self.on_job_stalled is None:
             return
         for job in self.jobs:
-            if JobFlag.STALLED.value in job.flags and job.id not in before:
+            if job.flags and _STALLED in job.flags and job.id not in before:
                 self.on_job_stalled(job)
 
     def _forward_ports(self) -> None:

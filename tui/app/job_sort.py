@@ -8,10 +8,13 @@ What each column sorts by is declared with the column (`tui.app.job_columns`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import List, Sequence
 
 from protocol.jobs import JobInfo
 from tui.app.job_columns import BY_KEY, Facts
+
+_ID = attrgetter("id")
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,9 @@ class JobOrder:
     descending: bool = True
 
     def apply(self, jobs: Sequence[JobInfo], facts: Facts) -> List[JobInfo]:
-        newest_first = sorted(jobs, key=lambda job: job.id, reverse=True)
+        newest_first = sorted(jobs, key=_ID, reverse=True)
+        if self.column == "id":  # the order a table is in until the person chooses
+            return newest_first if self.descending else newest_first[::-1]
         value = BY_KEY[self.column].sort
         # Stable either way (reverse=True keeps equals in order): ties stay newest first.
         return sorted(newest_first, key=lambda job: value(job, facts), reverse=self.descending)

@@ -8,11 +8,17 @@ person scrolls up and resumes at the bottom, like ``less +F``).
 
 Rendered lines are cached by their byte offset in the log and their content, so a
 window that slides keeps its cache and a line still being written is redrawn.
+
+`w` wraps long lines (as toggling ``less -S`` does): a line then takes as many
+rows as its width needs, the scroll position counts rows instead of lines, and
+the window keeps each line's rows (`LogWindow.measure_rows`) so that following
+measures only the new lines. Without wrap, long lines scroll sideways.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import bisect
+from typing import Optional, Sequence
 
 from rich.style import Style
 from textual.binding import Binding
@@ -22,7 +28,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.app.log_text import Query, styled_line
+from tui.app.log_text import Query, row_counts, styled_line, wrap_offsets, wrapped_rows
 from tui.app.log_window import LogWindow
 
 #: Rows from an edge of the loaded lines at which more are asked for.
@@ -39,6 +45,9 @@ class LogLines(ScrollView, can_focus=True):
         Binding("G", "scroll_end", show=False),
         Binding("j", "scroll_down", show=False),  # as in less
         Binding("k", "scroll_up", show=False),
+        Binding(
+            "w", "toggle_wrap", "Wrap", tooltip="Wrap long lines, or cut them (scroll sideways)"
+        ),
     ]
 
     class NearTop(Message):
@@ -55,6 +64,13 @@ class LogLines(ScrollView, can_focus=True):
             super().__init__()
             self.following = following
 
+    class WrapChanged(Message):
+        """`w` turned wrapping long lines on or off."""
+
+        def __init__(self, wrap: bool) -> None:
+            super().__init__()
+            self.wrap = wrap
+
     class SearchStep(Message):
         """`n` or `N` was pressed with a search active."""
 
@@ -69,10 +85,21 @@ class LogLines(ScrollView, can_focus=True):
         self.search: Optional[Query] = None
         #: Byte offset of the line holding the current search match.
         self.match_offset: Optional[int] = None
-        self._cache: LRUCache[tuple[int, bytes, int, bool], Strip] = LRUCache(2048)
+        #: Each line's rows on screen, cached by (offset, content, query, current
+        #: match, wrap width): one strip, or one per row when wrapped.
+        self._cache: LRUCache[tuple[int, bytes, int, bool, int], tuple[Strip, ...]] = LRUCache(2048)
         self._query_generation = 0
         self._width = 0
         self._adjusting = False
+        self.wrap = False
+        #: The width lines are wrapped at (0: not wrapped).
+        self._wrap_width = 0
+        #: Rows of lines too long for one row, by (content hash, length, width): a
+        #: toggle or a resize back to a width seen before measures none again. Not
+        #: keyed by the bytes, which would keep lines let go of alive.
+        self._tall_rows: LRUCache[tuple[int, int, int], int] = LRUCache(4096)
+        #: The window's first row at the last sync, to see rows come and go above.
+        self._origin = 0
 
     # -- what the parent calls --------------------------------------------------------
 
@@ -81,25 +108,43 @@ class LogLines(ScrollView, can_focus=True):
         lines = self.window.lines
         if lines:
             self._width = max(self._width, *map(len, lines[-256:]))
+        self._origin = self.window.row_origin
         with self._programmatic():
-            self.virtual_size = Size(min(self._width, 4096), len(lines))
+            width = 0 if self.wrap else min(self._width, 4096)
+            self.virtual_size = Size(width, self.window.row_count)
             if scroll_end and self.following:
                 self.move_to(self.max_scroll_y)
         self.refresh()
 
+    # A scrollbar that comes or goes (a first long line, wrap toggled) or a new size
+    # moves the end once laid out, after `sync` pinned the view: pin it again then.
+
+    def watch_show_horizontal_scrollbar(self) -> None:
+        self._stay_at_end()
+
+    def watch_show_vertical_scrollbar(self) -> None:
+        self._stay_at_end()
+
+    def _stay_at_end(self) -> None:
+        if self.following and self.scroll_y != self.max_scroll_y:
+            with self._programmatic():
+                self.move_to(self.max_scroll_y)
+
     def shift(self, lines: int) -> None:
         """Lines were added (positive) or removed (negative) above the view: keep
-        the same lines on screen."""
-        if not lines:
+        the same lines on screen (wrapped, by the rows the window's first row moved)."""
+        rows = self._origin - self.window.row_origin if self.wrap else lines
+        if not rows:
             return
         self.sync(scroll_end=False)
         with self._programmatic():
-            self.move_to(max(0, self.scroll_y + lines))
+            self.move_to(max(0, self.scroll_y + rows))
         self.refresh()
 
     def reset(self) -> None:
         self._cache.clear()
         self._width = 0
+        self._origin = self.window.row_origin
         self.match_offset = None
         self.set_following(True)
         with self._programmatic():
@@ -119,9 +164,19 @@ class LogLines(ScrollView, can_focus=True):
         self.match_offset = offset
         self.set_following(False)
         with self._programmatic():
-            target = max(0, index - self.scrollable_content_region.height // 2)
-            self.move_to(target)
+            row = self.window.row_of(index) + self._match_row(index)
+            self.move_to(max(0, row - self.scrollable_content_region.height // 2))
         self.refresh()
+
+    def _match_row(self, index: int) -> int:
+        """Which of line `index`'s rows holds its first match (0 unless wrapped)."""
+        if not self._wrap_width or self.search is None:
+            return 0
+        plain = styled_line(self.window.lines[index]).plain
+        columns = self.search.find_all(plain)
+        if not columns:
+            return 0
+        return bisect.bisect_right(wrap_offsets(plain, self._wrap_width), columns[0])
 
     def set_following(self, following: bool) -> None:
         if following != self.following:
@@ -130,11 +185,63 @@ class LogLines(ScrollView, can_focus=True):
 
     @property
     def first_visible(self) -> int:
-        return int(self.scroll_y)
+        """The line at the top of the view (its index in the window)."""
+        return self.window.line_at_row(int(self.scroll_y))[0]
 
     @property
     def last_visible(self) -> int:
-        return int(self.scroll_y) + max(0, self.scrollable_content_region.height - 1)
+        """The line at the bottom of the view (unwrapped, it may be past the last)."""
+        bottom = int(self.scroll_y) + max(0, self.scrollable_content_region.height - 1)
+        return self.window.line_at_row(bottom)[0]
+
+    # -- wrapping -------------------------------------------------------------------------
+
+    def action_toggle_wrap(self) -> None:
+        self.set_wrap(not self.wrap)
+        self.post_message(self.WrapChanged(self.wrap))
+
+    def set_wrap(self, wrap: bool) -> None:
+        """Wrap long lines, or cut them, keeping the top line of the view in place."""
+        self.wrap = wrap
+        self.set_class(wrap, "-wrap")
+        self._rewrap(self._width_to_wrap() if wrap else 0)
+
+    def on_resize(self) -> None:
+        if self.wrap and self.region.width and self._width_to_wrap() != self._wrap_width:
+            self._rewrap(self._width_to_wrap())
+        self._stay_at_end()
+
+    def _width_to_wrap(self) -> int:
+        """The view's width less its scrollbar, which is always there when wrapped
+        (``.-wrap``): a width that changed when the scrollbar came or went would
+        change the rows, which could bring or take away the scrollbar."""
+        content = self.region.shrink(self.styles.gutter).width
+        return max(1, content - self.styles.scrollbar_size_vertical)
+
+    def _rewrap(self, width: int) -> None:
+        """Measure every line's rows at `width` (0: no wrap) and keep the view on
+        the line it showed, or at the end when following."""
+        index, part = self.window.line_at_row(int(self.scroll_y))
+        self._wrap_width = width
+        self.window.measure_rows(self._measure if width else None)
+        self.sync(scroll_end=True)
+        with self._programmatic():
+            if width:
+                self.scroll_to(x=0, animate=False, immediate=True, force=True)
+            if not self.following:
+                last_row = self.window.row_of(index + 1) - 1
+                self.move_to(max(0, min(self.window.row_of(index) + part, last_row)))
+        self.refresh()
+
+    def _measure(self, lines: Sequence[bytes]) -> list[int]:
+        return row_counts(lines, self._wrap_width, self._rows_of_tall_line)
+
+    def _rows_of_tall_line(self, line: bytes, width: int) -> int:
+        key = (hash(line), len(line), width)
+        rows = self._tall_rows.get(key)
+        if rows is None:
+            rows = self._tall_rows[key] = wrapped_rows(line, width)
+        return rows
 
     # -- scrolling ------------------------------------------------------------------------
 
@@ -206,20 +313,23 @@ class LogLines(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
+        row = scroll_y + y
         width = self.scrollable_content_region.width
         style = self.rich_style
-        window = self.window
-        if index >= len(window.lines):
+        if row >= self.window.row_count:
             return Strip.blank(width, style)
-        strip = self._line_strip(index, style)
+        index, part = self.window.line_at_row(row)
+        strips = self._line_strips(index, style)
+        strip = strips[part] if part < len(strips) else Strip.blank(0)
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, y)
 
-    def _line_strip(self, index: int, style: Style) -> Strip:
+    def _line_strips(self, index: int, style: Style) -> tuple[Strip, ...]:
+        """Line `index` drawn: one strip, or one per row when wrapped (colours and
+        search marks cut with the text, so a wrapped part keeps them)."""
         offset = self.window.starts[index]
         line = self.window.lines[index]
         current = offset == self.match_offset
-        key = (offset, line, self._query_generation, current)
+        key = (offset, line, self._query_generation, current, self._wrap_width)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -227,11 +337,14 @@ class LogLines(ScrollView, can_focus=True):
         text.stylize_before(style)
         if self.search is not None:
             self.search.highlight(text, _CURRENT_MATCH if current else _MATCH)
-        segments = list(text.render(self.app.console))
-        strip = Strip(segments, text.cell_len)
-        self._width = max(self._width, strip.cell_length)
-        self._cache[key] = strip
-        return strip
+        wrap = self._wrap_width
+        parts = text.divide(wrap_offsets(text.plain, wrap)) if wrap else [text]
+        console = self.app.console
+        strips = tuple(Strip(list(part.render(console)), part.cell_len) for part in parts)
+        if not wrap:
+            self._width = max(self._width, strips[0].cell_length)
+        self._cache[key] = strips
+        return strips
 
     def render_lines_text(self) -> list[str]:
         """The plain text of the lines on screen, as a person reads them."""

@@ -290,6 +290,11 @@ class LogPanel(Vertical):
     def _follow_changed(self) -> None:
         self._show_status()
 
+    @on(LogLines.WrapChanged)
+    def _wrap_changed(self, event: LogLines.WrapChanged) -> None:
+        self.note = "wrap on" if event.wrap else "wrap off"
+        self._show_status()
+
     @work(group=_LOAD_GROUP, exit_on_error=False)
     async def _load_earlier(self, job_id: int) -> None:
         try:

@@ -8,9 +8,11 @@ UTF-8 (shown as U+FFFD, never an exception).
 
 from __future__ import annotations
 
+import itertools
 import re
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Optional, Sequence, Tuple
 
+from rich.cells import chop_cells
 from rich.style import Style
 from rich.text import Text
 
@@ -52,6 +54,36 @@ def plain_line(line: bytes) -> str:
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     return text.expandtabs(TAB_SIZE) if "\t" in text else text
+
+
+def wrap_offsets(plain: str, width: int) -> list[int]:
+    """Where in `plain` each row after the first begins, wrapped at `width` cells.
+
+    Cut anywhere, not at spaces (as ``less`` and terminals do: log lines are data,
+    and no character is lost); a wide character that would straddle the edge
+    starts the next row.
+    """
+    rows = chop_cells(plain, max(1, width))
+    return list(itertools.accumulate(len(row) for row in rows[:-1]))
+
+
+def wrapped_rows(line: bytes, width: int) -> int:
+    """The rows a stored line takes wrapped at `width` (styling it to know)."""
+    return len(wrap_offsets(styled_line(line).plain, width)) + 1
+
+
+def row_counts(
+    lines: Iterable[bytes], width: int, tall: Callable[[bytes, int], int] = wrapped_rows
+) -> list[int]:
+    """The rows each line takes wrapped at `width`, without styling most of them.
+
+    A line of no more bytes than `width`, and no tab, fits one row: no character
+    shows wider than its UTF-8 bytes (wide ones are 3 or 4 bytes for 2 cells, escape
+    sequences show nothing). Only the others are measured, by `tall` (the caller
+    may put a cache in front of `wrapped_rows`); this keeps a wrapped log followed
+    at 10,000 lines a second cheap.
+    """
+    return [1 if len(line) <= width and b"\t" not in line else tall(line, width) for line in lines]
 
 
 class Query:

@@ -33,6 +33,7 @@ from protocol.manifest import ManifestError, check_relative_path
 from protocol.units import duration, parse_duration
 from tui.cli import offline, transfer, verbs
 from tui.cli.job_ref import job_number
+from tui.cli.job_signal import send_signal, signal_argument
 from tui.cli.metrics import metrics as job_metrics
 from tui.cli.offline import Offline
 from tui.cli.top import top as top_verb
@@ -383,6 +384,11 @@ def _resume(args: argparse.Namespace, host: str) -> SessionCall:
     return lambda s: verbs.pause(s, job, False)
 
 
+def _signal(args: argparse.Namespace, host: str) -> SessionCall:
+    job, name = job_number(args.job), signal_argument(args.signal)
+    return lambda s: send_signal(s, job, name)
+
+
 def _queue(args: argparse.Namespace, host: str) -> SessionCall:
     if args.action not in ("pause", "resume"):
         raise UsageError(f"takes pause or resume, not {args.action!r}")
@@ -466,6 +472,7 @@ cancel = on_session(_cancel, changes=True)
 set_job = on_session(_set, changes=True)
 pause = on_session(_pause, changes=True)
 resume = on_session(_resume, changes=True)
+signal = on_session(_signal, changes=True)
 queue = on_session(_queue, changes=True)
 wait = on_session(_wait, _always)
 rerun = on_session(_rerun, changes=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Tuple
 
+from protocol.limits import JOB_SIGNALS
 from tui.cli.verb import Verb, add_host
 from tui.shell.verb import add_shell_arguments
 
@@ -187,6 +188,16 @@ def _pause_arguments(pause: argparse.ArgumentParser) -> None:
     pause.add_argument("job", metavar="JOB")
 
 
+def _signal_arguments(signal: argparse.ArgumentParser) -> None:
+    add_host(signal)
+    signal.add_argument("job", metavar="JOB")
+    signal.add_argument(
+        "signal",
+        metavar="SIGNAL",
+        help=f"{', '.join(JOB_SIGNALS)} (SIGUSR1, usr1 and a number work too)",
+    )
+
+
 def _queue_arguments(queue: argparse.ArgumentParser) -> None:
     add_host(queue)
     queue.add_argument(
@@ -323,6 +334,12 @@ VERBS: Tuple[Verb, ...] = (
         "continue a paused job (SIGCONT)",
         _pause_arguments,
         "tui.cli.session_runs:resume",
+    ),
+    Verb(
+        "signal",
+        "send a signal to a running job's processes (USR1: a checkpoint, say)",
+        _signal_arguments,
+        "tui.cli.session_runs:signal",
     ),
     Verb(
         "queue",

@@ -15,16 +15,18 @@ loop (`HostSession` streaming methods) drives them; these tests need no socket.
 - `StatsCursor`: the runner's ``epoch`` and the last sample ``seq``. A resumed
   stream sends history again; samples at or before the held seq are dropped.
   A new epoch (the runner restarted) starts the count afresh.
-- `JobTableCursor`: the job table is sent whole on every change and on every
-  (re)attach, so there is nothing to hold.
+- `JobTableCursor`: the job table, sent whole on every (re)attach and then as
+  changes; it holds the table, not a position.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol, TypeVar, Union
+from typing import Dict, Optional, Protocol, TypeVar, Union
 
 from protocol.envelope import Reply
+from protocol.job_table import JobTableUpdate
+from protocol.jobs import JobInfo
 from protocol.messages import JobList, LogChunk, LogEnd
 from protocol.metrics import MetricsChunk, MetricsEnd
 from protocol.stats import StatsHistory, StatsInfo, StatsUpdate
@@ -176,12 +178,31 @@ class StatsCursor:
 
 
 class JobTableCursor:
-    """The job table needs no position: every message is the whole table."""
+    """The job table as the stream has built it: a reset starts it afresh (every
+    (re)attach begins with one), each update is applied to it, and once an
+    update is whole (``done``) the table is delivered, newest first."""
 
     position = None
     finished = False
 
+    def __init__(self) -> None:
+        self._jobs: Dict[int, JobInfo] = {}
+
     def take(self, message: Reply) -> Optional[JobList]:
-        if not isinstance(message, JobList):
+        if not isinstance(message, JobTableUpdate):
             raise _unexpected(self, message)
-        return message
+        jobs = self._jobs
+        if message.reset:
+            jobs.clear()
+        for job in message.jobs:
+            jobs[job.id] = job
+        for job_id in message.gone:
+            jobs.pop(job_id, None)
+        for job_id, place in message.positions:
+            held = jobs.get(job_id)
+            if held is not None and held.queue_position != place:
+                jobs[job_id] = held.model_copy(update={"queue_position": place})
+        if not message.done:
+            return None
+        table = sorted(jobs.values(), key=lambda job: job.id, reverse=True)
+        return JobList(id=message.id, jobs=table, more=message.more)

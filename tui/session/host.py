@@ -32,6 +32,7 @@ from protocol.exchanges import (
     RERUN,
     SET_PRIORITY,
     SHUTDOWN,
+    SIGNAL_JOB,
     STOP_GROUP,
     SUBMIT,
     SUBSCRIBE_STATS,
@@ -64,6 +65,7 @@ from protocol.messages import (
     Welcome,
 )
 from protocol.metrics import FollowMetrics, MetricsChunk, ReadMetrics
+from protocol.signals import SignalJob, SignalSent
 from protocol.stats import GetStats, StatsSnapshot, SubscribeStats
 from protocol.sync import (
     BlobPart,
@@ -321,6 +323,21 @@ class HostSession:
         reply = await self._call(PAUSE_JOB, lambda i: PauseJob(id=i, job_id=job_id, paused=paused))
         self._seen([reply.job])
         return reply.job
+
+    async def signal_job(self, job_id: int, signal: str) -> SignalSent:
+        """Send `signal` (a name of `protocol.signals.JOB_SIGNALS`: ``USR1``) to a
+        running or paused job's whole process group; the answer names the group
+        and holds the job just after. `RemoteError` with the runner's sentence
+        for a job that is not there (``no_such_job``), not started or ended, or
+        in Slurm (``job_not_active``), or a name it does not send
+        (``bad_request``). Retried after a lost link with the same idempotency
+        key, so the job hears it once."""
+        key = new_request_key()
+        reply = await self._call(
+            SIGNAL_JOB, lambda i: SignalJob(id=i, job_id=job_id, signal=signal, key=key)
+        )
+        self._seen([reply.job])
+        return reply
 
     async def pause_queue(self, paused: bool = True) -> None:
         """Stop (or with `paused` False restart) starting queued jobs on the

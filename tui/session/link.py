@@ -17,7 +17,7 @@ import time
 from typing import Awaitable, Callable, List, Optional, Tuple
 
 from protocol.connection.events import Heartbeat
-from tui.errors import ConnectError, ConnectionLost, TetherError
+from tui.errors import ConnectError, ConnectionLost, IncompatibleRunner, TetherError
 from tui.rpc import ByteReader, ByteWriter, RunnerConnection
 from tui.session.state import SessionState, backoff_delay
 
@@ -150,7 +150,7 @@ class Link:
             await self._changed.wait()
         return self._lost
 
-    async def _connect(self) -> None:
+    async def _connect(self, replaced: bool = False) -> None:
         try:
             reader, writer = await self._opener()
         except TetherError:
@@ -165,6 +165,16 @@ class Link:
         except asyncio.TimeoutError as exc:
             await conn.close()
             raise ConnectError(f"{self.name}: the runner did not answer the handshake") from exc
+        except IncompatibleRunner as exc:
+            await conn.close()
+            # Refused for its protocol (no version said) by a runner the opener may
+            # replace: the one on this machine, left by another install.
+            replace = getattr(self._opener, "replace_incompatible", None)
+            if replace is None or replaced or exc.runner_version is not None:
+                raise
+            await replace()
+            await self._connect(replaced=True)
+            return
         except BaseException:
             await conn.close()
             raise

@@ -1,8 +1,10 @@
-"""Submitting (or running again), listing, inspecting, cancelling and watching jobs."""
+"""Submitting (or running again), listing, inspecting, cancelling, signalling and
+watching jobs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Tuple
 
 from protocol import exchanges as ex
@@ -21,15 +23,21 @@ from protocol.messages import (
     Submit,
     WatchJobs,
 )
+from protocol.signals import SignalJob, SignalSent
 from protocol.sync import Rerun
 from runner.errors import RunnerError
+from runner.jobs.store import JobRecord
+from runner.jobs.table_watch import TableChange, TableWatch, parts
 from runner.memory import release_memory
 from runner.server.routes import AnswersOnce, AnswersStream, stream, unary
 from runner.server.services import Services
 from runner.streams import Send
 
-#: After a job changes, wait this long for more changes to send one table for all.
+#: After a job changes, wait this long for more changes to send one update for all.
 WATCH_JOBS_COALESCE_S = 0.05
+#: With no job changing, how often a watcher's table is looked at anyway: queue
+#: places and waits move without a record changing, and finished jobs age out.
+WATCH_JOBS_LOOK_S = 1.0
 
 
 async def submit(services: Services, msg: Submit) -> JobReply:
@@ -71,6 +79,12 @@ async def set_priority(services: Services, msg: SetPriority) -> JobReply:
 async def pause_job(services: Services, msg: PauseJob) -> JobReply:
     """Stop or continue a started job's process group; its GPUs stay its own."""
     return JobReply(id=msg.id, job=await services.jobs.pause(msg.job_id, msg.paused))
+
+
+async def signal_job(services: Services, msg: SignalJob) -> SignalSent:
+    """One signal to a started job's whole process group (`runner.jobs.signals`)."""
+    sent = await services.signals.send(msg.job_id, msg.signal, key=msg.key)
+    return SignalSent(id=msg.id, signal=sent.name, process_group=sent.process_group, job=sent.job)
 
 
 async def pause_queue(services: Services, msg: PauseQueue) -> Ok:
@@ -119,20 +133,30 @@ async def cancel_group(services: Services, msg: CancelGroup) -> JobList:
 
 
 async def watch_jobs(services: Services, msg: WatchJobs, send: Send) -> None:
-    """The job table now, then again after every change (a burst is sent once)."""
+    """The job table whole, then what changed after every change (a burst is
+    sent once; `runner.jobs.table_watch`)."""
+    watch = TableWatch(services.jobs, msg.include_finished)
     changed = asyncio.Event()
 
-    def on_change(_record: object) -> None:
+    def on_change(record: JobRecord) -> None:
+        watch.note(record)
         changed.set()
 
     services.jobs.on_change.append(on_change)
     try:
+        whole = TableChange(jobs=await watch.whole())
+        for part in parts(msg.id, whole, reset=True, more=watch.more):
+            await send(part)
         while True:
+            # Queue places move without a record changing: looked at on each wake.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(changed.wait(), WATCH_JOBS_LOOK_S)
             changed.clear()
-            jobs, more = await services.jobs.listing(msg.include_finished)
-            await send(JobList(id=msg.id, jobs=jobs, more=more))
-            await changed.wait()
             await asyncio.sleep(WATCH_JOBS_COALESCE_S)
+            change = await watch.change()
+            if change:
+                for part in parts(msg.id, change, more=watch.more):
+                    await send(part)
     finally:
         services.jobs.on_change.remove(on_change)
 
@@ -147,6 +171,7 @@ UNARY: Tuple[AnswersOnce, ...] = (
     unary(ex.SET_PRIORITY, set_priority),
     unary(ex.PAUSE_JOB, pause_job),
     unary(ex.PAUSE_QUEUE, pause_queue),
+    unary(ex.SIGNAL_JOB, signal_job),
     unary(ex.STOP_GROUP, cancel_group),
 )
 STREAMS: Tuple[AnswersStream, ...] = (stream(ex.WATCH_JOBS, watch_jobs),)
