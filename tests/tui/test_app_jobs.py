@@ -343,6 +343,7 @@ async def test_the_form_queues_a_job_after_another_and_the_table_says_so(
         assert (job.after, job.after_any, job.priority) == ([first], False, 5)
         assert job.state is JobState.QUEUED
         app.current_view.table.select_job(first)
+        await shows(pilot, app, f"job {first}: sleep")  # the log beside follows the highlight
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")

@@ -25,6 +25,8 @@ from textual.widgets import ContentSwitcher, Footer
 from protocol.jobs import JobInfo, JobSpec, JobState
 from protocol.signals import nothing_to_signal
 from protocol.units import duration, plural, size
+from tui.app.collector import EVERY_S as COLLECT_EVERY_S
+from tui.app.collector import CollectorPacing
 from tui.app.commands import Command, palette_commands
 from tui.app.desktop_notice import terminal_notice
 from tui.app.host_bar import HostBar
@@ -190,6 +192,7 @@ class TetherApp(App[int]):
         }
         self.switcher = ContentSwitcher(initial=self.views[self.monitors[0].host].id, id="hosts")
         self.startup_notes: List[str] = []
+        self._collector = CollectorPacing()
         self._notify_mode = "desktop"
         try:
             self._notify_mode = load_config().app.notify
@@ -224,6 +227,7 @@ class TetherApp(App[int]):
             monitor.background = monitor.host != bar.current  # before its streams open
             self._start(monitor)
         self.set_interval(1.0, bar.refresh_tabs)
+        self.set_interval(COLLECT_EVERY_S, self._collector.settle)
         self.current_view.table.focus()
         for note in self.startup_notes:
             self.notify(visible_lines(note), severity="warning", timeout=10, markup=False)
@@ -235,6 +239,8 @@ class TetherApp(App[int]):
     def _monitor_changed(self, change: HostChange) -> None:
         if change is HostChange.LINK:
             self.host_bar.refresh_tabs()
+        elif change is HostChange.JOBS:
+            self._collector.jobs_held(sum(len(m.jobs) for m in self.monitors))
 
     # -- where actions apply ------------------------------------------------------------------
 
@@ -687,6 +693,7 @@ class TetherApp(App[int]):
     async def on_unmount(self) -> None:
         # However the app ends (q, Ctrl+Q, an error), its sessions and tasks end with it.
         await self.close_monitors()
+        self._collector.close()
 
     async def close_monitors(self) -> None:
         monitors, self.monitors = self.monitors, []

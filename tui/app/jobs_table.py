@@ -227,11 +227,11 @@ class JobsTable(ScrollView, can_focus=True):
     def select_job(self, job_id: int) -> None:
         """Highlight `job_id` now if it is shown, else as soon as it is (a job just
         submitted may reach the table after this call)."""
-        self._selected_id = job_id
         for row, job in enumerate(self._shown):
             if job.id == job_id:
                 self.move_cursor(row=row)
                 return
+        self._selected_id = job_id  # highlighted by the rebuild that brings it
 
     def watch_jobs(self) -> None:
         self._rebuild()
