@@ -10,18 +10,11 @@ MASTER_PORT, NNODES, NODE_RANK).
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
-#: Slurm's time formats: minutes, minutes:seconds, hours:minutes:seconds, days-hours,
-#: days-hours:minutes, days-hours:minutes:seconds; or no limit.
-_TIME = re.compile(r"^(\d+(:\d{1,2}){0,2}|\d+-\d+(:\d{1,2}){0,2}|infinite|unlimited)$", re.I)
-#: A memory size: a number with an optional unit (Slurm's default unit is megabytes).
-_MEMORY = re.compile(r"^\d+[KMGT]?$", re.I)
-#: A partition, account or QOS name.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+from protocol.slurm_words import slurm_word_problem
 
 
 class SlurmResourceError(ValueError):
@@ -48,23 +41,16 @@ class SlurmResources:
     sbatch_args: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for what, name in (
+        for flag, word in (
             ("partition", self.partition),
             ("account", self.account),
             ("qos", self.qos),
+            ("time", self.time),
+            ("mem", self.mem),
         ):
-            if name is not None and not _NAME.match(name):
-                raise SlurmResourceError(f"--{what} {name!r} is not a Slurm {what} name")
-        if self.time is not None and not _TIME.match(self.time):
-            raise SlurmResourceError(
-                f"--time {self.time!r} is not a Slurm time: use minutes (30), "
-                "hours:minutes:seconds (4:00:00) or days-hours:minutes:seconds (1-00:00:00)"
-            )
-        if self.mem is not None and not _MEMORY.match(self.mem):
-            raise SlurmResourceError(
-                f"--mem {self.mem!r} is not a memory size: "
-                "use a number and a unit, like 64G or 512M"
-            )
+            problem = None if word is None else slurm_word_problem(flag, word)
+            if problem is not None:
+                raise SlurmResourceError(problem)
         for what, count in (("nodes", self.nodes), ("gpus", self.gpus), ("cpus", self.cpus)):
             if count is not None and count < 1:
                 raise SlurmResourceError(f"--{what} must be at least 1, not {count}")

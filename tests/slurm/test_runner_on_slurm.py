@@ -168,8 +168,11 @@ def test_slurms_refusal_is_said_in_its_words_and_nothing_is_queued(slurm_env: Us
     synced = env.tether("run", "--slurm", "--sync", str(tree), "--partition", "nope", "--", "true")
     code, err = _error(synced)  # a job in a snapshot is checked the same way
     assert code == 1 and "Slurm refused the job: invalid partition specified: nope" in err
+    # Words Slurm could never take are usage errors of the CLI's, before anything is sent.
     code, err = _error(env.tether("run", "--slurm", "--time", "soon", "--", "true"))
-    assert code == 1 and "--time 'soon' is not a Slurm time" in err
+    assert code == 2 and "--time 'soon' is not a Slurm time" in err
+    code, err = _error(env.tether("run", "--slurm", "--mem", "lots", "--", "true"))
+    assert code == 2 and "--mem 'lots' is not a memory size" in err
     code, err = _error(env.tether("run", "--here", "--partition", "debug", "--", "true"))
     assert code == 2 and "--partition is for Slurm" in err
     code, err = _error(env.tether("run", "--slurm", "--nodes", "0", "--", "true"))

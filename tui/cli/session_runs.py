@@ -30,6 +30,7 @@ from protocol.limits import (
     MIN_PRIORITY,
 )
 from protocol.manifest import ManifestError, check_relative_path
+from protocol.slurm_words import slurm_word_problem
 from protocol.units import duration, parse_duration
 from tui.cli import offline, transfer, verbs
 from tui.cli.job_ref import job_number
@@ -189,6 +190,10 @@ def _placement(
     executor`` in the config decides, else the host's runner."""
     executor: Optional[Executor] = args.executor
     asked = {name: getattr(args, name) for name in _SLURM_WORDS if getattr(args, name)}
+    for name, word in asked.items():
+        problem = slurm_word_problem(name, word)
+        if problem is not None:
+            raise UsageError(problem)
     for name in _SLURM_COUNTS:
         text = getattr(args, name)
         if text is not None:
