@@ -2,8 +2,11 @@
 and a sparkline of recent utilisation from the runner's history.
 
 The row adapts to the width it has: at 80 columns every number still shows and
-the sparkline takes what is left; wider, the bars and the sparkline grow and the
-GPU's name appears. Only 256-colour-safe styles (named ANSI colours) are used.
+the sparkline takes what is left; narrower, the bars shrink so that the numbers
+still fit (down to 60 columns); wider, the bars and the sparkline grow and the
+GPU's name appears. When the panel is shorter than its GPUs (a short screen caps
+it: `host_view.tcss`), those without room share its last line, each one's
+utilisation. Only 256-colour-safe styles (named ANSI colours) are used.
 """
 
 from __future__ import annotations
@@ -31,16 +34,20 @@ def bar(percent: Optional[float], width: int, style: str) -> Text:
 
 
 def sparkline(values: Sequence[Optional[float]], width: int, top: float = 100.0) -> str:
-    """The last values squeezed into `width` cells (each cell the max of its share)."""
+    """The last values squeezed into `width` cells, each the max of its share;
+    fewer values than cells fill the right end (the newest), one cell each."""
     if width <= 0:
         return ""
-    known = [v for v in values]
+    known = list(values)
     if not known:
         return " " * width
-    per_cell = max(1, -(-len(known) // width))
+    count = min(width, len(known))
+    # Shares as even as whole values allow (64 values in 53 cells: some cells hold
+    # two), so the line always reaches `count` cells: no gap before it.
+    bounds = [len(known) * i // count for i in range(count + 1)]
     cells: List[str] = []
-    for start in range(max(0, len(known) - per_cell * width), len(known), per_cell):
-        chunk = [v for v in known[start : start + per_cell] if v is not None]
+    for start, end in zip(bounds, bounds[1:]):
+        chunk = [v for v in known[start:end] if v is not None]
         if not chunk:
             cells.append(" ")
             continue
@@ -90,25 +97,41 @@ class GpuPanel(Widget):
         self.inventory = inventory
         self.history = history
         # A new sample redraws the rows; only a change in their number moves the layout.
-        rows = len(self._rows(self.size.width or 80))
+        rows = len(self._lines(self.size.width or 80))
         self.refresh(layout=rows != self._row_count)
         self._row_count = rows
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
-        return max(1, len(self._rows(width)))
+        return max(1, len(self._lines(width)))
 
     def render(self) -> Text:
-        return Text("\n").join(self._rows(self.size.width or 80))
+        lines = self._lines(self.size.width or 80, self.size.height or None)
+        return Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
 
-    def _rows(self, width: int) -> List[Text]:
+    def _lines(self, width: int, height: Optional[int] = None) -> List[Text]:
+        """The rows, one line each, but a message (no GPUs and why, an error) too
+        long for `width`: that one wrapped onto as many lines as it takes, all of
+        them counted in the panel's height. (A GPU's row always fits: `_row`.)"""
+        lines: List[Text] = []
+        for row in self._rows(width, height):
+            if row.cell_len <= width:
+                lines.append(row)
+            else:
+                lines.extend(row.wrap(self.app.console, width))
+        return lines
+
+    def _rows(self, width: int, height: Optional[int] = None) -> List[Text]:
         """The host's GPUs, then each running Slurm job's own, read on its node
-        (a login node has none of its own: then only the jobs')."""
+        (a login node has none of its own: then only the jobs'). Within `height`
+        lines (the panel's, when a short screen caps it), the host's GPUs that do
+        not fit share the last of theirs (`_folded_row`)."""
         latest = self.history[-1] if self.history else None
         allocations = latest.allocations if latest is not None else []
-        host = self._host_rows(width)
+        jobs = [row for a in allocations for row in self._allocation_rows(a, width)]
         if allocations and (self.inventory is None or not self.inventory.available):
-            host = []
-        return host + [row for a in allocations for row in self._allocation_rows(a, width)]
+            return jobs
+        room = None if height is None else height - len(jobs)
+        return self._host_rows(width, room) + jobs
 
     def _allocation_rows(self, allocation: AllocationGpus, width: int) -> List[Text]:
         rows = [Text(f"job {allocation.job_id} on {visible(allocation.node)}", style="bold")]
@@ -120,7 +143,7 @@ class GpuPanel(Widget):
             rows.append(self._row(reading, names.get(reading.index, ""), width, history))
         return rows
 
-    def _host_rows(self, width: int) -> List[Text]:
+    def _host_rows(self, width: int, room: Optional[int] = None) -> List[Text]:
         inventory = self.inventory
         if inventory is not None and not inventory.available:
             return [Text(f"no GPUs: {visible(inventory.reason or 'none found')}", style="dim")]
@@ -130,12 +153,18 @@ class GpuPanel(Widget):
         if latest.gpu_error and not latest.gpus:
             return [Text(f"GPU readings failed: {visible(latest.gpu_error)}", style="red")]
         names = {d.index: visible(d.name) for d in inventory.devices} if inventory else {}
-        return [
+        shown, folded = list(latest.gpus), []
+        if room is not None and 1 < room < len(shown):
+            shown, folded = shown[: room - 1], shown[room - 1 :]
+        rows = [
             self._row(
                 reading, names.get(reading.index, ""), width, self._util_history(reading.index)
             )
-            for reading in latest.gpus
+            for reading in shown
         ]
+        if folded:
+            rows.append(_folded_row(folded, width))
+        return rows
 
     def _util_history(self, index: int) -> List[Optional[float]]:
         return list(_gpu_values(self.history, index))
@@ -144,34 +173,58 @@ class GpuPanel(Widget):
         label = Text(f"{gpu.index:>2} ", style="bold")
         if gpu.error:
             return Text.assemble(label, (f"{name} unreadable: {visible(gpu.error)}", "red"))
-        bar_width = 8 if width < 120 else 14
-        mem_pct = None
-        if gpu.mem_used_bytes is not None and gpu.mem_total_bytes:
-            mem_pct = gpu.mem_used_bytes / gpu.mem_total_bytes * 100
-        util = "n/a" if gpu.util_pct is None else f"{gpu.util_pct:3.0f}%"
-        memory = f"{gib(gpu.mem_used_bytes)}/{gib(gpu.mem_total_bytes)} GiB"
-        temp = "  n/a" if gpu.temperature_c is None else f"{gpu.temperature_c:3.0f}°C"
-        power = "n/a" if gpu.power_w is None else f"{gpu.power_w:3.0f}W"
-        if width >= 120 and gpu.power_limit_w:
-            power += f"/{gpu.power_limit_w:.0f}W"
-        parts: List[Text] = [label]
+        head = [label]
         if width >= 120 and name:
-            parts.append(Text(f"{name[:22]:<22} ", style="dim"))
-        parts += [
-            Text("util "),
-            bar(gpu.util_pct, bar_width, "green"),
-            Text(f" {util:>4}  mem "),
-            bar(mem_pct, bar_width, "cyan"),
-            Text(f" {memory:>14}  "),
-            Text(temp, style=temperature_style(gpu.temperature_c)),
-            Text(f" {power:>5}"),
-        ]
-        row = Text.assemble(*parts)
+            head.append(Text(f"{name[:22]:<22} ", style="dim"))
+        if width >= 120:
+            bar_width = 14
+        else:  # 8 from 80 columns; narrower, the bars give way so every number stays
+            numbers = _gauges(gpu, head, 0, wide=False).cell_len
+            bar_width = max(1, min(8, (width - numbers) // 2))
+        row = _gauges(gpu, head, bar_width, wide=width >= 120)
         room = width - row.cell_len - 2
         if room >= 6:
             row.append("  ")
             row.append(sparkline(history, room), style="green")
         return row
+
+
+def _gauges(gpu: GpuReading, head: List[Text], bar_width: int, wide: bool) -> Text:
+    """`head`, then the GPU's utilisation and memory (bars `bar_width` wide and
+    their numbers), temperature and power (with its limit when `wide`)."""
+    mem_pct = None
+    if gpu.mem_used_bytes is not None and gpu.mem_total_bytes:
+        mem_pct = gpu.mem_used_bytes / gpu.mem_total_bytes * 100
+    util = "n/a" if gpu.util_pct is None else f"{gpu.util_pct:3.0f}%"
+    memory = f"{gib(gpu.mem_used_bytes)}/{gib(gpu.mem_total_bytes)} GiB"
+    temp = "  n/a" if gpu.temperature_c is None else f"{gpu.temperature_c:3.0f}°C"
+    power = "n/a" if gpu.power_w is None else f"{gpu.power_w:3.0f}W"
+    if wide and gpu.power_limit_w:
+        power += f"/{gpu.power_limit_w:.0f}W"
+    return Text.assemble(
+        *head,
+        Text("util "),
+        bar(gpu.util_pct, bar_width, "green"),
+        Text(f" {util:>4}  mem "),
+        bar(mem_pct, bar_width, "cyan"),
+        Text(f" {memory:>14}  "),
+        Text(temp, style=temperature_style(gpu.temperature_c)),
+        Text(f" {power:>5}"),
+    )
+
+
+def _folded_row(readings: Sequence[GpuReading], width: int) -> Text:
+    """GPUs without a row of their own (a short screen), on one line: the
+    utilisation of each, cut to `width`."""
+    label = f"{readings[0].index}-{readings[-1].index}"
+    row = Text.assemble((f"{label:>2} ", "bold"), "util", no_wrap=True)
+    for gpu in readings:
+        busy = gpu.util_pct is not None and gpu.util_pct >= 50
+        util = "n/a" if gpu.util_pct is None else f"{gpu.util_pct:.0f}%"
+        row.append(f" {util}", style="green" if busy else "")
+    row.append("  (a taller screen: a row each)", style="dim")
+    row.truncate(width, overflow="ellipsis")
+    return row
 
 
 def _gpu_values(history: Iterable[StatsSample], index: int) -> Iterable[Optional[float]]:

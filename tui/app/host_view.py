@@ -33,6 +33,9 @@ from tui.job_text import snapshot_text
 TICK_S = 1.0
 #: From this width on, the log and the metric curves sit side by side.
 WIDE_COLUMNS = 140
+#: Below this height the GPU panel folds to a few lines (`host_view.tcss`), so
+#: that eight GPUs leave the jobs and the log some room on a 24-line terminal.
+SHORT_ROWS = 30
 
 
 class HostView(Vertical):
@@ -282,6 +285,7 @@ class HostView(Vertical):
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width >= WIDE_COLUMNS, "-wide")
+        self.set_class(event.size.height < SHORT_ROWS, "-short")
 
     @property
     def metrics_shown(self) -> bool:
