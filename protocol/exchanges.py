@@ -48,7 +48,7 @@ from protocol.messages import (
     WatchJobs,
 )
 from protocol.metrics import FollowMetrics, MetricsChunk, MetricsEnd, ReadMetrics
-from protocol.signals import SignalJob, SignalSent
+from protocol.signals import ProcessSignalled, SignalJob, SignalProcess, SignalSent
 from protocol.stats import (
     GetStats,
     StatsHistory,
@@ -142,6 +142,7 @@ SET_PRIORITY = Unary(SetPriority, JobReply, "set_priority")
 PAUSE_JOB = Unary(PauseJob, JobReply, "pause_job")
 PAUSE_QUEUE = Unary(PauseQueue, Ok, "pause_queue")
 SIGNAL_JOB = Unary(SignalJob, SignalSent, "signal_job")
+SIGNAL_PROCESS = Unary(SignalProcess, ProcessSignalled, "signal_process")
 #: Named apart from CANCEL: each constant must be no part of another.
 STOP_GROUP = Unary(CancelGroup, JobList, "cancel_group")
 GET_STATUS = Unary(GetStatus, StatusReply, "status")
@@ -176,6 +177,7 @@ EXCHANGES: Tuple[Exchange, ...] = (
     PAUSE_JOB,
     PAUSE_QUEUE,
     SIGNAL_JOB,
+    SIGNAL_PROCESS,
     STOP_GROUP,
     GET_STATUS,
     SHUTDOWN,

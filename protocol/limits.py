@@ -59,6 +59,8 @@ MAX_LABEL_VALUE_CHARS = 256
 MAX_REQUEST_KEY_CHARS = 64
 #: Longest signal name `SignalJob` carries (the names are short: ``USR1``).
 MAX_SIGNAL_NAME_CHARS = 16
+#: The largest process id a request may name (Linux hands out at most 2**22).
+MAX_PID = 2**31 - 1
 #: The signals a job may be sent (`protocol.signals`), by name without ``SIG``, most
 #: asked for first; here, beside the other limits, so a verb's help reads them
 #: without loading the messages.

@@ -25,7 +25,7 @@ from protocol.limits import (
     MIN_PRIORITY,
 )
 from protocol.metrics import FollowMetrics, MetricsChunk, MetricsEnd, ReadMetrics
-from protocol.signals import SignalJob, SignalSent
+from protocol.signals import ProcessSignalled, SignalJob, SignalProcess, SignalSent
 from protocol.stats import (
     GetStats,
     StatsHistory,
@@ -319,6 +319,8 @@ Message = Annotated[
         CancelGroup,
         SignalJob,
         SignalSent,
+        SignalProcess,
+        ProcessSignalled,
         GetStatus,
         ReadLog,
         TailOffset,

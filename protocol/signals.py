@@ -1,4 +1,5 @@
-"""Signals a person sends a started job (``tether signal``, the app's ``K``).
+"""Signals a person sends a started job (``tether signal``, the app's ``K``), or
+one process of it (``tether top``'s ``K`` on a process row).
 
 The wire carries a signal's name, never its number: the numbers differ between
 the person's machine and the host (SIGUSR1 is 10 on Linux, 30 on macOS), the
@@ -15,7 +16,7 @@ from pydantic import Field
 
 from protocol.envelope import Reply, Request
 from protocol.jobs import JobInfo, JobState
-from protocol.limits import JOB_SIGNALS, MAX_REQUEST_KEY_CHARS, MAX_SIGNAL_NAME_CHARS
+from protocol.limits import JOB_SIGNALS, MAX_PID, MAX_REQUEST_KEY_CHARS, MAX_SIGNAL_NAME_CHARS
 
 #: The signals that stop or continue a job: `PauseJob`'s, refused here with a pointer.
 PAUSE_SIGNALS: Tuple[str, ...] = ("STOP", "CONT", "TSTP")
@@ -43,6 +44,30 @@ class SignalSent(Reply):
     signal: str
     process_group: int
     job: JobInfo
+
+
+class SignalProcess(Request):
+    """Send one signal (a name of `JOB_SIGNALS`) to one process: a process of a
+    running or paused job's tree, or one an ended job left holding GPU memory.
+    The runner refuses any other pid (init, itself, a job's shim, a process of
+    no job, a process of another user) with a sentence. ``key`` as `SignalJob`'s."""
+
+    type: Literal["signal_process"] = "signal_process"
+    #: A process id; 0 and below (process groups to ``kill``) are no message at all.
+    pid: int = Field(ge=1, le=MAX_PID)
+    signal: str = Field(min_length=1, max_length=MAX_SIGNAL_NAME_CHARS)
+    key: Optional[str] = Field(default=None, min_length=1, max_length=MAX_REQUEST_KEY_CHARS)
+
+
+class ProcessSignalled(Reply):
+    """The signal reached process ``pid``, of job ``job_id``: a process of its
+    tree while it runs, or (``leaked``) one it left on a GPU after it ended."""
+
+    type: Literal["process_signalled"] = "process_signalled"
+    pid: int
+    signal: str
+    job_id: int
+    leaked: bool = False
 
 
 def signal_name(text: str) -> Optional[str]:
@@ -81,3 +106,12 @@ def nothing_to_signal(job_id: int, state: JobState) -> Optional[str]:
     if state is JobState.QUEUED:
         return f"job {job_id} is queued: nothing to signal"
     return f"job {job_id} has ended ({state.value}): nothing to signal"
+
+
+def not_a_job_process(pid: int) -> str:
+    """Why process `pid`, which belongs to no tether job, is not signalled: the
+    runner's refusal, and the app's before it asks."""
+    return (
+        f"pid {pid} is not a process of a running tether job, nor one an ended job "
+        "left on a GPU: tether signals only those"
+    )

@@ -1,5 +1,8 @@
 """Signals a person sends a started job (`SignalJob`): checked, sent to the job's
-whole process group, and remembered by the request's key.
+whole process group, and remembered by the request's key. And one process of a
+job (`SignalProcess`, ``tether top``'s process rows): sent only to a process the
+stats sampler places in a running job's tree, or finds left on a GPU by an
+ended job, and only when it runs as this runner's user.
 
 A signal is not a state change the job table records: the job's own answer (it
 checkpoints on USR1, dies of KILL) is what the table sees next, through the
@@ -10,16 +13,18 @@ more (the client asks again with the same key after a lost answer).
 
 from __future__ import annotations
 
+import os
 import signal
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Optional
+from typing import Awaitable, Callable, Optional, Tuple, TypeVar
 
 from protocol.errors import ErrorCode
 from protocol.jobs import JobInfo
-from protocol.signals import nothing_to_signal, signal_name, unknown_signal
+from protocol.signals import not_a_job_process, nothing_to_signal, signal_name, unknown_signal
 from runner.errors import RunnerError
 from runner.jobs.observe import signal_group
+from runner.jobs.proc import is_same_process, pidfd_open
 from runner.jobs.store import JobRecord
 from runner.jobs.table import JobManager
 
@@ -38,6 +43,36 @@ class Sent:
     job: JobInfo
 
 
+@dataclass(frozen=True)
+class ProcessSent:
+    """A signal that reached one process: its pid, the signal's name, its job, and
+    whether the job had ended (the process is one it left on a GPU)."""
+
+    pid: int
+    name: str
+    job_id: int
+    leaked: bool
+
+
+@dataclass(frozen=True)
+class ProcessOwner:
+    """What the stats sampler knows of a live process: the job it belongs to
+    (None: none), whether that job has ended and left it on a GPU, its start
+    time (its identity against pid reuse) and its real and effective uid."""
+
+    job_id: Optional[int]
+    leaked: bool
+    start_ticks: int
+    uids: Tuple[int, int]
+
+
+#: The sampler's look-up of a pid (`runner.stats.sampler.Sampler.process_owner`):
+#: None when there is no such process.
+OwnerLookup = Callable[[int], Awaitable[Optional[ProcessOwner]]]
+
+_Answer = TypeVar("_Answer")
+
+
 def signal_number(name: str) -> signal.Signals:
     """The host's signal that `name` spells (one of `JOB_SIGNALS`: ``USR1``,
     ``SIGUSR1``, ``usr1``); BAD_REQUEST for any other."""
@@ -48,12 +83,20 @@ def signal_number(name: str) -> signal.Signals:
 
 
 class JobSignals:
-    """Sends the signals of `SignalJob` to the jobs of `jobs`."""
+    """Sends the signals of `SignalJob` to the jobs of `jobs`, and those of
+    `SignalProcess` to the processes `owner_of` places in them."""
 
-    def __init__(self, jobs: JobManager, remembered: int = REMEMBERED_KEYS) -> None:
+    def __init__(
+        self,
+        jobs: JobManager,
+        owner_of: Optional[OwnerLookup] = None,
+        remembered: int = REMEMBERED_KEYS,
+    ) -> None:
         self._jobs = jobs
+        self._owner_of = owner_of
         self._remembered = remembered
         self._answers: OrderedDict[str, Sent] = OrderedDict()
+        self._process_answers: OrderedDict[str, ProcessSent] = OrderedDict()
 
     async def send(self, job_id: int, name: str, key: Optional[str] = None) -> Sent:
         """Send signal `name` to job `job_id`, once per `key`. Refused with a
@@ -70,11 +113,98 @@ class JobSignals:
                 f"job {job_id} has just ended: nothing to signal", ErrorCode.JOB_NOT_ACTIVE
             )
         sent = Sent(short, pgid, await self._jobs.get(job_id))
+        return self._remember(self._answers, key, sent)
+
+    async def send_to_process(self, pid: int, name: str, key: Optional[str] = None) -> ProcessSent:
+        """Send signal `name` to process `pid`, once per `key`. Refused with a
+        sentence (FORBIDDEN) for init, this runner, a job's shim, a process of no
+        tether job and one of another user; BAD_REQUEST for a name tether does not
+        send; JOB_NOT_ACTIVE when the process is gone."""
+        if key is not None and key in self._process_answers:
+            return self._process_answers[key]
+        sig = signal_number(name)
+        self._refuse_ours(pid)
+        owner = await self._owner(pid)
+        if owner.job_id is None:
+            raise RunnerError(not_a_job_process(pid), ErrorCode.FORBIDDEN)
+        mine = os.getuid()
+        other = next((uid for uid in owner.uids if uid != mine), None)
+        if other is not None:
+            raise RunnerError(
+                f"pid {pid} runs as uid {other}, not as this runner's user (uid {mine}): "
+                "tether signals only its own user's processes",
+                ErrorCode.FORBIDDEN,
+            )
+        if not _signal_process(pid, owner.start_ticks, sig):
+            raise RunnerError(
+                f"process {pid} has just ended: nothing to signal", ErrorCode.JOB_NOT_ACTIVE
+            )
+        sent = ProcessSent(pid, sig.name[3:], owner.job_id, owner.leaked)
+        return self._remember(self._process_answers, key, sent)
+
+    def _refuse_ours(self, pid: int) -> None:
+        """Init, this runner and the jobs' shims: never signalled this way."""
+        if pid == 1:
+            raise RunnerError(
+                "pid 1 is the host's init: tether never signals it", ErrorCode.FORBIDDEN
+            )
+        if pid == os.getpid():
+            raise RunnerError(
+                f"pid {pid} is this tether runner: tether-runner stop stops it "
+                "(its jobs keep running)",
+                ErrorCode.FORBIDDEN,
+            )
+        for record in self._jobs.active_records():
+            if record.shim_pid == pid:
+                raise RunnerError(
+                    f"pid {pid} is the shim of job {record.id}, which keeps its exit status: "
+                    f"tether cancel {record.id} stops the job, tether signal {record.id} "
+                    "signals its processes",
+                    ErrorCode.FORBIDDEN,
+                )
+
+    async def _owner(self, pid: int) -> ProcessOwner:
+        owner = None if self._owner_of is None else await self._owner_of(pid)
+        if owner is None:
+            raise RunnerError(
+                f"no process {pid} on this host (it may have just ended)",
+                ErrorCode.JOB_NOT_ACTIVE,
+            )
+        return owner
+
+    def _remember(
+        self, answers: OrderedDict[str, _Answer], key: Optional[str], answer: _Answer
+    ) -> _Answer:
         if key is not None:
-            self._answers[key] = sent
-            while len(self._answers) > self._remembered:
-                self._answers.popitem(last=False)
-        return sent
+            answers[key] = answer
+            while len(answers) > self._remembered:
+                answers.popitem(last=False)
+        return answer
+
+
+def _signal_process(pid: int, start_ticks: int, sig: signal.Signals) -> bool:
+    """Send `sig` to `pid` while it is still the process that was looked at (its
+    start time): through a pidfd where the kernel has them, so a pid that is reused
+    in between is never signalled. False when it has gone."""
+    fd = pidfd_open(pid)
+    try:
+        if not is_same_process(pid, start_ticks):
+            return False
+        send_by_fd = getattr(signal, "pidfd_send_signal", None)
+        if fd is not None and send_by_fd is not None:
+            send_by_fd(fd, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        raise RunnerError(
+            f"process {pid} may not be signalled by this runner's user", ErrorCode.FORBIDDEN
+        ) from None
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return True
 
 
 def _process_group(record: JobRecord, name: str) -> int:

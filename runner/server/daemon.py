@@ -79,7 +79,7 @@ class Runner:
         self._services = Services(
             paths=self.paths,
             jobs=self.jobs,
-            signals=JobSignals(self.jobs),
+            signals=JobSignals(self.jobs, self.stats.process_owner),
             gpus=self.gpus,
             stats=self.stats,
             sync=self.jobs.snapshots,

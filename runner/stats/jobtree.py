@@ -107,6 +107,21 @@ class JobTrees:
         owners = self._attribute(gpu_pids)
         return {job_id: self._measure(tree) for job_id, tree in self._trees.items()}, owners
 
+    def owner(self, stat: procfs.ProcStat, jobs: Iterable[RunningJob]) -> Optional[int]:
+        """The running job whose tree the process of `stat` is in, or None: its
+        cached tree (the same process, by start time), else placed by its
+        session or parents as a GPU pid is."""
+        self._sync(jobs)
+        for tree in self._trees.values():
+            known = tree.procs.get(stat.pid)
+            if known is not None and known.start_ticks == stat.start_ticks:
+                return tree.job_id
+        index = {pid: tree for tree in self._trees.values() for pid in tree.procs}
+        index.pop(stat.pid, None)  # a cached process of that pid has gone: this is another
+        sessions = {tree.root: tree for tree in self._trees.values()}
+        placed = self._place(stat, index, sessions)
+        return None if placed is None else placed.job_id
+
     # -- membership --------------------------------------------------------------
 
     def _sync(self, jobs: Iterable[RunningJob]) -> None:

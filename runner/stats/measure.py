@@ -16,6 +16,7 @@ from protocol.limits import MAX_PROCESS_NAME, MAX_STATS_JOBS
 from protocol.stats import GpuInventory, GpuReading, JobUsage, StatsSample, StatsUpdate
 from runner.gpu.occupancy import GpuOccupancy, occupancy_of
 from runner.gpu.source import GpuRead, GpuSource, clip
+from runner.jobs.signals import ProcessOwner
 from runner.stats import procfs
 from runner.stats.allocation import read_allocation
 from runner.stats.host import HostProbe
@@ -101,6 +102,23 @@ class Measurer:
             scan.changes,
             occupancy_of(t, gpu, owners),
         )
+
+    def owner_of(
+        self, pid: int, running: List[RunningJob], leaking: Dict[int, Dict[int, int]]
+    ) -> Optional[ProcessOwner]:
+        """Whose process `pid` is: a running job's (its tree), an ended job's that
+        left it on a GPU (`leaking`: job id -> pid -> start ticks, as the last
+        sample found), or no job's; None when there is no such process."""
+        stat = procfs.read_stat(pid)
+        uids = procfs.read_uids(pid)
+        if stat is None or uids is None:
+            return None
+        job_id = self.trees.owner(stat, running)
+        if job_id is not None:
+            return ProcessOwner(job_id, False, stat.start_ticks, uids)
+        ticks = stat.start_ticks
+        left_by = next((j for j, pids in leaking.items() if pids.get(pid) == ticks), None)
+        return ProcessOwner(left_by, left_by is not None, stat.start_ticks, uids)
 
     def _read_gpus(self) -> GpuRead:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -84,6 +84,22 @@ def read_comm(pid: int) -> Optional[str]:
             return f.read(64).decode(errors="replace").strip()
     except OSError:
         return None
+
+
+def read_uids(pid: int) -> Optional[Tuple[int, int]]:
+    """The process's real and effective uid (``Uid:`` of /proc/PID/status), or None
+    once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            raw = f.read(16384)
+    except OSError:
+        return None
+    for line in raw.split(b"\n"):
+        if line.startswith(b"Uid:"):
+            fields = line.split()
+            if len(fields) >= 3:
+                return int(fields[1]), int(fields[2])
+    return None
 
 
 def last_pid() -> Optional[int]:

@@ -37,6 +37,7 @@ from runner.errors import RunnerError
 from runner.gpu.occupancy import GpuOccupancy
 from runner.gpu.open_source import source_from_env
 from runner.gpu.source import GpuSource
+from runner.jobs.signals import ProcessOwner
 from runner.jobs.store import JobRecord
 from runner.jobs.table import JobManager
 from runner.stats.allocation import interval_s as allocation_interval_s
@@ -187,16 +188,22 @@ class Sampler:
             await asyncio.sleep(delay)
             await self._tick()
 
-    async def _tick(self) -> None:
-        live = [
+    def _live(self) -> List[JobRecord]:
+        return [
             r for r in self._jobs.active_records() if r.state in (JobState.RUNNING, JobState.PAUSED)
         ]
+
+    def _running(self, live: List[JobRecord]) -> List[RunningJob]:
         # A Slurm job's pid is its node's: measured here only when that node is this host.
-        running = [
+        return [
             RunningJob(r.id, r.job_pid)
             for r in live
             if r.job_pid and (not r.on_slurm or r.nodes == self._node)
         ]
+
+    async def _tick(self) -> None:
+        live = self._live()
+        running = self._running(live)
         allocated = [
             AllocatedJob(r.id, str(self._jobs.files(r.id).dir), self._allocation_interval_s)
             for r in live
@@ -283,6 +290,15 @@ class Sampler:
             except asyncio.TimeoutError:
                 break
         return self._occupancy
+
+    async def process_owner(self, pid: int) -> Optional[ProcessOwner]:
+        """Whose process `pid` is, as the job trees and the last sample's leaks
+        say (`runner.jobs.signals` acts on it); None when there is no such process.
+        Read in the sampler's thread, where the trees live."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, self._measurer.owner_of, pid, self._running(self._live()), self._leaking
+        )
 
     # -- leaks -------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ from protocol.messages import (
     Welcome,
 )
 from protocol.metrics import FollowMetrics, MetricRecord, MetricsChunk, MetricsEnd, ReadMetrics
-from protocol.signals import SignalJob, SignalSent
+from protocol.signals import ProcessSignalled, SignalJob, SignalProcess, SignalSent
 from protocol.stats import (
     GetStats,
     GpuDevice,
@@ -185,6 +185,9 @@ EXAMPLES = [
         process_group=4242,
         job=JOB.model_copy(update={"state": JobState.RUNNING}),
     ),
+    SignalProcess(id=5, pid=31337, signal="TERM", key="k4"),
+    ProcessSignalled(id=5, pid=31337, signal="TERM", job_id=7),
+    ProcessSignalled(id=5, pid=31338, signal="KILL", job_id=6, leaked=True),
     ListJobs(id=3, group="sweep-3"),
     ReadLog(id=7, job_id=7, offset=0, attempt=2),
     Submit(

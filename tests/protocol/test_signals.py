@@ -7,9 +7,10 @@ import pydantic
 import pytest
 
 from protocol.jobs import JobState
-from protocol.limits import JOB_SIGNALS
+from protocol.limits import JOB_SIGNALS, MAX_PID
 from protocol.signals import (
     SignalJob,
+    SignalProcess,
     nothing_to_signal,
     signal_name,
     unknown_signal,
@@ -56,3 +57,12 @@ def test_only_a_running_or_paused_job_can_be_signalled() -> None:
 def test_a_signal_name_longer_than_any_signal_is_not_a_valid_request() -> None:
     with pytest.raises(pydantic.ValidationError):
         SignalJob(id=1, job_id=1, signal="X" * 100)
+
+
+@pytest.mark.parametrize("pid", [0, -1, -4242, MAX_PID + 1])
+def test_a_process_signal_names_one_process_never_a_group(pid: int) -> None:
+    """``kill(0)`` would signal the runner's own group and ``kill(-N)`` group N:
+    such a pid is no message at all."""
+    with pytest.raises(pydantic.ValidationError):
+        SignalProcess(id=1, pid=pid, signal="TERM")
+    assert SignalProcess(id=1, pid=2, signal="TERM").pid == 2

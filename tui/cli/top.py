@@ -6,26 +6,23 @@ then one line for the host (CPU, load, memory, swap, free disk); then a table
 of the running jobs (CPU, RSS of the whole process tree, GPU memory, GPUs).
 A field the hardware does not report reads ``n/a``.
 
-``--once`` prints one frame from the runner's newest sample. Without it, frames
-follow the runner's samples until Ctrl-C (or ``q`` on a terminal, as in top and
-nvitop), the screen cleared between them on a terminal. ``--json`` prints the
-same content as one JSON object (one per line while following), with each GPU's
+``--once`` prints one frame from the runner's newest sample. Without it, on a
+terminal (stdin and stdout both), the interactive app opens (`tui.app.top_app`:
+sortable, a signal for the selected job or process, ``q`` quits, as in nvitop);
+otherwise frames of text follow the runner's samples until Ctrl-C, the screen
+cleared between them when stdout is a terminal. ``--json`` prints the same
+content as one JSON object (one per line while following), with each GPU's
 fixed facts (name, uuid) merged in.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
 import shutil
 import sys
-import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
-from protocol.jobs import JobInfo
 from protocol.stats import (
     GpuDevice,
     GpuInventory,
@@ -40,37 +37,11 @@ from protocol.units import gib, iso_time, size
 from tui.cli.format import text_table
 from tui.cli.output import write_control
 from tui.cli.top_cluster import ClusterView
+from tui.job_directory import JobDirectory
 from tui.session import HostSession
 from tui.visible import visible
 
 _CLEAR = "\x1b[H\x1b[2J"
-
-
-class JobDirectory:
-    """Names of the host's jobs, and which ended job each leaked GPU pid is from.
-
-    Looked up again when a sample names a job it has not seen, and every
-    `REFRESH_S` while following (leaks appear after a job has ended).
-    """
-
-    REFRESH_S = 10.0
-
-    def __init__(self) -> None:
-        self.names: Dict[int, str] = {}
-        self.leaked: Dict[int, int] = {}  # pid -> id of the ended job that left it
-        self.fetched_at: Optional[float] = None
-
-    def update(self, jobs: List[JobInfo]) -> None:
-        self.names = {job.id: job.name for job in jobs}
-        self.leaked = {pid: job.id for job in jobs for pid in job.leaked_gpu_pids}
-        self.fetched_at = time.monotonic()
-
-    def stale(self, sample: StatsSample) -> bool:
-        if self.fetched_at is None or time.monotonic() - self.fetched_at > self.REFRESH_S:
-            return True
-        wanted = {job.job_id for job in sample.jobs}
-        wanted.update(p.job_id for g in sample.gpus for p in g.processes if p.job_id is not None)
-        return not wanted <= set(self.names)
 
 
 # -- text ------------------------------------------------------------------------
@@ -319,44 +290,15 @@ async def top(session: HostSession, as_json: bool, once: bool, interval_s: Optio
     if once:
         print((await one_frame(session)).text(as_json))
         return 0
+    if not as_json and sys.stdin.isatty() and sys.stdout.isatty():
+        from tui.app.top_app import run_top  # Textual, only now
+
+        return await run_top(session, interval_s)
     jobs = JobDirectory()
     cluster = ClusterView()
     live = sys.stdout.isatty() and not as_json
-    frames = asyncio.ensure_future(_follow(session, as_json, live, interval_s, jobs, cluster))
-    with _quit_on_q(frames, enabled=live and sys.stdin.isatty()):
-        try:
-            await frames
-        except asyncio.CancelledError:
-            if not frames.cancelled():
-                raise
+    await _follow(session, as_json, live, interval_s, jobs, cluster)
     return 0
-
-
-@contextlib.contextmanager
-def _quit_on_q(task: asyncio.Future[None], enabled: bool) -> Iterator[None]:
-    """While following on a terminal, `q` ends `task` (the terminal in cbreak
-    mode, so the key needs no Enter; restored on the way out)."""
-    if not enabled:
-        yield
-        return
-    import termios
-    import tty
-
-    fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd)
-    loop = asyncio.get_running_loop()
-
-    def on_key() -> None:
-        if b"q" in os.read(fd, 64).lower():
-            task.cancel()
-
-    tty.setcbreak(fd)
-    loop.add_reader(fd, on_key)
-    try:
-        yield
-    finally:
-        loop.remove_reader(fd)
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 async def _follow(

@@ -33,6 +33,7 @@ from protocol.exchanges import (
     SET_PRIORITY,
     SHUTDOWN,
     SIGNAL_JOB,
+    SIGNAL_PROCESS,
     STOP_GROUP,
     SUBMIT,
     SUBSCRIBE_STATS,
@@ -65,7 +66,7 @@ from protocol.messages import (
     Welcome,
 )
 from protocol.metrics import FollowMetrics, MetricsChunk, ReadMetrics
-from protocol.signals import SignalJob, SignalSent
+from protocol.signals import ProcessSignalled, SignalJob, SignalProcess, SignalSent
 from protocol.stats import GetStats, StatsSnapshot, SubscribeStats
 from protocol.sync import (
     BlobPart,
@@ -338,6 +339,20 @@ class HostSession:
         )
         self._seen([reply.job])
         return reply
+
+    async def signal_process(self, pid: int, signal: str) -> ProcessSignalled:
+        """Send `signal` (a name of `protocol.signals.JOB_SIGNALS`) to one process
+        on the host: one of a running or paused job's tree, or one an ended job
+        left on a GPU (``leaked`` in the answer), running as the runner's user.
+        `RemoteError` with the runner's sentence for any other pid (``forbidden``:
+        init, the runner, a job's shim, a process of no job or of another user), a
+        process gone (``job_not_active``) or a name it does not send
+        (``bad_request``). Retried after a lost link with the same idempotency
+        key, so the process hears it once."""
+        key = new_request_key()
+        return await self._call(
+            SIGNAL_PROCESS, lambda i: SignalProcess(id=i, pid=pid, signal=signal, key=key)
+        )
 
     async def pause_queue(self, paused: bool = True) -> None:
         """Stop (or with `paused` False restart) starting queued jobs on the

@@ -23,7 +23,7 @@ from protocol.messages import (
     Submit,
     WatchJobs,
 )
-from protocol.signals import SignalJob, SignalSent
+from protocol.signals import ProcessSignalled, SignalJob, SignalProcess, SignalSent
 from protocol.sync import Rerun
 from runner.errors import RunnerError
 from runner.jobs.store import JobRecord
@@ -85,6 +85,15 @@ async def signal_job(services: Services, msg: SignalJob) -> SignalSent:
     """One signal to a started job's whole process group (`runner.jobs.signals`)."""
     sent = await services.signals.send(msg.job_id, msg.signal, key=msg.key)
     return SignalSent(id=msg.id, signal=sent.name, process_group=sent.process_group, job=sent.job)
+
+
+async def signal_process(services: Services, msg: SignalProcess) -> ProcessSignalled:
+    """One signal to one process of a running job, or one an ended job left on a
+    GPU (`runner.jobs.signals`: what may be signalled, and the refusals)."""
+    sent = await services.signals.send_to_process(msg.pid, msg.signal, key=msg.key)
+    return ProcessSignalled(
+        id=msg.id, pid=sent.pid, signal=sent.name, job_id=sent.job_id, leaked=sent.leaked
+    )
 
 
 async def pause_queue(services: Services, msg: PauseQueue) -> Ok:
@@ -172,6 +181,7 @@ UNARY: Tuple[AnswersOnce, ...] = (
     unary(ex.PAUSE_JOB, pause_job),
     unary(ex.PAUSE_QUEUE, pause_queue),
     unary(ex.SIGNAL_JOB, signal_job),
+    unary(ex.SIGNAL_PROCESS, signal_process),
     unary(ex.STOP_GROUP, cancel_group),
 )
 STREAMS: Tuple[AnswersStream, ...] = (stream(ex.WATCH_JOBS, watch_jobs),)

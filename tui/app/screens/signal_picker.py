@@ -34,12 +34,13 @@ class SignalPickerScreen(ModalScreen[Optional[str]]):
     CSS_PATH = "dialog.tcss"
     BINDINGS = [Binding("escape", "close", "Close")]
 
-    def __init__(self, title: str, about: str) -> None:
+    def __init__(self, title: str, about: str, target: str = "the job's processes") -> None:
         """`title` heads the dialog; `about` (plain text: the job, its host) is
-        shown above the list."""
+        shown above the list; `target` is who Enter sends it to, in the hint."""
         super().__init__()
         self._title = title
         self._about = about
+        self._target = target
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as dialog:
@@ -53,7 +54,9 @@ class SignalPickerScreen(ModalScreen[Optional[str]]):
                 id="signals",
             )
             yield Static(
-                "↑↓: choose   Enter: send to the job's processes   Esc: close", classes="hint"
+                f"↑↓: choose   Enter: send to {self._target}   Esc: close",
+                classes="hint",
+                markup=False,
             )
 
     def on_mount(self) -> None:
