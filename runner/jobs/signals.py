@@ -13,6 +13,7 @@ more (the client asks again with the same key after a lost answer).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections import OrderedDict
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, Optional, Tuple, TypeVar
 
 from protocol.errors import ErrorCode
-from protocol.jobs import JobInfo
+from protocol.jobs import JobInfo, JobState
 from protocol.signals import not_a_job_process, nothing_to_signal, signal_name, unknown_signal
 from runner.errors import RunnerError
 from runner.jobs.observe import signal_group
@@ -82,6 +83,11 @@ def signal_number(name: str) -> signal.Signals:
     return signal.Signals[f"SIG{known}"]
 
 
+#: How long a signal for a process waits for jobs that have just started to say
+#: which process is theirs (the runner reads it from the shim within a second).
+STARTING_WAIT_S = 2.0
+
+
 class JobSignals:
     """Sends the signals of `SignalJob` to the jobs of `jobs`, and those of
     `SignalProcess` to the processes `owner_of` places in them."""
@@ -125,6 +131,8 @@ class JobSignals:
         sig = signal_number(name)
         self._refuse_ours(pid)
         owner = await self._owner(pid)
+        if owner.job_id is None and await self._started_since():
+            owner = await self._owner(pid)  # it may be a job's that had just started
         if owner.job_id is None:
             raise RunnerError(not_a_job_process(pid), ErrorCode.FORBIDDEN)
         mine = os.getuid()
@@ -162,6 +170,24 @@ class JobSignals:
                     "signals its processes",
                     ErrorCode.FORBIDDEN,
                 )
+
+    async def _started_since(self) -> bool:
+        """Wait (up to `STARTING_WAIT_S`) for the jobs whose first process the
+        runner has not been told of yet, as a job's is for a moment after it
+        starts; whether there were any."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTING_WAIT_S
+        starting = False
+        while any(
+            r.job_pid is None and not r.on_slurm
+            for r in self._jobs.active_records()
+            if r.state is JobState.RUNNING
+        ):
+            starting = True
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        return starting
 
     async def _owner(self, pid: int) -> ProcessOwner:
         owner = None if self._owner_of is None else await self._owner_of(pid)

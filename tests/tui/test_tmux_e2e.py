@@ -95,8 +95,10 @@ def tmux(ssh_client: SshClient, tmp_path: Path) -> Iterator[Tmux]:
 
 
 def log_numbers(screen: str) -> list[int]:
-    """The log lines on screen (a scrollbar thumb may end a row)."""
-    return [int(m.group(1)) for m in re.finditer(r"^line (\d+)[^\w]*$", screen, re.MULTILINE)]
+    """The log lines on screen (a scrollbar thumb may end a row, and a notice may
+    cover a row's right side, from its border ▌ on)."""
+    rows = (row.split("▌", 1)[0] for row in screen.splitlines())
+    return [int(m.group(1)) for row in rows for m in re.finditer(r"^line (\d+)[^\w]*$", row)]
 
 
 def test_tether_in_tmux_survives_a_killed_ssh_connection_without_losing_a_line(
