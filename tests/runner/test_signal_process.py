@@ -32,16 +32,20 @@ from tests.stats.conftest import RECORDED_LOAD_PID, process_gone, read_pid, stea
 NOBODY = 65534
 
 
-def _job_root(job_id: int) -> psutil.Process:
+def _job_root(env: UserEnv, job_id: int) -> psutil.Process:
     """The job's first process (its shell), found as a person would: the process
-    whose environment names the job and whose parent does not (its shim)."""
+    whose environment names the job (in this test's HOME: another test's runner
+    may have a job of the same id running the same command)."""
 
     def find() -> psutil.Process | None:
         for proc in psutil.process_iter(["cmdline"]):
             try:
                 if (proc.info["cmdline"] or [])[-2:] != ["-c", TRAPS_USR1]:
                     continue
-                if proc.environ().get("TETHER_JOB_ID") == str(job_id):
+                environ = proc.environ()
+                if environ.get("TETHER_JOB_ID") == str(job_id) and environ.get("HOME") == str(
+                    env.home
+                ):
                     return proc
             except psutil.Error:
                 continue
@@ -84,7 +88,7 @@ def test_usr1_reaches_one_process_of_a_job_by_its_pid_once_per_key(
 ) -> None:
     env = local_runner
     job = _trapping_job(env)
-    shell = _job_root(job)
+    shell = _job_root(env, job)
     first = _sent(_ask(wire, shell.pid, "USR1", key="p1"))
     assert first == (shell.pid, "USR1", job, False)
     wait_for(lambda: _log(env, job).count("got usr1") == 1, timeout=10, interval=0.1)
@@ -103,7 +107,7 @@ def test_init_the_runner_its_shims_and_processes_of_no_job_are_refused(
 ) -> None:
     env = local_runner
     job = _trapping_job(env)
-    shell = _job_root(job)
+    shell = _job_root(env, job)
     shim = shell.parent()
     assert shim is not None
     runner = env.runner_pid()
@@ -157,7 +161,12 @@ def test_a_process_of_another_user_in_a_job_is_refused(
     def nobodys() -> psutil.Process | None:
         for proc in psutil.process_iter(["uids", "environ"]):
             environ = proc.info["environ"] or {}
-            if proc.info["uids"].real == NOBODY and environ.get("TETHER_JOB_ID") == str(job):
+            ours = environ.get("HOME") == str(env.home)  # not another test's job of that id
+            if (
+                proc.info["uids"].real == NOBODY
+                and environ.get("TETHER_JOB_ID") == str(job)
+                and ours
+            ):
                 return proc
         return None
 
