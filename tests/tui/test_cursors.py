@@ -96,19 +96,22 @@ def test_metrics_cursor_resumes_from_next_offset_and_requires_chunks_to_join() -
     assert cursor.take(end) is end and cursor.finished
 
 
+#: A host reading with nothing in it but what a sample must carry.
+BARE_HOST = HostReading(
+    cpu_pct=1.0,
+    mem_total_bytes=1,
+    mem_used_bytes=1,
+    mem_available_bytes=0,
+    swap_total_bytes=0,
+    swap_used_bytes=0,
+    disk_path="/",
+    disk_total_bytes=1,
+    disk_free_bytes=1,
+)
+
+
 def sample(seq: int) -> StatsSample:
-    host = HostReading(
-        cpu_pct=1.0,
-        mem_total_bytes=1,
-        mem_used_bytes=1,
-        mem_available_bytes=0,
-        swap_total_bytes=0,
-        swap_used_bytes=0,
-        disk_path="/",
-        disk_total_bytes=1,
-        disk_free_bytes=1,
-    )
-    return StatsSample(seq=seq, t=float(seq), host=host)
+    return StatsSample(seq=seq, t=float(seq), host=BARE_HOST)
 
 
 def info(epoch: str) -> StatsInfo:

@@ -5,21 +5,12 @@ asks for, and which rows may be signalled."""
 from __future__ import annotations
 
 from protocol.signals import not_a_job_process
-from protocol.stats import GpuProcess, GpuReading, HostReading, JobUsage, StatsSample
+from protocol.stats import GpuProcess, GpuReading, JobUsage, StatsSample
+from tests.tui.test_cursors import BARE_HOST
 from tui.app.top_rows import COLUMNS, header, ordered, refusal, top_rows
 from tui.job_directory import JobDirectory
 
-HOST = HostReading(
-    cpu_pct=1.0,
-    mem_total_bytes=1,
-    mem_used_bytes=1,
-    mem_available_bytes=0,
-    swap_total_bytes=0,
-    swap_used_bytes=0,
-    disk_path="/",
-    disk_total_bytes=1,
-    disk_free_bytes=1,
-)
+HOST = BARE_HOST
 GIB = 1 << 30
 
 

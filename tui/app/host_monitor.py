@@ -417,7 +417,7 @@ class HostMonitor:
             first = not self.jobs_known
             was_active = self._active_ids
             stalled_before = {job.id for job in self.jobs if job.flags and _STALLED in job.flags}
-            self.jobs = sorted(jobs, key=_ID, reverse=True)
+            self.jobs = jobs  # newest first, as every JobList is
             self.jobs_known = True
             self._tell_ended(was_active)
             if not first:  # a job stalled before the app opened is shown, not announced
